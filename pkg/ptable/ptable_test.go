@@ -166,7 +166,7 @@ func TestRelocateMatchesSgdisk(t *testing.T) {
 		oldMiB, newMiB int64
 	}{
 		{512, 64, 100},
-		{512, 64, 64*1024 + 3},   // CHS saturates
+		{512, 64, 64*1024 + 3},      // CHS saturates
 		{512, 100, 3 * 1024 * 1024}, // past 2 TiB: protective entry saturates
 		{4096, 64, 96},
 	}
