@@ -1,0 +1,208 @@
+package engine
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/lifeboat-dev/lifeboat/pkg/image"
+	"github.com/lifeboat-dev/lifeboat/pkg/progress"
+	"github.com/lifeboat-dev/lifeboat/pkg/ptable"
+	"github.com/lifeboat-dev/lifeboat/pkg/repo"
+)
+
+// CaptureOptions tune a capture.
+type CaptureOptions struct {
+	Name string
+	// Identity describes the source (model, serial, WWN, path, transport);
+	// size and sector sizes are taken from the source itself.
+	Identity   image.Disk
+	ExtentSize int64      // 0: DefaultExtentSize
+	Workers    int        // 0: one per CPU
+	Level      repo.Level // 0: repo.LevelDefault
+	Tool       string
+	Progress   *progress.Tracker
+	// Warnings are recorded in the manifest with the capture's own.
+	Warnings []string
+}
+
+type chunkInfo struct {
+	stored int64
+	isNew  bool
+}
+
+// Capture reads a whole disk into the repository as a new image and
+// returns its manifest. On error or cancellation no image is written.
+func Capture(ctx context.Context, src Source, r *repo.Repo, o CaptureOptions) (*image.Manifest, error) {
+	start := time.Now()
+	if err := image.ValidName(o.Name); err != nil {
+		return nil, err
+	}
+	if ok, err := r.HasImage(o.Name); err != nil {
+		return nil, err
+	} else if ok {
+		return nil, fmt.Errorf("capture %s: %w in %s", o.Name, repo.ErrImageExists, r.Dir())
+	}
+	es := o.ExtentSize
+	if es == 0 {
+		es = DefaultExtentSize
+	}
+	size := src.Size()
+	lss := src.LogicalSectorSize()
+	if size <= 0 || size%int64(lss) != 0 {
+		return nil, fmt.Errorf("capture: disk size %d is not a positive multiple of its sector size %d", size, lss)
+	}
+	for image.ExtentCount(size, es) > image.MaxExtents && es < image.MaxExtentSize {
+		es *= 2
+	}
+	workers := workerCount(o.Workers)
+	level := o.Level
+	if level == 0 {
+		level = repo.LevelDefault
+	}
+
+	o.Progress.Start("reading the partition table", size)
+	tbl, err := ptable.Read(src, size, lss)
+	if err != nil {
+		return nil, fmt.Errorf("capture: %w", err)
+	}
+	areas, err := readAreas(src, tbl.Areas)
+	if err != nil {
+		return nil, fmt.Errorf("capture: %w", err)
+	}
+
+	codec, err := repo.NewCodec(level, workers)
+	if err != nil {
+		return nil, err
+	}
+	defer codec.Close()
+
+	n := image.ExtentCount(size, es)
+	extents := make([]image.Extent, n)
+	var (
+		mu    sync.Mutex
+		known = map[image.Hash]*chunkInfo{}
+		holes atomic.Int64
+	)
+	cbufs := make([][]byte, workers)
+	for w := range cbufs {
+		cbufs[w] = make([]byte, 0, repo.MaxStored(es))
+	}
+	o.Progress.SetStage("capturing")
+	err = readExtents(ctx, src, size, es, workers, func(w, i int, off int64, data []byte) error {
+		defer o.Progress.Add(int64(len(data)))
+		if allZero(data) {
+			extents[i].Hole = true
+			holes.Add(int64(len(data)))
+			return nil
+		}
+		id := sha256.Sum256(data)
+		extents[i].ID = id
+		mu.Lock()
+		info, seen := known[id]
+		if !seen {
+			info = &chunkInfo{}
+			known[id] = info
+		}
+		mu.Unlock()
+		if seen {
+			return nil
+		}
+		if stored, ok, err := r.ChunkSize(id); err != nil {
+			return err
+		} else if ok {
+			info.stored = stored
+			return nil
+		}
+		c := codec.Compress(cbufs[w][:0], data)
+		wrote, err := r.PutChunk(id, c)
+		if err != nil {
+			return fmt.Errorf("extent %d at disk offset %d: %w", i, off, err)
+		}
+		info.stored, info.isNew = int64(len(c)), wrote
+		return nil
+	})
+	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(err, ctxErr) {
+			return nil, fmt.Errorf("capture %s cancelled: %w", o.Name, ctxErr)
+		}
+		return nil, fmt.Errorf("capture %s: %w", o.Name, err)
+	}
+
+	st := image.Stats{BytesRead: size, HoleBytes: holes.Load(), UniqueChunks: int64(len(known))}
+	for i := range extents {
+		e := &extents[i]
+		if e.Hole {
+			continue
+		}
+		info := known[e.ID]
+		e.Stored = uint32(info.stored)
+		st.Chunks++
+	}
+	st.DataBytes = size - st.HoleBytes
+	for _, info := range known {
+		st.StoredBytes += info.stored
+		if info.isNew {
+			st.NewChunks++
+			st.NewBytes += info.stored
+		}
+	}
+
+	o.Progress.SetStage("syncing the repository")
+	if err := r.Sync(); err != nil {
+		return nil, err
+	}
+	id := o.Identity
+	id.Size, id.LogicalSectorSize, id.PhysicalSectorSize = size, lss, src.PhysicalSectorSize()
+	m := &image.Manifest{
+		Name:        o.Name,
+		Created:     start.UTC().Truncate(time.Second),
+		Tool:        o.Tool,
+		Disk:        id,
+		ExtentSize:  es,
+		HashAlg:     "sha256",
+		Compression: "zstd",
+		Table:       tbl,
+		Warnings:    append(append([]string(nil), o.Warnings...), tbl.Warnings...),
+		Areas:       areas,
+		Extents:     extents,
+	}
+	st.Seconds = time.Since(start).Seconds()
+	m.Stats = st
+	data, err := m.Encode()
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("capture %s cancelled: %w", o.Name, err)
+	}
+	o.Progress.SetStage("writing the manifest")
+	if err := r.PutManifest(o.Name, data); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// readAreas reads the raw bytes of the boot areas, within the manifest's
+// limits.
+func readAreas(src Source, list []ptable.Area) ([]image.Area, error) {
+	out := []image.Area{}
+	total := 0
+	for _, a := range list {
+		if len(out) == image.MaxAreas {
+			break
+		}
+		n := min(a.Length, image.MaxAreaBytes, int64(image.MaxAreasTotal-total))
+		buf := make([]byte, n)
+		if _, err := readFullAt(src, buf, a.Offset); err != nil {
+			return nil, fmt.Errorf("read boot area %s at offset %d: %w", a.Name, a.Offset, err)
+		}
+		total += int(n)
+		out = append(out, image.Area{Area: a, Data: buf, Truncated: n < a.Length})
+	}
+	return out, nil
+}

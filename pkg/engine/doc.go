@@ -1,0 +1,28 @@
+// Package engine holds Lifeboat's long operations on whole disks: Capture
+// a disk into a repository, Restore an image onto a disk, Verify an image's
+// chunks, and VerifyTarget a restored disk against its image.
+//
+// Capture reads the disk in extents (4 MiB by default) in one reader
+// goroutine and hands them to one worker per CPU, which drops all-zero
+// extents as holes, hashes the rest (SHA-256), and compresses and stores
+// the chunks the repository does not have yet. Only after every chunk is
+// stored and the repository synced is the manifest written, so a cancelled
+// or failed capture leaves no image behind (chunks it stored are reused by
+// the next capture). Memory is bounded by the buffers made before the
+// pipeline starts: 2×workers extents in flight, and per worker one
+// compression buffer of about one extent plus the zstd encoder's state
+// (about 1-4 MiB per worker at the default level); with 4 MiB extents and 2
+// workers, about 40 MiB in all.
+//
+// Restore refuses a target smaller than the image or with another logical
+// sector size (for a disk with a partition table). Workers fetch,
+// decompress and hash-check each chunk and write it at its offset; a chunk
+// that fails its check is never written and stops the restore with an error
+// naming the chunk and the disk offset. Holes are zeroed (BLKZEROOUT or
+// hole punching) unless the target is known to read as zeros. The first
+// extent, which holds the partition table, is written last, so an
+// interrupted restore does not leave a disk whose table looks whole. On a
+// larger target, a GPT's backup moves to the target's end (ptable.RelocateGPT).
+//
+// Progress goes to a progress.Tracker; nothing here prints.
+package engine

@@ -1,0 +1,21 @@
+// Package repo is a Lifeboat image repository: a directory of write-once
+// objects, chunks and manifests, laid out so that the same tree can be
+// served unchanged by a plain HTTP server or an S3 bucket
+// (docs/FORMAT.md, "Repository").
+//
+// Chunks are stored as chunks/<first 3 hex digits>/<64 hex digits>.zst, one
+// zstd frame each, named by the SHA-256 of the uncompressed bytes; a chunk
+// that is already present is never written again, which is all the
+// deduplication there is to it. Manifests are images/<name>.lbi.
+//
+// Writes go to a temporary name in the same directory and are renamed into
+// place, so a name never refers to a partial object. Chunks are not synced
+// one by one: before a manifest is written, Sync flushes the whole file
+// system (syncfs), and only then is the manifest written, synced and
+// renamed, so a manifest never names a chunk that a crash could lose.
+//
+// Reading a chunk checks its zstd frame header against the expected size
+// before decompressing (so a damaged chunk cannot make us allocate without
+// bound) and checks the SHA-256 of the result; the errors say which chunk and
+// what is wrong (missing, unreadable, not zstd, wrong size, wrong hash).
+package repo
