@@ -306,3 +306,36 @@ func (d *Disk) Close() error {
 	}
 	return nil
 }
+
+// ErrBusy means another Lifeboat process holds a lock on the disk.
+var ErrBusy = errors.New("in use by another Lifeboat process")
+
+// Lock takes an advisory lock on the disk: shared for reading (a capture),
+// exclusive for writing (a restore), so that no restore writes a disk that
+// another process is capturing, and no two restores write the same disk. It
+// does not wait.
+func (d *Disk) Lock(exclusive bool) error {
+	how := unix.LOCK_SH
+	if exclusive {
+		how = unix.LOCK_EX
+	}
+	if err := unix.Flock(int(d.f.Fd()), how|unix.LOCK_NB); err != nil {
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return fmt.Errorf("%s: %w (a capture or restore is running on it)", d.path, ErrBusy)
+		}
+		return fmt.Errorf("lock %s: %w", d.path, err)
+	}
+	return nil
+}
+
+// DropCache flushes the disk and drops its cached pages, so that what is
+// read next comes from the medium.
+func (d *Disk) DropCache() error {
+	if err := d.Sync(); err != nil {
+		return err
+	}
+	if err := unix.Fadvise(int(d.f.Fd()), 0, 0, unix.FADV_DONTNEED); err != nil {
+		return fmt.Errorf("drop cached pages of %s: %w", d.path, err)
+	}
+	return nil
+}

@@ -32,6 +32,7 @@ type CaptureOptions struct {
 
 type chunkInfo struct {
 	stored int64
+	raw    int64
 	isNew  bool
 }
 
@@ -123,7 +124,7 @@ func Capture(ctx context.Context, src Source, r *repo.Repo, o CaptureOptions) (*
 		if err != nil {
 			return fmt.Errorf("extent %d at disk offset %d: %w", i, off, err)
 		}
-		info.stored, info.isNew = int64(len(c)), wrote
+		info.stored, info.raw, info.isNew = int64(len(c)), int64(len(data)), wrote
 		return nil
 	})
 	if err != nil {
@@ -149,6 +150,7 @@ func Capture(ctx context.Context, src Source, r *repo.Repo, o CaptureOptions) (*
 		if info.isNew {
 			st.NewChunks++
 			st.NewBytes += info.stored
+			st.NewRawBytes += info.raw
 		}
 	}
 

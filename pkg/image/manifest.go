@@ -90,6 +90,7 @@ type Stats struct {
 	StoredBytes  int64   `json:"stored_bytes"`  // compressed size of the unique chunks
 	NewChunks    int64   `json:"new_chunks"`    // chunks this capture added to the repository
 	NewBytes     int64   `json:"new_bytes"`     // their compressed size
+	NewRawBytes  int64   `json:"new_raw_bytes"` // their uncompressed size
 	Seconds      float64 `json:"seconds"`
 }
 

@@ -1,0 +1,62 @@
+# Lifeboat: see README.md. Every target installs what it needs (make deps).
+
+SHELL := /bin/bash
+GO ?= go
+export PATH := $(PATH):/usr/local/go/bin
+export CGO_ENABLED ?= 0
+
+VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+BIN := bin/lifeboat
+
+# Debian packages the tests and the benchmark use: partitioning and
+# file-system tools to make and check real disks, zstd and time for the
+# side-by-side benchmark.
+DEB_PKGS := gdisk fdisk dosfstools e2fsprogs mtools ntfs-3g zstd time util-linux
+DEB_CMDS := sgdisk sfdisk mkfs.vfat mkfs.ext4 mcopy mkfs.ntfs zstd /usr/bin/time losetup
+
+# Fuzz targets run briefly by make test: package:target.
+FUZZ := ./pkg/ptable:FuzzRead ./pkg/image:FuzzDecode ./pkg/repo:FuzzDecompress ./pkg/inventory:FuzzParseMountInfoLine ./pkg/inventory:FuzzParseSwapsLine ./pkg/inventory:FuzzParseVPD
+FUZZTIME ?= 10s
+
+.PHONY: all build test unit fuzz lint deps bench demo clean
+
+all: build
+
+build: $(BIN)
+
+$(BIN): $(shell find cmd pkg -name '*.go' 2>/dev/null) go.mod go.sum
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./cmd/lifeboat
+
+deps:
+	@missing=0; for c in $(DEB_CMDS); do command -v $$c >/dev/null 2>&1 || missing=1; done; \
+	if [ $$missing = 1 ]; then \
+		echo "installing test tools: $(DEB_PKGS)"; \
+		if [ "$$(id -u)" != 0 ]; then echo "make deps needs root (apt-get install $(DEB_PKGS))"; exit 1; fi; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEB_PKGS) >/dev/null; \
+	fi
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+# The unit, integration and CLI tests. They need root (loop devices) and
+# the tools from make deps.
+unit: deps
+	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./...
+
+fuzz: deps
+	@for t in $(FUZZ); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz $$pkg $$name for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 5s $$pkg || exit 1; \
+	done
+
+test: lint unit fuzz
+
+bench: deps $(BIN)
+	build/bench/run.sh $(abspath $(BIN))
+
+clean:
+	rm -rf bin out

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/lifeboat-dev/lifeboat/pkg/disk"
+	"github.com/lifeboat-dev/lifeboat/pkg/engine"
+	"github.com/lifeboat-dev/lifeboat/pkg/image"
+	"github.com/lifeboat-dev/lifeboat/pkg/inventory"
+	"github.com/lifeboat-dev/lifeboat/pkg/progress"
+	"github.com/lifeboat-dev/lifeboat/pkg/repo"
+	"github.com/lifeboat-dev/lifeboat/pkg/safety"
+)
+
+var levels = map[string]repo.Level{
+	"fastest": repo.LevelFastest, "default": repo.LevelDefault,
+	"better": repo.LevelBetter, "best": repo.LevelBest,
+}
+
+func (e *env) capture(ctx context.Context, args []string) error {
+	fs := newFlags("capture")
+	repoDir := repoFlag(fs)
+	name := fs.String("name", "", "image name")
+	level := fs.String("level", "default", "compression level")
+	extent := fs.String("extent-size", "4M", "extent size")
+	workers := fs.Int("workers", 0, "workers")
+	sector := fs.Int("sector-size", 512, "logical sector size of a file")
+	allowMounted := fs.Bool("allow-mounted", false, "capture a mounted disk")
+	quiet := fs.Bool("quiet", false, "no progress")
+	pos, err := parse(fs, args, e.stderr)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usageError("capture takes one SOURCE")
+	}
+	if err := needRepoName(*repoDir, *name, true); err != nil {
+		return err
+	}
+	lvl, ok := levels[*level]
+	if !ok {
+		return usageError(fmt.Sprintf("--level %q: want fastest, default, better or best", *level))
+	}
+	es, err := parseSize(*extent)
+	if err != nil || es < image.MinExtentSize || es > image.MaxExtentSize || es&(es-1) != 0 {
+		return usageError(fmt.Sprintf("--extent-size %q: want a power of two from 64K to 64M", *extent))
+	}
+	source := pos[0]
+
+	dev, warnings, err := safety.CheckCaptureSource(inventory.DefaultSource(), source, *repoDir, *allowMounted)
+	if err != nil {
+		return err
+	}
+	src, err := disk.Open(source, disk.Options{SectorSize: *sector})
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	if err := src.Lock(false); err != nil {
+		return err
+	}
+	src.Advise()
+	r, err := repo.Create(*repoDir)
+	if err != nil {
+		return err
+	}
+	id := image.Disk{Path: source}
+	if dev.Disk != nil {
+		d := dev.Disk
+		id = image.Disk{Path: d.Path, Model: d.Model, Vendor: d.Vendor, Serial: d.Serial, WWN: d.WWN, Transport: d.Transport}
+	}
+	for _, w := range warnings {
+		fmt.Fprintln(e.stderr, "warning:", w)
+	}
+	fmt.Fprintf(e.stderr, "capturing %s (%s) into %s as %q\n", dev.Describe(), human(src.Size()), r.Dir(), *name)
+	tr := &progress.Tracker{}
+	stop := showProgress(e.stderr, tr, *quiet)
+	m, err := engine.Capture(ctx, src, r, engine.CaptureOptions{
+		Name: *name, Identity: id, ExtentSize: es, Workers: *workers, Level: lvl,
+		Tool: "lifeboat " + version, Progress: tr, Warnings: warnings,
+	})
+	stop()
+	if err != nil {
+		return err
+	}
+	s := m.Stats
+	fmt.Fprintf(e.stdout, "captured %s: image %s in %s\n", m.Name, m.ID, filepath.Clean(r.Dir()))
+	fmt.Fprintf(e.stdout, "  read        %s in %.1f s (%s)\n", human(s.BytesRead), s.Seconds, rate(s.BytesRead, s.Seconds))
+	fmt.Fprintf(e.stdout, "  data        %s in %d chunks (%d distinct); %s of zeros stored as holes\n", human(s.DataBytes), s.Chunks, s.UniqueChunks, human(s.HoleBytes))
+	fmt.Fprintf(e.stdout, "  stored new  %s in %d chunks (%s before compression); %d chunks were already in the repository\n", human(s.NewBytes), s.NewChunks, human(s.NewRawBytes), s.UniqueChunks-s.NewChunks)
+	fmt.Fprintf(e.stdout, "  image size  %s compressed\n", human(s.StoredBytes))
+	fmt.Fprintf(e.stdout, "  dedup ratio %s (data bytes per new byte before compression); compression %s\n", ratio(s.DataBytes, s.NewRawBytes), ratio(s.NewRawBytes, s.NewBytes))
+	fmt.Fprintf(e.stdout, "  table       %s, %d partitions\n", m.Table.Type, len(m.Table.Partitions))
+	for _, w := range m.Warnings {
+		fmt.Fprintln(e.stdout, "  warning:", w)
+	}
+	return nil
+}
+
+func ratio(a, b int64) string {
+	if b == 0 {
+		if a == 0 {
+			return "-"
+		}
+		return "all deduplicated"
+	}
+	return strings.TrimSuffix(fmt.Sprintf("%.2f", float64(a)/float64(b)), "0") + ":1"
+}

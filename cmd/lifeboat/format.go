@@ -1,0 +1,85 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/lifeboat-dev/lifeboat/pkg/progress"
+)
+
+// human formats a byte count.
+func human(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit && exp < 5; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+func rate(n int64, secs float64) string {
+	if secs <= 0 {
+		return "-"
+	}
+	return human(int64(float64(n)/secs)) + "/s"
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}
+
+// showProgress draws a tracker on w, a terminal, a few times a second until
+// the returned stop function is called.
+func showProgress(w io.Writer, tr *progress.Tracker, quiet bool) (stop func()) {
+	if quiet || !isTerminal(w) {
+		return func() {}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(250 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				fmt.Fprint(w, "\r\033[K")
+				return
+			case <-t.C:
+				fmt.Fprint(w, "\r\033[K"+progressLine(tr.Snapshot()))
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
+func progressLine(s progress.Snapshot) string {
+	pct := 0.0
+	if s.Total > 0 {
+		pct = 100 * float64(s.Done) / float64(s.Total)
+	}
+	const width = 20
+	fill := int(pct / 100 * width)
+	bar := strings.Repeat("#", fill) + strings.Repeat(".", width-fill)
+	left := "-"
+	if r := s.Remaining(); r > 0 {
+		left = r.Round(time.Second).String()
+	}
+	return fmt.Sprintf("%s [%s] %5.1f%% %s / %s  %s  %s left", s.Stage, bar, pct, human(s.Done), human(s.Total), human(int64(s.Rate))+"/s", left)
+}

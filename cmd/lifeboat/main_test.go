@@ -1,0 +1,244 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/lifeboat-dev/lifeboat/internal/testutil"
+)
+
+const MiB = 1 << 20
+
+type result struct {
+	code           int
+	stdout, stderr string
+	err            error
+}
+
+func lifeboat(t *testing.T, stdin string, args ...string) result {
+	t.Helper()
+	var out, errb bytes.Buffer
+	err := run(context.Background(), args, strings.NewReader(stdin), &out, &errb)
+	return result{exitCode(err), out.String(), errb.String(), err}
+}
+
+func (r result) String() string {
+	return fmt.Sprintf("exit %d, err %v\nstdout:\n%s\nstderr:\n%s", r.code, r.err, r.stdout, r.stderr)
+}
+
+// demoDisk makes a small GPT disk with an ext4 partition and data.
+func demoDisk(t *testing.T, dir string) string {
+	t.Helper()
+	p := filepath.Join(dir, "src.img")
+	f, _ := os.Create(p)
+	f.Truncate(48 * MiB)
+	f.Close()
+	testutil.Run(t, "sgdisk", "-n1:0:+8M", "-t1:ef00", "-n2:0:0", p)
+	testutil.Run(t, "mkfs.ext4", "-q", "-F", "-E", fmt.Sprintf("offset=%d", 9*MiB), p, "30M")
+	testutil.WriteAt(t, p, bytes.Repeat([]byte("payload "), 300000), 20*MiB)
+	return p
+}
+
+func TestUsageAndHelp(t *testing.T) {
+	cases := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{nil, exitUsage, "Usage"},
+		{[]string{"frobnicate"}, exitUsage, "unknown command"},
+		{[]string{"help"}, exitOK, "Exit codes"},
+		{[]string{"help", "restore"}, exitOK, "--verify"},
+		{[]string{"version"}, exitOK, "lifeboat"},
+		{[]string{"capture", "--name", "x", "/dev/null"}, exitUsage, "no repository"},
+		{[]string{"capture", "--repo", "r", "x.img"}, exitUsage, "no image name"},
+		{[]string{"capture", "--repo", "r", "--name", "../x", "x.img"}, exitUsage, "image name"},
+		{[]string{"capture", "--repo", "r", "--name", "x", "--level", "max", "x.img"}, exitUsage, "--level"},
+		{[]string{"capture", "--repo", "r", "--name", "x", "--extent-size", "3M", "x.img"}, exitUsage, "--extent-size"},
+		{[]string{"restore", "--repo", "r", "--name", "x"}, exitUsage, "one TARGET"},
+		{[]string{"verify", "--repo", "r", "--name", "x", "extra"}, exitUsage, "--target"},
+	}
+	for _, c := range cases {
+		r := lifeboat(t, "", c.args...)
+		if r.code != c.code || !strings.Contains(r.stdout+r.stderr+fmt.Sprint(r.err), c.want) {
+			t.Errorf("lifeboat %q: want exit %d mentioning %q, got %s", c.args, c.code, c.want, r)
+		}
+	}
+}
+
+func TestCaptureRestoreVerifyFiles(t *testing.T) {
+	dir := t.TempDir()
+	src := demoDisk(t, dir)
+	repoDir := filepath.Join(dir, "repo")
+	t.Setenv("LIFEBOAT_REPO", repoDir)
+
+	r := lifeboat(t, "", "capture", "--name", "demo", src)
+	if r.code != 0 || !strings.Contains(r.stdout, "dedup ratio") || !strings.Contains(r.stdout, "stored new") {
+		t.Fatal(r)
+	}
+	// The same name again is refused, the image untouched.
+	if r := lifeboat(t, "", "capture", "--name", "demo", src); r.code != exitFailed || !strings.Contains(r.stderr+r.err.Error(), "already exists") {
+		t.Fatal(r)
+	}
+	r = lifeboat(t, "", "images", "--json")
+	if r.code != 0 || !strings.Contains(r.stdout, `"name": "demo"`) {
+		t.Fatal(r)
+	}
+	// A new file target needs no confirmation.
+	out := filepath.Join(dir, "out.img")
+	if r := lifeboat(t, "", "restore", "--name", "demo", out); r.code != 0 {
+		t.Fatal(r)
+	}
+	if testutil.HashFile(t, out, -1) != testutil.HashFile(t, src, -1) {
+		t.Fatal("restored file differs")
+	}
+	// An existing target asks; a wrong answer or none writes nothing.
+	big := filepath.Join(dir, "big.img")
+	os.WriteFile(big, bytes.Repeat([]byte{7}, 64*MiB), 0o644)
+	before := testutil.HashFile(t, big, -1)
+	for _, answer := range []string{"", "yes\n", "out.img\n"} {
+		r := lifeboat(t, answer, "restore", "--name", "demo", big)
+		if r.code != exitRefused || !strings.Contains(r.stderr, "will be destroyed") || !strings.Contains(r.stderr, "Type \"big.img\"") {
+			t.Fatalf("answer %q: %s", answer, r)
+		}
+		if testutil.HashFile(t, big, -1) != before {
+			t.Fatalf("answer %q: target written", answer)
+		}
+	}
+	r = lifeboat(t, "big.img\n", "restore", "--name", "demo", "--verify", big)
+	if r.code != 0 || !strings.Contains(r.stdout, "reads back identical") || !strings.Contains(r.stdout, "moved the backup GPT") {
+		t.Fatal(r)
+	}
+	if out := testutil.Run(t, "sgdisk", "-v", big); !strings.Contains(out, "No problems found") {
+		t.Fatal(out)
+	}
+	// Verify, then damage a chunk: verify and restore report it (exit 3).
+	if r := lifeboat(t, "", "verify", "--name", "demo", "--target", big); r.code != 0 {
+		t.Fatal(r)
+	}
+	// Damage the chunk of the extent at 20 MiB (the payload), found by
+	// hashing the source's bytes there.
+	raw, _ := os.ReadFile(src)
+	sum := sha256.Sum256(raw[20*MiB : 24*MiB])
+	hexID := hex.EncodeToString(sum[:])
+	chunk := filepath.Join(repoDir, "chunks", hexID[:3], hexID+".zst")
+	b, err := os.ReadFile(chunk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)-5] ^= 0xff
+	os.WriteFile(chunk, b, 0o644)
+	id := strings.TrimSuffix(filepath.Base(chunk), ".zst")
+	r = lifeboat(t, "", "verify", "--name", "demo")
+	if r.code != exitDamaged || !strings.Contains(r.stdout, "DAMAGED chunk "+id) {
+		t.Fatal(r)
+	}
+	r = lifeboat(t, "", "restore", "--name", "demo", "--yes", big)
+	if r.code != exitDamaged || !strings.Contains(r.err.Error(), id) || !strings.Contains(r.err.Error(), "partial restore") {
+		t.Fatal(r)
+	}
+	// A new file whose restore failed is removed, not left looking whole.
+	failed := filepath.Join(dir, "failed.img")
+	if r := lifeboat(t, "", "restore", "--name", "demo", failed); r.code != exitDamaged {
+		t.Fatal(r)
+	}
+	if _, err := os.Stat(failed); !errors.Is(err, os.ErrNotExist) {
+		t.Fatal("a failed restore left its new target file behind")
+	}
+	// Too small.
+	small := filepath.Join(dir, "small.img")
+	os.WriteFile(small, make([]byte, 8*MiB), 0o644)
+	if r := lifeboat(t, "", "restore", "--name", "demo", "--yes", small); r.code != exitTooSmall || !strings.Contains(r.err.Error(), "short") {
+		t.Fatal(r)
+	}
+	// Restoring into the repository is refused.
+	if r := lifeboat(t, "", "restore", "--name", "demo", filepath.Join(repoDir, "x.img")); r.code != exitRefused {
+		t.Fatal(r)
+	}
+}
+
+// TestSafetyOnBlockDevices uses loop devices and a real mount: a mounted
+// disk, the disk holding the repository, and a partition are refused as
+// targets; a capture into a repository on the captured disk is refused.
+func TestSafetyOnBlockDevices(t *testing.T) {
+	testutil.Root(t)
+	dir := t.TempDir()
+	src := demoDisk(t, dir)
+	repoDir := filepath.Join(dir, "repo")
+	if r := lifeboat(t, "", "capture", "--repo", repoDir, "--name", "demo", src); r.code != 0 {
+		t.Fatal(r)
+	}
+
+	// A disk holding a mounted ext4 file system (on the whole device: the
+	// test machines' kernels may not create partition devices for loops)
+	// with a second repository on it.
+	hostFile := filepath.Join(dir, "host.img")
+	f, _ := os.Create(hostFile)
+	f.Truncate(64 * MiB)
+	f.Close()
+	host := testutil.Loop(t, hostFile, 0)
+	testutil.Run(t, "mkfs.ext4", "-q", host)
+	mnt := filepath.Join(dir, "mnt")
+	os.Mkdir(mnt, 0o755)
+	testutil.Run(t, "mount", host, mnt)
+	t.Cleanup(func() { exec.Command("umount", mnt).Run() })
+	hostRepo := filepath.Join(mnt, "repo")
+
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"restore", "--repo", repoDir, "--name", "demo", "--yes", host}, "in use"},
+		{[]string{"capture", "--repo", hostRepo, "--name", "self", "--allow-mounted", host}, "is on " + host},
+		{[]string{"capture", "--repo", repoDir, "--name", "mounted", host}, "is mounted"},
+	}
+	for _, c := range cases {
+		r := lifeboat(t, "", c.args...)
+		if r.code != exitRefused || !strings.Contains(r.err.Error(), c.want) {
+			t.Errorf("lifeboat %q: want refusal mentioning %q, got %s", c.args, c.want, r)
+		}
+	}
+	// With --allow-mounted, a mounted disk is captured with a warning in
+	// the image.
+	r := lifeboat(t, "", "capture", "--repo", repoDir, "--name", "mounted", "--allow-mounted", host)
+	if r.code != 0 || !strings.Contains(r.stdout, "warning: captured while mounted at "+mnt) {
+		t.Fatal(r)
+	}
+
+	// An unmounted loop device restores after typing its name, and matches.
+	tgtFile := filepath.Join(dir, "tgt.img")
+	os.WriteFile(tgtFile, bytes.Repeat([]byte{9}, 48*MiB), 0o644)
+	tgt := testutil.Loop(t, tgtFile, 0)
+	r = lifeboat(t, "nope\n", "restore", "--repo", repoDir, "--name", "demo", tgt)
+	if r.code != exitRefused {
+		t.Fatal(r)
+	}
+	r = lifeboat(t, filepath.Base(tgt)+"\n", "restore", "--repo", repoDir, "--name", "demo", "--verify", tgt)
+	if r.code != 0 {
+		t.Fatal(r)
+	}
+	if testutil.HashFile(t, tgt, -1) != testutil.HashFile(t, src, -1) {
+		t.Fatal("restored loop device differs from the source")
+	}
+	// A disk being captured (shared lock held) is refused as a target.
+	lock, err := os.Open(tgt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	if err := flockShared(lock); err != nil {
+		t.Fatal(err)
+	}
+	if r := lifeboat(t, "", "restore", "--repo", repoDir, "--name", "demo", "--yes", tgt); r.code != exitRefused || !strings.Contains(r.err.Error(), "another Lifeboat process") {
+		t.Fatal(r)
+	}
+}

@@ -1,0 +1,239 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/lifeboat-dev/lifeboat/pkg/disk"
+	"github.com/lifeboat-dev/lifeboat/pkg/engine"
+	"github.com/lifeboat-dev/lifeboat/pkg/image"
+	"github.com/lifeboat-dev/lifeboat/pkg/repo"
+	"github.com/lifeboat-dev/lifeboat/pkg/safety"
+)
+
+// version is set at build time.
+var version = "dev"
+
+// Exit codes, documented in `lifeboat help`.
+const (
+	exitOK        = 0
+	exitFailed    = 1
+	exitUsage     = 2
+	exitDamaged   = 3
+	exitRefused   = 4
+	exitTooSmall  = 5
+	exitCancelled = 130
+)
+
+const usage = `lifeboat: capture disks into images, restore them, verify them.
+
+Usage:
+  lifeboat disks   [--json]
+  lifeboat capture --repo DIR --name NAME [options] SOURCE
+  lifeboat restore --repo DIR --name NAME [--yes] [options] TARGET
+  lifeboat verify  --repo DIR --name NAME [--target DISK] [--json]
+  lifeboat images  --repo DIR [--json]
+  lifeboat version
+  lifeboat help [COMMAND]
+
+SOURCE and TARGET are block devices (/dev/sdb, /dev/nvme0n1, a
+/dev/disk/by-id/ link) or regular files holding disk images. A TARGET file
+that does not exist is created with the image's disk size.
+
+--repo defaults to $LIFEBOAT_REPO. A repository is a directory; capture
+creates it when it does not exist.
+
+Exit codes:
+  0    success
+  1    failed (an I/O error, a full destination, a missing device...)
+  2    wrong usage
+  3    the image is damaged or incomplete, or a restored disk differs from it
+  4    refused: the disk is in use, is the boot disk, holds the repository,
+       or the confirmation was not given
+  5    the target cannot hold the image (too small, other sector size)
+  130  interrupted (Ctrl-C); a capture leaves no image, a restore leaves the
+       target partly written
+`
+
+var commandHelp = map[string]string{
+	"disks": `lifeboat disks [--json]
+
+Lists the machine's disks: name, size, model, serial, transport, partition
+table, partitions, and what makes a disk unsafe to write (the boot disk,
+mounted, swap, held by LVM or RAID).`,
+	"capture": `lifeboat capture --repo DIR --name NAME [options] SOURCE
+
+Reads the whole of SOURCE into a new image NAME in the repository DIR.
+Extents of all zeros are stored as holes; every other extent is hashed and
+compressed, and stored only if the repository does not hold it yet.
+
+Options:
+  --repo DIR          repository (default $LIFEBOAT_REPO); created if missing
+  --name NAME         image name: letters, digits, '.', '_', '+', '-'
+  --level LEVEL       compression: fastest, default, better, best (default "default")
+  --extent-size SIZE  extent size, a power of two from 64K to 64M (default 4M)
+  --workers N         compression workers (default: one per CPU)
+  --sector-size N     logical sector size of a SOURCE file (default 512)
+  --allow-mounted     capture a mounted disk anyway (the image may be inconsistent)
+  --quiet             no progress`,
+	"restore": `lifeboat restore --repo DIR --name NAME [--yes] [options] TARGET
+
+Writes image NAME onto TARGET. Without --yes, shows what will be destroyed
+and asks you to type the target's name. Every chunk is checked before it is
+written; a damaged chunk stops the restore and is named.
+
+Options:
+  --repo DIR          repository (default $LIFEBOAT_REPO)
+  --name NAME         image to restore
+  --yes               do not ask for confirmation
+  --verify            read the disk back afterwards and compare it with the image
+  --skip-holes        leave the target's bytes under the image's holes as they are
+  --workers N         workers (default: one per CPU)
+  --sector-size N     logical sector size of a TARGET file (default: the image's)
+  --quiet             no progress`,
+	"verify": `lifeboat verify --repo DIR --name NAME [--target DISK] [--json]
+
+Checks that every chunk of image NAME is present and matches its hash. With
+--target, also reads DISK back and compares it with the image.`,
+	"images": `lifeboat images --repo DIR [--json]
+
+Lists the images in a repository.`,
+}
+
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+}
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	e := &env{stdin, stdout, stderr}
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return usageError("no command given")
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "disks":
+		return e.disks(ctx, rest)
+	case "capture":
+		return e.capture(ctx, rest)
+	case "restore":
+		return e.restore(ctx, rest)
+	case "verify":
+		return e.verify(ctx, rest)
+	case "images":
+		return e.images(ctx, rest)
+	case "version", "--version":
+		fmt.Fprintln(stdout, "lifeboat", version)
+		return nil
+	case "help", "-h", "--help":
+		if len(rest) > 0 {
+			if h, ok := commandHelp[rest[0]]; ok {
+				fmt.Fprintln(stdout, h)
+				return nil
+			}
+		}
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprint(stderr, usage)
+		return usageError(fmt.Sprintf("unknown command %q", cmd))
+	}
+}
+
+type usageErr struct{ msg string }
+
+func (u *usageErr) Error() string { return u.msg }
+
+func usageError(msg string) error { return &usageErr{msg} }
+
+// errCancelled marks an operation the user stopped.
+var errNotConfirmed = fmt.Errorf("%w: not confirmed", safety.ErrRefused)
+
+func exitCode(err error) int {
+	var ue *usageErr
+	var tse *engine.TooSmallError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ue):
+		return exitUsage
+	case errors.Is(err, context.Canceled):
+		return exitCancelled
+	case errors.Is(err, safety.ErrRefused), errors.Is(err, disk.ErrBusy):
+		return exitRefused
+	case errors.As(err, &tse), errors.Is(err, engine.ErrSectorSize):
+		return exitTooSmall
+	case errors.Is(err, engine.ErrVerifyFailed), repo.IsContentError(err):
+		return exitDamaged
+	default:
+		return exitFailed
+	}
+}
+
+// parse parses flags that may come before or after the positional
+// arguments, and returns the positional ones.
+func parse(fs *flag.FlagSet, args []string, stderr io.Writer) ([]string, error) {
+	fs.SetOutput(stderr)
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, usageError(err.Error())
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+func newFlags(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet("lifeboat "+name, flag.ContinueOnError)
+	fs.Usage = func() { fmt.Fprintln(fs.Output(), commandHelp[name]) }
+	return fs
+}
+
+func repoFlag(fs *flag.FlagSet) *string {
+	return fs.String("repo", os.Getenv("LIFEBOAT_REPO"), "repository directory")
+}
+
+func needRepoName(repoDir, name string, needName bool) error {
+	if repoDir == "" {
+		return usageError("no repository: give --repo DIR or set LIFEBOAT_REPO")
+	}
+	if needName {
+		if name == "" {
+			return usageError("no image name: give --name NAME")
+		}
+		if err := image.ValidName(name); err != nil {
+			return usageError(err.Error())
+		}
+	}
+	return nil
+}
+
+func parseSize(s string) (int64, error) {
+	s = strings.TrimSpace(strings.ToUpper(s))
+	mult := int64(1)
+	for _, u := range []struct {
+		suf string
+		m   int64
+	}{{"KIB", 1 << 10}, {"MIB", 1 << 20}, {"K", 1 << 10}, {"M", 1 << 20}} {
+		if strings.HasSuffix(s, u.suf) {
+			mult, s = u.m, strings.TrimSuffix(s, u.suf)
+			break
+		}
+	}
+	var n int64
+	if _, err := fmt.Sscan(s, &n); err != nil || n <= 0 {
+		return 0, fmt.Errorf("size %q: want a number with an optional K or M suffix", s)
+	}
+	return n * mult, nil
+}
