@@ -12,8 +12,8 @@ BIN := bin/lifeboat
 # Debian packages the tests and the benchmark use: partitioning and
 # file-system tools to make and check real disks, zstd and time for the
 # side-by-side benchmark.
-DEB_PKGS := gdisk fdisk dosfstools e2fsprogs mtools ntfs-3g zstd time util-linux
-DEB_CMDS := sgdisk sfdisk mkfs.vfat mkfs.ext4 mcopy mkfs.ntfs zstd /usr/bin/time losetup
+DEB_PKGS := gdisk fdisk dosfstools e2fsprogs mtools ntfs-3g zstd time util-linux openssl
+DEB_CMDS := sgdisk sfdisk mkfs.vfat mkfs.ext4 mcopy mkfs.ntfs zstd /usr/bin/time losetup openssl
 
 # Fuzz targets run briefly by make test: package:target.
 FUZZ := ./pkg/ptable:FuzzRead ./pkg/image:FuzzDecode ./pkg/repo:FuzzDecompress ./pkg/inventory:FuzzParseMountInfoLine ./pkg/inventory:FuzzParseSwapsLine ./pkg/inventory:FuzzParseVPD
@@ -57,6 +57,9 @@ test: lint unit fuzz
 
 bench: deps $(BIN)
 	build/bench/run.sh $(abspath $(BIN))
+
+demo: deps $(BIN)
+	build/demo.sh $(abspath $(BIN))
 
 clean:
 	rm -rf bin out

@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# run.sh LIFEBOAT_BINARY
+#
+# Lifeboat's benchmark (make bench): captures and restores one reference
+# disk with Lifeboat and with the classic pipeline of disk-imaging scripts,
+# `dd bs=4M | zstd -T0 -3` and its reverse, in one run on one machine, and
+# prints wall time, CPU time (user+system of every process of the command)
+# and image size, each with its ratio to Lifeboat's.
+#
+# Every command starts with a cold page cache (the disk is read from the
+# storage, as a real disk would be). Restores go to a loop device over a new
+# file, so both tools write to a block device; each restored disk is checked
+# against the reference disk after it is timed.
+#
+# Environment:
+#   BENCH_DIR      work directory (default /var/tmp/lifeboat-bench); the
+#                  reference disk is kept there and reused
+#   BENCH_SIZE_MIB size of the reference disk (default 4096)
+#   BENCH_EXTENTS  extent sizes to capture with, e.g. "1M 2M 4M" (default:
+#                  Lifeboat's default only)
+#   BENCH_RUNS     how many times each command runs; the fastest is kept
+#                  (default 1)
+set -euo pipefail
+
+lifeboat=${1:?usage: run.sh LIFEBOAT_BINARY}
+here=$(cd "$(dirname "$0")" && pwd)
+work=${BENCH_DIR:-/var/tmp/lifeboat-bench}
+size_mib=${BENCH_SIZE_MIB:-4096}
+runs=${BENCH_RUNS:-1}
+extents=${BENCH_EXTENTS:-default}
+
+[ "$(id -u)" = 0 ] || { echo "bench: needs root (loop devices, dropping the page cache)" >&2; exit 1; }
+mkdir -p "$work"
+ref="$work/reference-${size_mib}M.img"
+stamp=$(sha256sum "$here/refdisk.sh" | cut -c1-12)
+if [ ! -f "$ref" ] || [ "$(cat "$ref.stamp" 2>/dev/null)" != "$stamp" ]; then
+	rm -f "$ref" "$ref.stamp"
+	"$here/refdisk.sh" "$ref" "$size_mib"
+	echo "$stamp" > "$ref.stamp"
+fi
+ref_sum=$(sha256sum < "$ref" | cut -d' ' -f1)
+
+loop=""
+cleanup() { [ -n "$loop" ] && losetup -d "$loop" 2>/dev/null || true; }
+trap cleanup EXIT
+
+# measure COMMAND: runs COMMAND (a bash command line) BENCH_RUNS times, each
+# after $BEFORE and with a cold cache, and sets WALL and CPU (seconds) of the
+# fastest run.
+measure() {
+	local best_wall="" best_cpu="" i w u s c
+	for (( i = 0; i < runs; i++ )); do
+		[ -n "${BEFORE:-}" ] && eval "$BEFORE"
+		sync
+		echo 3 > /proc/sys/vm/drop_caches
+		if ! /usr/bin/time -f '%e %U %S' -o "$work/time.txt" bash -c "$1" >/dev/null; then
+			echo "bench: failed: $1" >&2
+			exit 1
+		fi
+		read -r w u s < <(tail -1 "$work/time.txt")
+		c=$(awk -v u="$u" -v s="$s" 'BEGIN { printf "%.2f", u + s }')
+		if [ -z "$best_wall" ] || awk -v a="$w" -v b="$best_wall" 'BEGIN { exit !(a < b) }'; then
+			best_wall=$w best_cpu=$c
+		fi
+	done
+	WALL=$best_wall CPU=$best_cpu
+}
+
+new_target() { # a loop device over a new sparse file the size of the reference disk
+	cleanup
+	rm -f "$work/target.img"
+	truncate -s "${size_mib}M" "$work/target.img"
+	loop=$(losetup -f --show "$work/target.img")
+	export LOOP=$loop
+}
+
+check_target() {
+	local sum
+	sum=$(sha256sum < "$loop" | cut -d' ' -f1)
+	[ "$sum" = "$ref_sum" ] || { echo "bench: $1 restored a disk that differs from the reference" >&2; exit 1; }
+}
+
+repo_bytes() { find "$1" -type f -printf '%s\n' | awk '{ t += $1 } END { printf "%.0f\n", t }'; }
+
+rows=()
+row() { rows+=("$1"$'\t'"$2"$'\t'"$3"$'\t'"$4"); } # name, wall, cpu, bytes
+
+echo "bench: reference disk $ref ($size_mib MiB), $(nproc) CPUs, $runs run(s) each, cold cache"
+lb_capture_name=""
+for ext in $extents; do
+	flag="" label="lifeboat capture"
+	if [ "$ext" != default ]; then flag="--extent-size $ext" label="lifeboat capture ($ext extents)"; fi
+	BEFORE="rm -rf '$work/repo'"
+	measure "'$lifeboat' capture --quiet --repo '$work/repo' --name ref $flag '$ref'"
+	row "$label" "$WALL" "$CPU" "$(repo_bytes "$work/repo")"
+	[ -z "$lb_capture_name" ] && lb_capture_name=$label && cp_wall=$WALL cp_cpu=$CPU
+	last_ext=$ext
+done
+# The repository of the last capture is the one restored from; capture it
+# again with the first extent size if several were measured.
+if [ "$last_ext" != "$(echo $extents | cut -d' ' -f1)" ]; then
+	first=$(echo $extents | cut -d' ' -f1)
+	rm -rf "$work/repo"
+	flag=""; [ "$first" != default ] && flag="--extent-size $first"
+	"$lifeboat" capture --quiet --repo "$work/repo" --name ref $flag "$ref"
+fi
+BEFORE="rm -rf '$work/repo-better'"
+measure "'$lifeboat' capture --quiet --repo '$work/repo-better' --name ref --level better '$ref'"
+row "lifeboat capture --level better" "$WALL" "$CPU" "$(repo_bytes "$work/repo-better")"
+rm -rf "$work/repo-better"
+BEFORE=""
+
+measure "dd if='$ref' bs=4M status=none | zstd -T0 -3 -q -f -o '$work/ref.img.zst'"
+row "dd bs=4M | zstd -T0 -3" "$WALL" "$CPU" "$(stat -c %s "$work/ref.img.zst")"
+
+BEFORE="new_target"
+measure "'$lifeboat' restore --quiet --yes --repo '$work/repo' --name ref \"\$LOOP\""
+check_target "lifeboat restore"
+row "lifeboat restore" "$WALL" "$CPU" "-"
+
+measure "zstd -dc -q '$work/ref.img.zst' | dd of=\"\$LOOP\" bs=4M iflag=fullblock conv=fsync status=none"
+check_target "zstd -d | dd"
+row "zstd -dc | dd bs=4M" "$WALL" "$CPU" "-"
+BEFORE=""
+cleanup
+loop=""
+
+# Table: each peer line compares with Lifeboat's line of the same kind.
+printf '\n%-34s %9s %6s %9s %6s %12s %6s\n' "command" "wall s" "x" "CPU s" "x" "size MiB" "x"
+json="["
+base_wall="" base_cpu="" base_size=""
+for r in "${rows[@]}"; do
+	IFS=$'\t' read -r name wall cpu bytes <<< "$r"
+	case "$name" in
+	"lifeboat capture"*) [ -z "$base_size" ] && base_wall=$wall base_cpu=$cpu base_size=$bytes ;;
+	"lifeboat restore") base_wall=$wall base_cpu=$cpu base_size="" ;;
+	esac
+	ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0 && a != "-") printf "%.2f", a / b; else printf "-" }'; }
+	mib="-"; [ "$bytes" != "-" ] && mib=$(awk -v b="$bytes" 'BEGIN { printf "%.1f", b / 1048576 }')
+	printf '%-34s %9s %6s %9s %6s %12s %6s\n' "$name" "$wall" "$(ratio "$wall" "$base_wall")" \
+		"$cpu" "$(ratio "$cpu" "$base_cpu")" "$mib" "$(ratio "$bytes" "${base_size:-0}")"
+	[ "$json" != "[" ] && json+=","
+	json+=$(printf '\n  {"command": "%s", "wall_s": %s, "cpu_s": %s, "bytes": %s}' "$name" "$wall" "$cpu" "$([ "$bytes" = - ] && echo null || echo "$bytes")")
+done
+json+=$'\n]'
+echo "$json" > "$work/bench.json"
+echo
+echo "x: ratio to Lifeboat's line of the same kind (capture or restore); above 1 means Lifeboat is faster or smaller."
+echo "Results also in $work/bench.json"
