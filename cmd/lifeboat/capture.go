@@ -6,13 +6,10 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/lifeboat-dev/lifeboat/pkg/disk"
-	"github.com/lifeboat-dev/lifeboat/pkg/engine"
 	"github.com/lifeboat-dev/lifeboat/pkg/image"
-	"github.com/lifeboat-dev/lifeboat/pkg/inventory"
+	"github.com/lifeboat-dev/lifeboat/pkg/ops"
 	"github.com/lifeboat-dev/lifeboat/pkg/progress"
 	"github.com/lifeboat-dev/lifeboat/pkg/repo"
-	"github.com/lifeboat-dev/lifeboat/pkg/safety"
 )
 
 var levels = map[string]repo.Level{
@@ -48,40 +45,22 @@ func (e *env) capture(ctx context.Context, args []string) error {
 	if err != nil || es < image.MinExtentSize || es > image.MaxExtentSize || es&(es-1) != 0 {
 		return usageError(fmt.Sprintf("--extent-size %q: want a power of two from 64K to 64M", *extent))
 	}
-	source := pos[0]
-
-	dev, warnings, err := safety.CheckCaptureSource(inventory.DefaultSource(), source, *repoDir, *allowMounted)
+	job, err := ops.PrepareCapture(e.opsEnv(), ops.CaptureRequest{
+		Source: pos[0], Repo: *repoDir, Name: *name, Level: lvl, ExtentSize: es,
+		Workers: *workers, SectorSize: *sector, AllowMounted: *allowMounted,
+	})
 	if err != nil {
 		return err
 	}
-	src, err := disk.Open(source, disk.Options{SectorSize: *sector})
-	if err != nil {
-		return err
-	}
-	defer src.Close()
-	if err := src.Lock(false); err != nil {
-		return err
-	}
-	src.Advise()
-	r, err := repo.Create(*repoDir)
-	if err != nil {
-		return err
-	}
-	id := image.Disk{Path: source}
-	if dev.Disk != nil {
-		d := dev.Disk
-		id = image.Disk{Path: d.Path, Model: d.Model, Vendor: d.Vendor, Serial: d.Serial, WWN: d.WWN, Transport: d.Transport}
-	}
-	for _, w := range warnings {
+	defer job.Close()
+	r := job.Repo
+	for _, w := range job.Warnings {
 		fmt.Fprintln(e.stderr, "warning:", w)
 	}
-	fmt.Fprintf(e.stderr, "capturing %s (%s) into %s as %q\n", dev.Describe(), human(src.Size()), r.Dir(), *name)
+	fmt.Fprintf(e.stderr, "capturing %s (%s) into %s as %q\n", job.Source.Describe(), human(job.Size), r.Dir(), *name)
 	tr := &progress.Tracker{}
 	stop := showProgress(e.stderr, tr, *quiet)
-	m, err := engine.Capture(ctx, src, r, engine.CaptureOptions{
-		Name: *name, Identity: id, ExtentSize: es, Workers: *workers, Level: lvl,
-		Tool: "lifeboat " + version, Progress: tr, Warnings: warnings,
-	})
+	m, err := job.Run(ctx, tr)
 	stop()
 	if err != nil {
 		return err

@@ -4,18 +4,12 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
-	"github.com/lifeboat-dev/lifeboat/pkg/disk"
-	"github.com/lifeboat-dev/lifeboat/pkg/engine"
-	"github.com/lifeboat-dev/lifeboat/pkg/image"
-	"github.com/lifeboat-dev/lifeboat/pkg/inventory"
+	"github.com/lifeboat-dev/lifeboat/pkg/ops"
 	"github.com/lifeboat-dev/lifeboat/pkg/progress"
 	"github.com/lifeboat-dev/lifeboat/pkg/ptable"
-	"github.com/lifeboat-dev/lifeboat/pkg/repo"
-	"github.com/lifeboat-dev/lifeboat/pkg/safety"
 )
 
 func (e *env) restore(ctx context.Context, args []string) (err error) {
@@ -38,111 +32,65 @@ func (e *env) restore(ctx context.Context, args []string) (err error) {
 	if err := needRepoName(*repoDir, *name, true); err != nil {
 		return err
 	}
-	target := pos[0]
-	r, err := repo.Open(*repoDir)
+	job, err := ops.PrepareRestore(e.opsEnv(), ops.RestoreRequest{
+		Repo: *repoDir, Name: *name, Target: pos[0], Workers: *workers,
+		SectorSize: *sector, SkipHoles: *skipHoles, Verify: *verify,
+	})
 	if err != nil {
 		return err
 	}
-	codec, err := repo.NewCodec(repo.LevelDefault, *workers)
-	if err != nil {
-		return err
-	}
-	defer codec.Close()
-	im, err := r.OpenImage(*name, codec)
-	if err != nil {
-		return err
-	}
-	m := im.M
-	dev, err := safety.CheckRestoreTarget(inventory.DefaultSource(), target, *repoDir)
-	if err != nil {
-		return err
-	}
-	lss := *sector
-	if lss == 0 {
-		lss = m.Disk.LogicalSectorSize
-	}
-	dst, err := disk.Open(target, disk.Options{Write: true, CreateSize: m.Disk.Size, SectorSize: lss})
-	if err != nil {
-		return err
-	}
-	created := dst.Created()
 	defer func() {
-		cerr := dst.Close()
-		if err == nil {
+		if cerr := job.Close(); err == nil {
 			err = cerr
 		}
-		if err != nil && created {
-			// A disk image file we made that does not hold the whole
-			// image must not look like one.
-			os.Remove(target)
-		}
 	}()
-	if err := dst.Lock(true); err != nil {
-		return err
-	}
-	plan, err := engine.PlanRestore(im, dst.Size(), dst.LogicalSectorSize())
-	if err != nil {
-		return fmt.Errorf("restore %s onto %s: %w", m.Name, target, err)
-	}
-	if !created && !*yes {
-		if err := e.confirm(dev, dst, m, plan); err != nil {
+	m := job.Image.M
+	if !job.Created && !*yes {
+		if err := e.confirm(job); err != nil {
 			return err
 		}
 	}
-	fmt.Fprintf(e.stderr, "restoring %s (%s) onto %s\n", m.Name, human(m.Disk.Size), dev.Describe())
+	fmt.Fprintf(e.stderr, "restoring %s (%s) onto %s\n", m.Name, human(m.Disk.Size), job.Target.Describe())
 	tr := &progress.Tracker{}
 	stop := showProgress(e.stderr, tr, *quiet)
-	sum, err := engine.Restore(ctx, im, dst, engine.RestoreOptions{
-		Workers: *workers, TargetReadsZeros: created, SkipHoles: *skipHoles, Progress: tr,
-	})
+	res, err := job.Run(ctx, tr)
 	stop()
-	if err != nil {
-		if !created {
-			err = fmt.Errorf("%w\n%s now holds a partial restore and will not boot; fix the cause and restore again", err, target)
-		}
-		return err
-	}
-	fmt.Fprintf(e.stdout, "restored %s onto %s\n", m.Name, target)
-	fmt.Fprintf(e.stdout, "  wrote  %s from %d chunks in %.1f s (%s)\n", human(sum.BytesWritten), sum.Chunks, sum.Seconds, rate(m.Disk.Size, sum.Seconds))
-	holeWord := "zeroed"
-	if created || *skipHoles {
-		holeWord = "left as they were"
-	}
-	fmt.Fprintf(e.stdout, "  holes  %s %s\n", human(sum.HoleBytes), holeWord)
-	for _, c := range sum.Changes {
-		fmt.Fprintln(e.stdout, "  note  ", c)
-	}
-	if *verify {
-		if err := dst.DropCache(); err != nil {
-			return err
-		}
-		tr := &progress.Tracker{}
-		stop := showProgress(e.stderr, tr, *quiet)
-		rep, err := engine.VerifyTarget(ctx, im, dst, engine.VerifyOptions{Workers: *workers, Progress: tr})
-		stop()
-		for _, p := range rep.Problems {
+	if res.Verified != nil {
+		for _, p := range res.Verified.Problems {
 			fmt.Fprintln(e.stdout, "  DIFFERS", p)
 		}
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(e.stdout, "  verified: the disk reads back identical to the image (%s in %.1f s)\n", human(rep.Bytes), rep.Seconds)
 	}
-	if dst.IsBlockDevice() {
-		if err := dst.RereadPartitions(); err != nil {
-			fmt.Fprintf(e.stdout, "  warning: %v; the new partitions appear after a reboot or `partprobe %s`\n", err, target)
-		}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "restored %s onto %s\n", m.Name, job.Target.Path)
+	fmt.Fprintf(e.stdout, "  wrote  %s from %d chunks in %.1f s (%s)\n", human(res.BytesWritten), res.Chunks, res.Seconds, rate(m.Disk.Size, res.Seconds))
+	holeWord := "zeroed"
+	if job.HolesLeft() {
+		holeWord = "left as they were"
+	}
+	fmt.Fprintf(e.stdout, "  holes  %s %s\n", human(res.HoleBytes), holeWord)
+	for _, c := range res.Changes {
+		fmt.Fprintln(e.stdout, "  note  ", c)
+	}
+	if v := res.Verified; v != nil {
+		fmt.Fprintf(e.stdout, "  verified: the disk reads back identical to the image (%s in %.1f s)\n", human(v.Bytes), v.Seconds)
+	}
+	for _, w := range res.Warnings {
+		fmt.Fprintln(e.stdout, "  warning:", w)
 	}
 	return nil
 }
 
-// confirm shows what the restore destroys and asks for the target's name.
-func (e *env) confirm(dev safety.Device, dst *disk.Disk, m *image.Manifest, plan *engine.Plan) error {
+// confirm shows what the restore destroys and asks for the target's name
+// or serial.
+func (e *env) confirm(job *ops.RestoreJob) error {
 	w := e.stderr
-	fmt.Fprintf(w, "\nTARGET  %s, %s\n", dev.Describe(), human(dst.Size()))
-	if t, err := ptable.Read(dst, dst.Size(), dst.LogicalSectorSize()); err != nil {
+	dev, m := job.Target, job.Image.M
+	fmt.Fprintf(w, "\nTARGET  %s, %s\n", dev.Describe(), human(job.Size))
+	if t, err := job.Current, job.CurrentErr; err != nil {
 		fmt.Fprintf(w, "        current contents unreadable: %v\n", err)
-	} else if t.Type == ptable.TypeNone {
+	} else if t == nil || t.Type == ptable.TypeNone {
 		fmt.Fprintln(w, "        no partition table (blank or unpartitioned)")
 	} else {
 		fmt.Fprintf(w, "        %s partition table, %d partitions:\n", t.Type, len(t.Partitions))
@@ -155,7 +103,7 @@ func (e *env) confirm(dev safety.Device, dst *disk.Disk, m *image.Manifest, plan
 	fmt.Fprintf(w, "IMAGE   %s, captured %s from %s, %s, %s table, %d partitions:\n",
 		m.Name, m.Created.Local().Format("2006-01-02 15:04"), dash(strings.TrimSpace(src)), human(m.Disk.Size), m.Table.Type, len(m.Table.Partitions))
 	writePartitions(w, m.Table.Partitions, "          ")
-	for _, c := range plan.Changes {
+	for _, c := range job.Plan.Changes {
 		fmt.Fprintln(w, "NOTE   ", c)
 	}
 	word := filepath.Base(dev.Path)
@@ -165,7 +113,7 @@ func (e *env) confirm(dev safety.Device, dst *disk.Disk, m *image.Manifest, plan
 	fmt.Fprintf(w, "\nEverything on %s will be destroyed. Type %q to continue: ", dev.Path, word)
 	line, err := bufio.NewReader(e.stdin).ReadString('\n')
 	answer := strings.TrimSpace(line)
-	if answer != word && answer != dev.Path {
+	if !job.Confirms(answer) {
 		if err != nil && answer == "" {
 			return fmt.Errorf("%w (no answer; use --yes for unattended restores)", errNotConfirmed)
 		}

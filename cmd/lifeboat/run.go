@@ -12,6 +12,7 @@ import (
 	"github.com/lifeboat-dev/lifeboat/pkg/disk"
 	"github.com/lifeboat-dev/lifeboat/pkg/engine"
 	"github.com/lifeboat-dev/lifeboat/pkg/image"
+	"github.com/lifeboat-dev/lifeboat/pkg/ops"
 	"github.com/lifeboat-dev/lifeboat/pkg/repo"
 	"github.com/lifeboat-dev/lifeboat/pkg/safety"
 )
@@ -152,7 +153,7 @@ func (u *usageErr) Error() string { return u.msg }
 
 func usageError(msg string) error { return &usageErr{msg} }
 
-// errCancelled marks an operation the user stopped.
+// errNotConfirmed is returned when the user does not type the confirmation.
 var errNotConfirmed = fmt.Errorf("%w: not confirmed", safety.ErrRefused)
 
 func exitCode(err error) int {
@@ -198,6 +199,10 @@ func newFlags(name string) *flag.FlagSet {
 	fs := flag.NewFlagSet("lifeboat "+name, flag.ContinueOnError)
 	fs.Usage = func() { fmt.Fprintln(fs.Output(), commandHelp[name]) }
 	return fs
+}
+
+func (e *env) opsEnv() ops.Env {
+	return ops.Env{Tool: "lifeboat " + version}
 }
 
 func repoFlag(fs *flag.FlagSet) *string {

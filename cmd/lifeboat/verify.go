@@ -5,10 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/lifeboat-dev/lifeboat/pkg/disk"
 	"github.com/lifeboat-dev/lifeboat/pkg/engine"
+	"github.com/lifeboat-dev/lifeboat/pkg/ops"
 	"github.com/lifeboat-dev/lifeboat/pkg/progress"
-	"github.com/lifeboat-dev/lifeboat/pkg/repo"
 )
 
 func (e *env) verify(ctx context.Context, args []string) error {
@@ -29,19 +28,6 @@ func (e *env) verify(ctx context.Context, args []string) error {
 	if err := needRepoName(*repoDir, *name, true); err != nil {
 		return err
 	}
-	r, err := repo.Open(*repoDir)
-	if err != nil {
-		return err
-	}
-	codec, err := repo.NewCodec(repo.LevelDefault, *workers)
-	if err != nil {
-		return err
-	}
-	defer codec.Close()
-	im, err := r.OpenImage(*name, codec)
-	if err != nil {
-		return err
-	}
 	type result struct {
 		Image  string               `json:"image"`
 		ID     string               `json:"id"`
@@ -49,27 +35,18 @@ func (e *env) verify(ctx context.Context, args []string) error {
 		Target *engine.VerifyReport `json:"target,omitempty"`
 		OK     bool                 `json:"ok"`
 	}
-	res := result{Image: im.M.Name, ID: im.M.ID.String()}
 	tr := &progress.Tracker{}
 	stop := showProgress(e.stderr, tr, *quiet || *asJSON)
-	res.Chunks, err = engine.Verify(ctx, r, im.M, engine.VerifyOptions{Workers: *workers, Progress: tr})
+	vr, err := ops.Verify(ctx, ops.VerifyRequest{Repo: *repoDir, Name: *name, Target: *target, Workers: *workers}, tr)
 	stop()
-	var terr error
-	if err == nil && *target != "" {
-		d, oerr := disk.Open(*target, disk.Options{SectorSize: im.M.Disk.LogicalSectorSize})
-		if oerr != nil {
-			return oerr
-		}
-		defer d.Close()
-		if err := d.DropCache(); err != nil {
-			return err
-		}
-		tr := &progress.Tracker{}
-		stop := showProgress(e.stderr, tr, *quiet || *asJSON)
-		rep, verr := engine.VerifyTarget(ctx, im, d, engine.VerifyOptions{Workers: *workers, Progress: tr})
-		stop()
-		res.Target, terr = &rep, verr
+	if vr.Image == nil {
+		return err
 	}
+	var terr error
+	if vr.Target != nil {
+		terr, err = err, nil
+	}
+	res := result{Image: vr.Image.Name, ID: vr.Image.ID.String(), Chunks: vr.Chunks, Target: vr.Target}
 	res.OK = err == nil && terr == nil
 	if *asJSON {
 		enc := json.NewEncoder(e.stdout)
@@ -83,7 +60,7 @@ func (e *env) verify(ctx context.Context, args []string) error {
 		}
 		if err == nil {
 			fmt.Fprintf(e.stdout, "image %s: all %d chunks present and intact (%s checked in %.1f s, %s)\n",
-				im.M.Name, res.Chunks.Chunks, human(res.Chunks.Bytes), res.Chunks.Seconds, rate(res.Chunks.Bytes, res.Chunks.Seconds))
+				vr.Image.Name, res.Chunks.Chunks, human(res.Chunks.Bytes), res.Chunks.Seconds, rate(res.Chunks.Bytes, res.Chunks.Seconds))
 		}
 		if res.Target != nil {
 			for _, p := range res.Target.Problems {

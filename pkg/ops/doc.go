@@ -1,0 +1,13 @@
+// Package ops holds Lifeboat's user-level operations as the command line
+// and the text UI run them: a capture or a restore is first prepared (the
+// safety rules checked, the disks opened and locked, the target's current
+// contents read, the plan made) and shown to the user, and only then run.
+// Verify and ListImages are single calls.
+//
+// A prepared job holds its disks open until Close, so the disk that was
+// checked is the disk that is written. A restore that fails removes the
+// target file it created; on an existing disk it returns a PartialError
+// saying the disk now holds a partial restore. Nothing here prints or asks:
+// the confirmation word (ConfirmWord: the target's serial, else its name)
+// is the caller's to ask for.
+package ops

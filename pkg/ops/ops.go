@@ -1,0 +1,400 @@
+package ops
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/lifeboat-dev/lifeboat/pkg/disk"
+	"github.com/lifeboat-dev/lifeboat/pkg/engine"
+	"github.com/lifeboat-dev/lifeboat/pkg/image"
+	"github.com/lifeboat-dev/lifeboat/pkg/inventory"
+	"github.com/lifeboat-dev/lifeboat/pkg/progress"
+	"github.com/lifeboat-dev/lifeboat/pkg/ptable"
+	"github.com/lifeboat-dev/lifeboat/pkg/repo"
+	"github.com/lifeboat-dev/lifeboat/pkg/safety"
+)
+
+// Env is what every operation needs from the machine it runs on.
+type Env struct {
+	// Inventory is where disks are discovered; the zero value reads the
+	// running system.
+	Inventory inventory.Source
+	// Tool names the program and its version, recorded in images.
+	Tool string
+}
+
+func (e Env) inventory() inventory.Source {
+	if e.Inventory.SysRoot == "" {
+		return inventory.DefaultSource()
+	}
+	return e.Inventory
+}
+
+// CaptureRequest says what to capture, where to and how.
+type CaptureRequest struct {
+	Source string // block device or disk image file
+	Repo   string // repository directory; created when missing
+	Name   string // image name
+	Level  repo.Level
+	// ExtentSize is 0 for engine.DefaultExtentSize.
+	ExtentSize int64
+	Workers    int
+	// SectorSize is the logical sector size of a Source file (0: 512).
+	SectorSize   int
+	AllowMounted bool
+}
+
+// CaptureJob is a capture whose checks passed and whose source is open.
+type CaptureJob struct {
+	Source   safety.Device
+	Warnings []string // recorded in the image
+	Size     int64
+	Repo     *repo.Repo
+
+	env Env
+	req CaptureRequest
+	src *disk.Disk
+}
+
+// PrepareCapture checks the request (name, safety rules), opens the source
+// and the repository, and returns a job ready to run. Close it when done.
+func PrepareCapture(env Env, req CaptureRequest) (*CaptureJob, error) {
+	if err := image.ValidName(req.Name); err != nil {
+		return nil, err
+	}
+	if req.Repo == "" {
+		return nil, errors.New("capture: no repository given")
+	}
+	dev, warnings, err := safety.CheckCaptureSource(env.inventory(), req.Source, req.Repo, req.AllowMounted)
+	if err != nil {
+		return nil, err
+	}
+	lss := req.SectorSize
+	if lss == 0 {
+		lss = 512
+	}
+	src, err := disk.Open(req.Source, disk.Options{SectorSize: lss})
+	if err != nil {
+		return nil, err
+	}
+	if err := src.Lock(false); err != nil {
+		src.Close()
+		return nil, err
+	}
+	r, err := repo.Create(req.Repo)
+	if err != nil {
+		src.Close()
+		return nil, err
+	}
+	if ok, err := r.HasImage(req.Name); err != nil {
+		src.Close()
+		return nil, err
+	} else if ok {
+		src.Close()
+		return nil, fmt.Errorf("capture %s: %w in %s", req.Name, repo.ErrImageExists, r.Dir())
+	}
+	src.Advise()
+	return &CaptureJob{Source: dev, Warnings: warnings, Size: src.Size(), Repo: r, env: env, req: req, src: src}, nil
+}
+
+// Identity is what the image records about the source.
+func (j *CaptureJob) Identity() image.Disk {
+	id := image.Disk{Path: j.req.Source}
+	if d := j.Source.Disk; d != nil {
+		id = image.Disk{Path: d.Path, Model: d.Model, Vendor: d.Vendor, Serial: d.Serial, WWN: d.WWN, Transport: d.Transport}
+	}
+	return id
+}
+
+// Run captures. On error or cancellation no image is left in the
+// repository.
+func (j *CaptureJob) Run(ctx context.Context, tr *progress.Tracker) (*image.Manifest, error) {
+	return engine.Capture(ctx, j.src, j.Repo, engine.CaptureOptions{
+		Name: j.req.Name, Identity: j.Identity(), ExtentSize: j.req.ExtentSize,
+		Workers: j.req.Workers, Level: j.req.Level, Tool: j.env.Tool,
+		Progress: tr, Warnings: j.Warnings,
+	})
+}
+
+// Close releases the source.
+func (j *CaptureJob) Close() error { return j.src.Close() }
+
+// RestoreRequest says which image goes onto which target, and how.
+type RestoreRequest struct {
+	Repo, Name string
+	Target     string // block device, or a disk image file (created when missing)
+	Workers    int
+	// SectorSize is the logical sector size of a Target file (0: the
+	// image's).
+	SectorSize int
+	SkipHoles  bool
+	// Verify reads the target back after writing and compares it with the
+	// image.
+	Verify bool
+}
+
+// RestoreJob is a restore whose checks passed and whose target is open
+// for writing (exclusively, and locked), but not written yet.
+type RestoreJob struct {
+	Image  *repo.Image
+	Target safety.Device
+	// Current is the target's partition table before the restore, with the
+	// error that kept it from being read, if any.
+	Current    *ptable.Table
+	CurrentErr error
+	Plan       *engine.Plan
+	// Created is set when the target is a new file made for this restore.
+	Created bool
+	Size    int64
+
+	req    RestoreRequest
+	codec  *repo.Codec
+	dst    *disk.Disk
+	failed bool
+}
+
+// RestoreResult is what a restore did.
+type RestoreResult struct {
+	engine.RestoreSummary
+	// Verified is set when the target was read back and matched.
+	Verified *engine.VerifyReport
+	// Warnings are things the user must know that did not fail the restore.
+	Warnings []string
+}
+
+// PrepareRestore opens the image, checks the target against the safety
+// rules and the image's size and sector size, opens it for writing, and
+// reads what is on it now. Nothing is written. Close the job when done.
+func PrepareRestore(env Env, req RestoreRequest) (_ *RestoreJob, err error) {
+	if req.Repo == "" {
+		return nil, errors.New("restore: no repository given")
+	}
+	r, err := repo.Open(req.Repo)
+	if err != nil {
+		return nil, err
+	}
+	codec, err := repo.NewCodec(repo.LevelDefault, req.Workers)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			codec.Close()
+		}
+	}()
+	im, err := r.OpenImage(req.Name, codec)
+	if err != nil {
+		return nil, err
+	}
+	m := im.M
+	dev, err := safety.CheckRestoreTarget(env.inventory(), req.Target, req.Repo)
+	if err != nil {
+		return nil, err
+	}
+	lss := req.SectorSize
+	if lss == 0 {
+		lss = m.Disk.LogicalSectorSize
+	}
+	dst, err := disk.Open(req.Target, disk.Options{Write: true, CreateSize: m.Disk.Size, SectorSize: lss})
+	if err != nil {
+		return nil, err
+	}
+	job := &RestoreJob{Image: im, Target: dev, Created: dst.Created(), Size: dst.Size(), req: req, codec: codec, dst: dst}
+	defer func() {
+		if err != nil {
+			job.failed = true
+			job.closeDisk()
+		}
+	}()
+	if err := dst.Lock(true); err != nil {
+		return nil, err
+	}
+	job.Plan, err = engine.PlanRestore(im, dst.Size(), dst.LogicalSectorSize())
+	if err != nil {
+		return nil, fmt.Errorf("restore %s onto %s: %w", m.Name, req.Target, err)
+	}
+	if !job.Created {
+		job.Current, job.CurrentErr = ptable.Read(dst, dst.Size(), dst.LogicalSectorSize())
+	}
+	return job, nil
+}
+
+// ConfirmWord is what the user types to confirm that the target may be
+// destroyed: the disk's serial number when it has one, else its kernel
+// name (or a file's base name).
+func (j *RestoreJob) ConfirmWord() string {
+	if d := j.Target.Disk; d != nil {
+		if d.Serial != "" {
+			return d.Serial
+		}
+		return d.Name
+	}
+	return filepath.Base(j.Target.Path)
+}
+
+// Confirms reports whether answer confirms the restore: the ConfirmWord,
+// or the target's kernel name or path.
+func (j *RestoreJob) Confirms(answer string) bool {
+	if answer == "" {
+		return false
+	}
+	if answer == j.ConfirmWord() || answer == j.Target.Path {
+		return true
+	}
+	d := j.Target.Disk
+	return d != nil && (answer == d.Name || answer == d.Path)
+}
+
+// Run writes the image onto the target, then reads it back if the request
+// asks to. tr is restarted for each stage.
+func (j *RestoreJob) Run(ctx context.Context, tr *progress.Tracker) (res RestoreResult, err error) {
+	defer func() {
+		if err != nil {
+			j.failed = true
+			if !j.Created {
+				err = &PartialError{Target: j.req.Target, Err: err}
+			}
+		}
+	}()
+	sum, err := engine.Restore(ctx, j.Image, j.dst, engine.RestoreOptions{
+		Workers: j.req.Workers, TargetReadsZeros: j.Created, SkipHoles: j.req.SkipHoles, Progress: tr,
+	})
+	res.RestoreSummary = sum
+	if err != nil {
+		return res, err
+	}
+	if j.req.Verify {
+		if err := j.dst.DropCache(); err != nil {
+			return res, err
+		}
+		rep, err := engine.VerifyTarget(ctx, j.Image, j.dst, engine.VerifyOptions{Workers: j.req.Workers, Progress: tr})
+		res.Verified = &rep
+		if err != nil {
+			return res, err
+		}
+	}
+	if j.dst.IsBlockDevice() {
+		if err := j.dst.RereadPartitions(); err != nil {
+			res.Warnings = append(res.Warnings, fmt.Sprintf("%v; the new partitions appear after a reboot or `partprobe %s`", err, j.req.Target))
+		}
+	}
+	return res, nil
+}
+
+// HolesLeft reports whether holes were left as they were rather than
+// zeroed (a new file reads as zeros; SkipHoles leaves them).
+func (j *RestoreJob) HolesLeft() bool { return j.Created || j.req.SkipHoles }
+
+// Close releases the target. A target file that this job created and that
+// does not hold the whole image is removed, so it cannot pass for a disk
+// image.
+func (j *RestoreJob) Close() error {
+	err := j.closeDisk()
+	j.codec.Close()
+	return err
+}
+
+func (j *RestoreJob) closeDisk() error {
+	if j.dst == nil {
+		return nil
+	}
+	err := j.dst.Close()
+	j.dst = nil
+	if j.failed && j.Created {
+		os.Remove(j.req.Target)
+	}
+	return err
+}
+
+// PartialError says a restore failed after it may have written part of
+// an existing target.
+type PartialError struct {
+	Target string
+	Err    error
+}
+
+func (e *PartialError) Error() string {
+	return fmt.Sprintf("%v\n%s now holds a partial restore and will not boot; fix the cause and restore again", e.Err, e.Target)
+}
+
+func (e *PartialError) Unwrap() error { return e.Err }
+
+// VerifyRequest says which image to check, and optionally a disk to
+// compare with it.
+type VerifyRequest struct {
+	Repo, Name string
+	Target     string // "" for none
+	Workers    int
+}
+
+// VerifyResult holds the reports of a verification.
+type VerifyResult struct {
+	Image  *image.Manifest
+	Chunks engine.VerifyReport
+	// Target is set when a disk was compared.
+	Target *engine.VerifyReport
+}
+
+// Verify checks every chunk of an image, then compares the target disk
+// with the image when one is given. The error is engine.ErrVerifyFailed
+// (wrapped) when the reports list problems.
+func Verify(ctx context.Context, req VerifyRequest, tr *progress.Tracker) (res VerifyResult, err error) {
+	r, err := repo.Open(req.Repo)
+	if err != nil {
+		return res, err
+	}
+	codec, err := repo.NewCodec(repo.LevelDefault, req.Workers)
+	if err != nil {
+		return res, err
+	}
+	defer codec.Close()
+	im, err := r.OpenImage(req.Name, codec)
+	if err != nil {
+		return res, err
+	}
+	res.Image = im.M
+	res.Chunks, err = engine.Verify(ctx, r, im.M, engine.VerifyOptions{Workers: req.Workers, Progress: tr})
+	if err != nil || req.Target == "" {
+		return res, err
+	}
+	d, err := disk.Open(req.Target, disk.Options{SectorSize: im.M.Disk.LogicalSectorSize})
+	if err != nil {
+		return res, err
+	}
+	defer d.Close()
+	if err := d.DropCache(); err != nil {
+		return res, err
+	}
+	rep, err := engine.VerifyTarget(ctx, im, d, engine.VerifyOptions{Workers: req.Workers, Progress: tr})
+	res.Target = &rep
+	return res, err
+}
+
+// ImageInfo is one image of a repository, for listings.
+type ImageInfo struct {
+	Name     string
+	Manifest *image.Manifest // nil when Err is set
+	Err      error
+}
+
+// ListImages reads every manifest of a repository. A manifest that cannot
+// be read is listed with its error rather than failing the listing.
+func ListImages(repoDir string) ([]ImageInfo, error) {
+	r, err := repo.Open(repoDir)
+	if err != nil {
+		return nil, err
+	}
+	names, err := r.Images()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ImageInfo, 0, len(names))
+	for _, n := range names {
+		m, err := r.ReadManifest(n)
+		out = append(out, ImageInfo{Name: n, Manifest: m, Err: err})
+	}
+	return out, nil
+}
