@@ -10,16 +10,20 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 BIN := bin/lifeboat
 
 # Debian packages the tests and the benchmark use: partitioning and
-# file-system tools to make and check real disks, zstd and time for the
-# side-by-side benchmark.
-DEB_PKGS := gdisk fdisk dosfstools e2fsprogs mtools ntfs-3g zstd time util-linux openssl
-DEB_CMDS := sgdisk sfdisk mkfs.vfat mkfs.ext4 mcopy mkfs.ntfs zstd /usr/bin/time losetup openssl
+# file-system tools to make and check real disks (and blkid to compare
+# file-system recognition with), zstd and time for the side-by-side
+# benchmark, tmux to run the text UI in a real terminal.
+DEB_PKGS := gdisk fdisk dosfstools e2fsprogs xfsprogs btrfs-progs exfatprogs mtools ntfs-3g \
+	cryptsetup-bin lvm2 xorriso zstd time util-linux openssl tmux
+DEB_CMDS := sgdisk sfdisk mkfs.vfat mkfs.ext4 mkfs.xfs mkfs.btrfs mkfs.exfat mcopy mkfs.ntfs \
+	cryptsetup pvcreate xorriso blkid zstd /usr/bin/time losetup openssl tmux
 
 # Fuzz targets run briefly by make test: package:target.
-FUZZ := ./pkg/ptable:FuzzRead ./pkg/image:FuzzDecode ./pkg/repo:FuzzDecompress ./pkg/inventory:FuzzParseMountInfoLine ./pkg/inventory:FuzzParseSwapsLine ./pkg/inventory:FuzzParseVPD
+FUZZ := ./pkg/ptable:FuzzRead ./pkg/image:FuzzDecode ./pkg/repo:FuzzDecompress ./pkg/inventory:FuzzParseMountInfoLine ./pkg/inventory:FuzzParseSwapsLine ./pkg/inventory:FuzzParseVPD \
+	./pkg/fsprobe:FuzzProbe
 FUZZTIME ?= 10s
 
-.PHONY: all build test unit fuzz lint deps bench demo clean
+.PHONY: all build test unit fuzz lint deps bench demo screens clean
 
 all: build
 
@@ -60,6 +64,10 @@ bench: deps $(BIN)
 
 demo: deps $(BIN)
 	build/demo.sh $(abspath $(BIN))
+
+# Text captures of the main screens of the text UI, for the README.
+screens: deps $(BIN)
+	build/screens.sh $(abspath $(BIN)) docs/screens
 
 clean:
 	rm -rf bin out

@@ -5,10 +5,12 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/lifeboat-dev/lifeboat/pkg/fsprobe"
 	"github.com/lifeboat-dev/lifeboat/pkg/image"
 	"github.com/lifeboat-dev/lifeboat/pkg/progress"
 	"github.com/lifeboat-dev/lifeboat/pkg/ptable"
@@ -71,6 +73,7 @@ func Capture(ctx context.Context, src Source, r *repo.Repo, o CaptureOptions) (*
 	if err != nil {
 		return nil, fmt.Errorf("capture: %w", err)
 	}
+	probeFileSystems(src, tbl)
 	areas, err := readAreas(src, tbl.Areas)
 	if err != nil {
 		return nil, fmt.Errorf("capture: %w", err)
@@ -207,4 +210,20 @@ func readAreas(src Source, list []ptable.Area) ([]image.Area, error) {
 		out = append(out, image.Area{Area: a, Data: buf, Truncated: n < a.Length})
 	}
 	return out, nil
+}
+
+// probeFileSystems records what each partition holds, for the image's
+// description. A partition that cannot be probed is left blank: the
+// capture itself does not depend on it.
+func probeFileSystems(src Source, tbl *ptable.Table) {
+	for i := range tbl.Partitions {
+		p := &tbl.Partitions[i]
+		if p.Extended || p.Start+p.Size > src.Size() {
+			continue
+		}
+		info, err := fsprobe.Probe(io.NewSectionReader(src, p.Start, p.Size), p.Size)
+		if err == nil {
+			p.FileSystem, p.FSLabel = info.Type, info.Label
+		}
+	}
 }
