@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/lifeboat-dev/lifeboat/pkg/inventory"
+	"golang.org/x/sys/unix"
 )
 
 // ErrRefused is wrapped by every refusal.
@@ -77,8 +78,18 @@ func resolve(src inventory.Source, path string) (Device, error) {
 	return dev, nil
 }
 
-// isPartition reports whether path names a partition of d rather than d.
+// isPartition reports whether path names a partition of d rather than d:
+// by its device number, as a node need not bear the kernel's name, or else
+// by name.
 func isPartition(path string, d *inventory.Disk) (string, bool) {
+	var st unix.Stat_t
+	if unix.Stat(path, &st) == nil {
+		for _, p := range d.Partitions {
+			if p.Major == unix.Major(st.Rdev) && p.Minor == unix.Minor(st.Rdev) {
+				return p.Name, true
+			}
+		}
+	}
 	real, err := filepath.EvalSymlinks(path)
 	if err != nil {
 		real = path
@@ -181,7 +192,9 @@ func CheckCaptureSource(src inventory.Source, source, repoDir string, allowMount
 	return dev, warnings, nil
 }
 
-// inside reports whether path is dir or below it.
+// inside reports whether path is dir or below it: as named (its directory
+// resolved), or, when it exists, where its links lead, so that a link to a
+// file in the repository counts as inside it.
 func inside(path, dir string) bool {
 	if dir == "" {
 		return false
@@ -191,12 +204,18 @@ func inside(path, dir string) bool {
 	if err1 != nil || err2 != nil {
 		return false
 	}
-	if ra, err := filepath.EvalSymlinks(filepath.Dir(a)); err == nil {
-		a = filepath.Join(ra, filepath.Base(a))
-	}
 	if rb, err := filepath.EvalSymlinks(b); err == nil {
 		b = rb
 	}
-	rel, err := filepath.Rel(b, a)
-	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
+	in := func(a string) bool {
+		rel, err := filepath.Rel(b, a)
+		return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
+	}
+	if ra, err := filepath.EvalSymlinks(a); err == nil && in(ra) {
+		return true
+	}
+	if ra, err := filepath.EvalSymlinks(filepath.Dir(a)); err == nil {
+		a = filepath.Join(ra, filepath.Base(a))
+	}
+	return in(a)
 }
