@@ -11,28 +11,13 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/lifeboat-dev/lifeboat/pkg/progress"
+	"github.com/lifeboat-dev/lifeboat/pkg/units"
 )
 
 // human formats a byte count.
-func human(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit && exp < 5; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
+func human(n int64) string { return units.Bytes(n) }
 
-func rate(n int64, secs float64) string {
-	if secs <= 0 {
-		return "-"
-	}
-	return human(int64(float64(n)/secs)) + "/s"
-}
+func rate(n int64, secs float64) string { return units.Rate(n, secs) }
 
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)

@@ -1,0 +1,48 @@
+// Package units formats byte counts, rates and durations the way Lifeboat
+// shows them to people: binary units with one decimal ("1.5 GiB").
+package units
+
+import (
+	"fmt"
+	"time"
+)
+
+// Bytes formats a byte count: "512 B", "4.0 KiB", "1.5 GiB".
+func Bytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit && exp < 5; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// Rate formats n bytes in secs seconds as "123.4 MiB/s"; "-" when secs is
+// not positive.
+func Rate(n int64, secs float64) string {
+	if secs <= 0 {
+		return "-"
+	}
+	return Bytes(int64(float64(n)/secs)) + "/s"
+}
+
+// Duration formats a duration for a person: "0.4s", "42s", "3m05s",
+// "1h02m". Below 10 s it keeps a tenth of a second.
+func Duration(d time.Duration) string {
+	if d < 9950*time.Millisecond {
+		return fmt.Sprintf("%.1fs", max(d, 0).Seconds())
+	}
+	d = d.Round(time.Second)
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
+	default:
+		return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
+	}
+}
