@@ -1,0 +1,80 @@
+// Package repofind finds Lifeboat repositories on the machine's attached
+// disks on its own, so that the text UI can offer them without the user
+// typing a path: any file system holding a repository, mounted read-only to
+// look and read-write only to capture into.
+//
+// # What is looked at
+//
+// Scan takes the disks from inventory.Scan and looks at every partition of
+// every disk, and at every whole disk that has no partitions (a file system
+// made on the whole device, a dm or md device). It passes over, and lists
+// with the reason in Result.Skipped:
+//
+//   - a device in active swap, or held by another device (an LVM physical
+//     volume, a RAID member, a LUKS container: anything in holders/);
+//   - a device smaller than 64 KiB (an MBR extended partition's container);
+//   - a device whose node is missing from DevRoot or names another device
+//     number;
+//   - a device another program holds open exclusively (a restore in
+//     progress, mkfs, a mount in another namespace);
+//   - a device on which no file system the kernel knows mounts;
+//   - a file system that holds no repository.
+//
+// A device that is already mounted (matched in mountinfo by device number,
+// or by source for btrfs) is looked at where it is mounted, preferring a
+// mount of the file system's root; it is never mounted a second time.
+//
+// Any other device is mounted read-only (MS_RDONLY, MS_NOSUID, MS_NODEV,
+// MS_NOEXEC) under MountRoot, trying the types of /proc/filesystems that
+// are not "nodev" in the kernel's order, as mount(8) does without -t. fuseblk
+// is left out (it needs a daemon), and so are ext2 and ext3 when ext4 is
+// there, as ext4 mounts them all.
+//
+// # Never writing to a disk that is only looked at
+//
+// A read-only mount is not enough: ext4 replays its journal on a read-only
+// mount, cleans up orphan inodes even when told "noload", and records its
+// errors in the superblock; XFS and btrfs replay their logs. So before
+// mounting, Scan opens the device exclusively (O_EXCL, which fails while
+// anything else holds it) and marks the block device itself read-only with
+// BLKROSET, and mounts with the option that skips log replay: "noload" for
+// ext3 and ext4, "norecovery" for XFS, "rescue=nologreplay" for btrfs. With
+// the device read-only the kernel refuses every write, whatever the file
+// system would like to do. The flag is cleared again when the file system
+// is unmounted, or by MakeWritable. A device that was read-only before
+// (a write-protect switch, losetup -r, blockdev --setro) is left read-only.
+//
+// # Where repositories are looked for
+//
+// In each file system: its root, a top-level directory named lifeboat
+// (also Lifeboat and LIFEBOAT), and every other top-level directory, one
+// level down only: a directory holding lifeboat-repo.json is a repository.
+// Symbolic links and directories on another file system (mounts below the
+// mount point) are passed over, and when the root holds more than 512
+// entries only the root and lifeboat are looked at. A repository whose
+// lifeboat-repo.json is unreadable, malformed or larger than 1 MiB is still
+// reported, with Found.Err set.
+//
+// File systems that hold no repository are unmounted right after looking;
+// those that hold one stay mounted, read-only, until MakeWritable or Close.
+//
+// # Failing
+//
+// Scan fails only when the inventory, mountinfo or /proc/filesystems cannot
+// be read, when MountRoot cannot be made, or when its context ends. A device
+// that cannot be opened, made read-only or mounted is a Skipped entry (with
+// Err when the cause is worth showing, such as EIO or EPERM), never an error
+// of the whole scan. Each device is looked at in a goroutine while Scan
+// waits for it or for the context, so a disk that hangs in the kernel
+// cannot hold Scan beyond its context; whatever such a goroutine mounts
+// after Scan has returned is unmounted by Close, or at once if Close has
+// run.
+//
+// MakeWritable mounts a file system it mounted read-only again read-write
+// (unmount, clear the device's read-only flag, mount without the no-replay
+// options, so a journal is replayed before anything is written), and
+// refuses a read-only device and a file system mounted read-only by someone
+// else. Close unmounts what the Finder mounted (lazily when the file system
+// is busy), clears the read-only flags it set, and removes its mount
+// directories.
+package repofind
