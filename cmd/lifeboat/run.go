@@ -39,6 +39,7 @@ Usage:
   lifeboat restore --repo DIR --name NAME [--yes] [options] TARGET
   lifeboat verify  --repo DIR --name NAME [--target DISK] [--json]
   lifeboat images  --repo DIR [--json]
+  lifeboat tui     [--repo DIR]... [--disk FILE]...
   lifeboat version
   lifeboat help [COMMAND]
 
@@ -104,6 +105,21 @@ Checks that every chunk of image NAME is present and matches its hash. With
 	"images": `lifeboat images --repo DIR [--json]
 
 Lists the images in a repository.`,
+	"tui": `lifeboat tui [--repo DIR]... [--disk FILE]... [options]
+
+The text UI: disks, repositories and images, capture and restore wizards,
+verify, the log and a shell. Works on an 80x24 console with the keyboard;
+the bottom line shows the keys.
+
+Options:
+  --repo DIR       a repository to list (repeatable; default $LIFEBOAT_REPO)
+  --disk FILE      a disk image file to show and use as a disk (repeatable)
+  --find=false     do not look for repositories on the attached disks (as
+                   root, file systems are mounted read-only to look)
+  --mount-root DIR where found file systems are mounted (default /run/lifeboat/mnt)
+  --no-color       no colours (also when $NO_COLOR is set)
+  --boot           run as the rescue environment's console (kernel messages
+                   in the log, reboot and power off)`,
 }
 
 type env struct {
@@ -129,6 +145,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return e.verify(ctx, rest)
 	case "images":
 		return e.images(ctx, rest)
+	case "tui":
+		return e.tui(ctx, rest)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "lifeboat", version)
 		return nil

@@ -1,0 +1,156 @@
+package ops
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/lifeboat-dev/lifeboat/pkg/disk"
+	"github.com/lifeboat-dev/lifeboat/pkg/fsprobe"
+	"github.com/lifeboat-dev/lifeboat/pkg/inventory"
+	"github.com/lifeboat-dev/lifeboat/pkg/ptable"
+)
+
+// DiskInfo is a disk as the user sees it: what the kernel says about it,
+// its partition table, and what each partition holds.
+type DiskInfo struct {
+	inventory.Disk
+	// File is set for a disk image file given by the user rather than a
+	// block device.
+	File     bool
+	Table    *ptable.Table // nil when TableErr is set
+	TableErr error
+	Parts    []PartInfo
+	// FS is what the whole disk holds when it has no partition table.
+	FS fsprobe.Info
+}
+
+// PartInfo is a partition and the file system (or other content) on it.
+type PartInfo struct {
+	ptable.Partition
+	FS    fsprobe.Info
+	FSErr error
+}
+
+// Flags are short words for what the user must know about a disk before
+// choosing it: "boot", "mounted", "swap", "in use", "removable",
+// "read-only".
+func (d DiskInfo) Flags() []string {
+	var f []string
+	if d.Boot {
+		f = append(f, "boot")
+	}
+	mounted, swap := false, false
+	for _, m := range d.Mounts {
+		if m.Swap {
+			swap = true
+		} else {
+			mounted = true
+		}
+	}
+	if mounted {
+		f = append(f, "mounted")
+	}
+	if swap {
+		f = append(f, "swap")
+	}
+	if len(d.Holders) > 0 {
+		f = append(f, "in use")
+	}
+	if d.Removable {
+		f = append(f, "removable")
+	}
+	if d.ReadOnly {
+		f = append(f, "read-only")
+	}
+	return f
+}
+
+// DescribeDisks lists the machine's disks (from env.Inventory) followed by
+// the disk image files given, each with its partition table and the file
+// systems on its partitions. A disk that cannot be read is listed with
+// TableErr set.
+func DescribeDisks(env Env, files []string) ([]DiskInfo, error) {
+	list, err := inventory.Scan(env.inventory())
+	if err != nil {
+		return nil, err
+	}
+	out := make([]DiskInfo, 0, len(list)+len(files))
+	for _, d := range list {
+		out = append(out, describe(DiskInfo{Disk: d}))
+	}
+	for _, f := range files {
+		out = append(out, DescribeFile(f))
+	}
+	return out, nil
+}
+
+// DescribeFile describes a disk image file.
+func DescribeFile(path string) DiskInfo {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		abs = path
+	}
+	info := DiskInfo{File: true, Disk: inventory.Disk{
+		Name: filepath.Base(abs), Path: abs, Transport: "file",
+		LogicalSectorSize: 512, PhysicalSectorSize: 512,
+	}}
+	st, err := os.Stat(abs)
+	if err != nil {
+		info.TableErr = err
+		return info
+	}
+	if !st.Mode().IsRegular() {
+		info.TableErr = fmt.Errorf("%s is not a regular file", abs)
+		return info
+	}
+	info.Size = st.Size()
+	return describe(info)
+}
+
+func describe(info DiskInfo) DiskInfo {
+	d, err := disk.Open(info.Path, disk.Options{SectorSize: info.LogicalSectorSize})
+	if err != nil {
+		info.TableErr = err
+		return info
+	}
+	defer d.Close()
+	info.Size = d.Size()
+	t, err := ptable.Read(d, d.Size(), d.LogicalSectorSize())
+	if err != nil {
+		info.TableErr = fmt.Errorf("read the partition table of %s: %w", info.Path, err)
+		return info
+	}
+	info.Table = t
+	if t.Type == ptable.TypeNone {
+		info.FS, _ = fsprobe.Probe(d, d.Size())
+		return info
+	}
+	for _, p := range t.Partitions {
+		pi := PartInfo{Partition: p}
+		if !p.Extended && p.Start+p.Size <= d.Size() {
+			pi.FS, pi.FSErr = fsprobe.Probe(io.NewSectionReader(d, p.Start, p.Size), p.Size)
+		}
+		info.Parts = append(info.Parts, pi)
+	}
+	return info
+}
+
+// Label is a one-line name for a disk: model and serial when known.
+func (d DiskInfo) Label() string {
+	var parts []string
+	for _, s := range []string{d.Vendor, d.Model} {
+		if s != "" && s != "ATA" && !strings.HasPrefix(s, "0x") {
+			parts = append(parts, s)
+		}
+	}
+	if d.Serial != "" {
+		parts = append(parts, "serial "+d.Serial)
+	}
+	if d.File {
+		parts = append(parts, "image file")
+	}
+	return strings.Join(parts, ", ")
+}

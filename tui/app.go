@@ -1,0 +1,407 @@
+package tui
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+
+	"github.com/gdamore/tcell/v2"
+	"github.com/rivo/tview"
+	"golang.org/x/sys/unix"
+
+	"github.com/lifeboat-dev/lifeboat/pkg/inventory"
+	"github.com/lifeboat-dev/lifeboat/pkg/ops"
+	"github.com/lifeboat-dev/lifeboat/pkg/repofind"
+)
+
+// Config is what the UI runs with.
+type Config struct {
+	Env ops.Env
+	// Repos are repository directories the user named (--repo,
+	// $LIFEBOAT_REPO); more are found on the disks when Find is set.
+	Repos []string
+	// Files are disk image files shown and usable as disks.
+	Files []string
+	// Find looks for repositories on the attached disks; nil turns that
+	// off.
+	Find *repofind.Finder
+	// Boot is set when the UI is the rescue environment's console: it then
+	// shows kernel messages in the log and offers reboot and power off.
+	Boot bool
+	// Screen is the terminal; nil opens the process's terminal.
+	Screen tcell.Screen
+	// Shell is run by the shell key (default /bin/sh).
+	Shell string
+	// Poll is how often the disk list is checked for changes (default 2s).
+	Poll time.Duration
+	// NoColor draws in the terminal's default colours only.
+	NoColor bool
+	// Version is shown in the title bar.
+	Version string
+}
+
+// UI is a running text UI.
+type UI struct {
+	cfg   Config
+	ctx   context.Context
+	app   *tview.Application
+	pages *tview.Pages
+	title *tview.TextView
+	hints *tview.TextView
+	log   *logView
+
+	findMu sync.Mutex // Finder's methods must not run concurrently
+
+	mu     sync.Mutex
+	disks  []ops.DiskInfo
+	repos  []repoEntry
+	found  []repofind.Found
+	sig    string
+	stack  []string // page names, for Esc
+	hintOf map[string]string
+
+	home    *homeScreen
+	images  *imagesScreen
+	jobBusy bool
+}
+
+type repoEntry struct {
+	Dir    string
+	Origin string // "typed" or the device it was found on
+	Found  *repofind.Found
+}
+
+// Run shows the UI until the user quits or ctx ends.
+func Run(ctx context.Context, cfg Config) error {
+	if cfg.Shell == "" {
+		cfg.Shell = "/bin/sh"
+	}
+	if cfg.Poll == 0 {
+		cfg.Poll = 2 * time.Second
+	}
+	if cfg.NoColor {
+		monochrome()
+	}
+	u := &UI{cfg: cfg, ctx: ctx, app: tview.NewApplication(), hintOf: map[string]string{}}
+	if cfg.Screen != nil {
+		u.app.SetScreen(cfg.Screen)
+	}
+	u.log = newLogView(u.app)
+	for _, r := range cfg.Repos {
+		u.repos = append(u.repos, repoEntry{Dir: r, Origin: "typed"})
+	}
+	u.build()
+	u.logf("Lifeboat %s started", cfg.Version)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go u.watchDisks(ctx)
+	if cfg.Boot {
+		go u.log.followKernel(ctx)
+	}
+	go func() {
+		<-ctx.Done()
+		u.app.Stop()
+	}()
+	err := u.app.Run()
+	cancel()
+	if cfg.Find != nil {
+		u.findMu.Lock()
+		if cerr := cfg.Find.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+		u.findMu.Unlock()
+	}
+	return err
+}
+
+func monochrome() {
+	s := &tview.Styles
+	s.PrimitiveBackgroundColor = tcell.ColorDefault
+	s.ContrastBackgroundColor = tcell.ColorDefault
+	s.MoreContrastBackgroundColor = tcell.ColorDefault
+	s.BorderColor = tcell.ColorDefault
+	s.TitleColor = tcell.ColorDefault
+	s.GraphicsColor = tcell.ColorDefault
+	s.PrimaryTextColor = tcell.ColorDefault
+	s.SecondaryTextColor = tcell.ColorDefault
+	s.TertiaryTextColor = tcell.ColorDefault
+	s.InverseTextColor = tcell.ColorDefault
+	s.ContrastSecondaryTextColor = tcell.ColorDefault
+}
+
+func (u *UI) build() {
+	u.title = tview.NewTextView().SetDynamicColors(true)
+	u.hints = tview.NewTextView().SetDynamicColors(true)
+	u.pages = tview.NewPages()
+	u.home = newHomeScreen(u)
+	u.images = newImagesScreen(u)
+	u.addPage("home", u.home.root, homeHints(u.cfg.Boot))
+	u.addPage("images", u.images.root, imagesHints)
+	u.addPage("log", u.log.root, "[::b]Esc[::-] back  [::b]↑↓ PgUp PgDn[::-] scroll")
+	root := tview.NewFlex().SetDirection(tview.FlexRow).
+		AddItem(u.title, 1, 0, false).
+		AddItem(u.pages, 0, 1, true).
+		AddItem(u.hints, 1, 0, false)
+	u.app.SetRoot(root, true)
+	u.title.SetText(fmt.Sprintf("[::r] Lifeboat %s [::-]", tview.Escape(u.cfg.Version)))
+	u.show("home")
+}
+
+func homeHints(boot bool) string {
+	h := "[::b]c[::-] capture  [::b]r[::-] restore  [::b]i[::-] images  [::b]l[::-] log  [::b]s[::-] shell  [::b]F5[::-] rescan  "
+	if boot {
+		return h + "[::b]b[::-] reboot  [::b]p[::-] power off"
+	}
+	return h + "[::b]q[::-] quit"
+}
+
+// addPage registers a page and its key hints.
+func (u *UI) addPage(name string, p tview.Primitive, hints string) {
+	u.pages.AddPage(name, p, true, false)
+	u.hintOf[name] = hints
+}
+
+// show brings a page to the front and remembers the way back.
+func (u *UI) show(name string) {
+	if n := len(u.stack); n == 0 || u.stack[n-1] != name {
+		u.stack = append(u.stack, name)
+	}
+	u.pages.SwitchToPage(name)
+	u.hints.SetText(" " + u.hintOf[name])
+}
+
+// back returns to the previous page; pages made for one use are removed.
+func (u *UI) back() {
+	if len(u.stack) <= 1 {
+		return
+	}
+	top := u.stack[len(u.stack)-1]
+	u.stack = u.stack[:len(u.stack)-1]
+	if strings.HasPrefix(top, "~") {
+		u.pages.RemovePage(top)
+		delete(u.hintOf, top)
+	}
+	u.show(u.stack[len(u.stack)-1])
+}
+
+// home drops every page and goes back to the disks.
+func (u *UI) goHome() {
+	for len(u.stack) > 1 {
+		u.back()
+	}
+}
+
+func (u *UI) logf(format string, args ...any) {
+	u.log.add(fmt.Sprintf(format, args...))
+}
+
+// message shows a dialog with one OK button.
+func (u *UI) message(title, text string, done func()) {
+	name := fmt.Sprintf("~msg%d", time.Now().UnixNano())
+	m := tview.NewModal().SetText(clean(title) + "\n\n" + clean(text)).AddButtons([]string{"OK"})
+	m.SetDoneFunc(func(int, string) {
+		u.back()
+		if done != nil {
+			done()
+		}
+	})
+	u.addPage(name, m, "[::b]Enter[::-] OK")
+	u.show(name)
+}
+
+// ask shows a yes/no dialog; No is the default.
+func (u *UI) ask(text string, yes func()) {
+	name := fmt.Sprintf("~ask%d", time.Now().UnixNano())
+	m := tview.NewModal().SetText(clean(text)).AddButtons([]string{"No", "Yes"})
+	m.SetDoneFunc(func(_ int, label string) {
+		u.back()
+		if label == "Yes" {
+			yes()
+		}
+	})
+	m.SetInputCapture(func(ev *tcell.EventKey) *tcell.EventKey {
+		switch ev.Rune() {
+		case 'y', 'Y':
+			u.back()
+			yes()
+			return nil
+		case 'n', 'N':
+			u.back()
+			return nil
+		}
+		return ev
+	})
+	u.addPage(name, m, "[::b]y[::-] yes  [::b]n[::-]/[::b]Esc[::-] no")
+	u.show(name)
+}
+
+// shell suspends the UI and runs a shell on the terminal.
+func (u *UI) shell() {
+	u.app.Suspend(func() {
+		fmt.Println("Lifeboat: type exit to return to the menu.")
+		cmd := exec.Command(u.cfg.Shell)
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+		if err := cmd.Run(); err != nil {
+			u.logf("shell: %v", err)
+		}
+	})
+}
+
+// power reboots or powers off the machine (boot environment only).
+func (u *UI) power(reboot bool) {
+	what, cmd := "Power off", unix.LINUX_REBOOT_CMD_POWER_OFF
+	if reboot {
+		what, cmd = "Reboot", unix.LINUX_REBOOT_CMD_RESTART
+	}
+	if u.jobBusy {
+		u.message(what, "A job is running. Cancel it first.", nil)
+		return
+	}
+	u.ask(what+" now?", func() {
+		unix.Sync()
+		if err := unix.Reboot(cmd); err != nil {
+			u.message(what, fmt.Sprintf("%s failed: %v", what, err), nil)
+		}
+	})
+}
+
+// watchDisks rescans the disks when the set of block devices changes and
+// looks for repositories on them, off the UI goroutine.
+func (u *UI) watchDisks(ctx context.Context) {
+	u.rescan(ctx, true)
+	t := time.NewTicker(u.cfg.Poll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			u.rescan(ctx, false)
+		}
+	}
+}
+
+// signature is a cheap fingerprint of the block devices: names, sizes,
+// mounts. It changes when a disk comes or goes.
+func (u *UI) signature() string {
+	list, err := inventory.Scan(u.cfg.Env.Inventory)
+	if err != nil {
+		return "error " + err.Error()
+	}
+	var b strings.Builder
+	for _, d := range list {
+		fmt.Fprintf(&b, "%s %d %v %v;", d.Name, d.Size, d.MountPoints, len(d.Partitions))
+	}
+	for _, f := range u.cfg.Files {
+		if st, err := os.Stat(f); err == nil {
+			fmt.Fprintf(&b, "%s %d;", f, st.Size())
+		}
+	}
+	return b.String()
+}
+
+func (u *UI) rescan(ctx context.Context, force bool) {
+	sig := u.signature()
+	u.mu.Lock()
+	same := sig == u.sig
+	u.sig = sig
+	u.mu.Unlock()
+	if same && !force {
+		return
+	}
+	disks, err := ops.DescribeDisks(u.cfg.Env, u.cfg.Files)
+	if err != nil {
+		u.logf("disk scan: %v", err)
+	}
+	var found []repofind.Found
+	if u.cfg.Find != nil && ctx.Err() == nil {
+		u.findMu.Lock()
+		res, err := u.cfg.Find.Scan(ctx)
+		u.findMu.Unlock()
+		if err != nil {
+			u.logf("looking for repositories: %v", err)
+		}
+		found = res.Found
+		for _, f := range found {
+			u.logf("repository found on %s: %s (%d images)", f.Device, f.Dir, f.Images)
+		}
+		for _, sk := range res.Skipped {
+			if sk.Err != nil {
+				u.logf("%s: %s: %v", sk.Device, sk.Reason, sk.Err)
+			}
+		}
+	}
+	u.mu.Lock()
+	u.disks = disks
+	u.found = found
+	u.mu.Unlock()
+	if !force {
+		u.logf("disks changed: %d disks", len(disks))
+	}
+	u.app.QueueUpdateDraw(func() {
+		u.mergeFound(found)
+		u.home.refresh()
+		u.images.refreshRepos()
+	})
+}
+
+func (u *UI) mergeFound(found []repofind.Found) {
+	kept := u.repos[:0]
+	for _, r := range u.repos {
+		if r.Found == nil {
+			kept = append(kept, r)
+		}
+	}
+	u.repos = kept
+	for i := range found {
+		f := &found[i]
+		dup := false
+		for _, r := range u.repos {
+			if sameDir(r.Dir, f.Dir) {
+				dup = true
+			}
+		}
+		if !dup {
+			u.repos = append(u.repos, repoEntry{Dir: f.Dir, Origin: f.Device, Found: f})
+		}
+	}
+	sort.SliceStable(u.repos, func(i, j int) bool { return u.repos[i].Found == nil && u.repos[j].Found != nil })
+}
+
+func sameDir(a, b string) bool {
+	sa, err1 := os.Stat(a)
+	sb, err2 := os.Stat(b)
+	if err1 != nil || err2 != nil {
+		return a == b
+	}
+	return os.SameFile(sa, sb)
+}
+
+func (u *UI) diskList() []ops.DiskInfo {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return append([]ops.DiskInfo(nil), u.disks...)
+}
+
+// clean makes a string from a disk or a file safe to show: control
+// characters become '?', and tview's style tags are escaped.
+func clean(s string) string {
+	return tview.Escape(strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) && r != '\n' {
+			return '?'
+		}
+		return r
+	}, s))
+}
+
+// cleanLine is clean for single-line fields: newlines become '?' too.
+func cleanLine(s string) string {
+	return clean(strings.ReplaceAll(s, "\n", "?"))
+}

@@ -1,0 +1,19 @@
+// Package tui is Lifeboat's text UI, on tview: the disks, the
+// repositories and their images, the capture and restore wizards, job
+// progress, the log, a shell, and (in the rescue environment) reboot and
+// power off. It works on an 80x24 console, keyboard only, with key hints
+// always on the bottom line and colour optional.
+//
+// It is a thin shell over pkg/ops: every check and every byte written is
+// the same as with the command line. Disk discovery, repository discovery
+// and jobs run off the UI goroutine and report through
+// Application.QueueUpdateDraw, so a slow disk never freezes the screen.
+// Strings that come from disks (models, serials, labels, file names) are
+// stripped of control characters and escaped before display.
+//
+// A restore shows exactly what it will destroy (the target's partitions
+// and file systems) and what it will write, and runs only after the user
+// types the target's serial number (or its name when it has none). The disk
+// Lifeboat booted from and the disk holding the repository are not offered
+// as targets.
+package tui

@@ -1,0 +1,303 @@
+package tui
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/gdamore/tcell/v2"
+	"github.com/rivo/tview"
+
+	"github.com/lifeboat-dev/lifeboat/pkg/image"
+	"github.com/lifeboat-dev/lifeboat/pkg/ops"
+	"github.com/lifeboat-dev/lifeboat/pkg/progress"
+	"github.com/lifeboat-dev/lifeboat/pkg/units"
+)
+
+const imagesHints = "[::b]Tab[::-] repositories/images  [::b]Enter[::-] details  [::b]r[::-] restore  [::b]v[::-] verify  [::b]a[::-] add repository  [::b]Esc[::-] back"
+
+// imagesScreen lists repositories and the images of the selected one.
+type imagesScreen struct {
+	u      *UI
+	root   *tview.Flex
+	repos  *tview.List
+	table  *tview.Table
+	shown  []ops.ImageInfo
+	repo   string
+	status *tview.TextView
+}
+
+func newImagesScreen(u *UI) *imagesScreen {
+	s := &imagesScreen{u: u}
+	s.repos = tview.NewList().ShowSecondaryText(true)
+	s.repos.SetBorder(true).SetTitle(" Repositories ")
+	s.table = tview.NewTable().SetSelectable(true, false).SetFixed(1, 0)
+	s.table.SetBorder(true).SetTitle(" Images ")
+	s.status = tview.NewTextView().SetDynamicColors(true)
+	s.root = tview.NewFlex().SetDirection(tview.FlexRow).
+		AddItem(s.repos, 7, 0, false).
+		AddItem(s.table, 0, 1, true).
+		AddItem(s.status, 2, 0, false)
+	s.repos.SetChangedFunc(func(i int, _, _ string, _ rune) { s.selectRepo(i) })
+	s.repos.SetSelectedFunc(func(int, string, string, rune) { u.app.SetFocus(s.table) })
+	s.table.SetSelectedFunc(func(row, _ int) { s.details() })
+	s.root.SetInputCapture(func(ev *tcell.EventKey) *tcell.EventKey {
+		switch ev.Key() {
+		case tcell.KeyEscape:
+			u.back()
+			return nil
+		case tcell.KeyTab, tcell.KeyBacktab:
+			if s.repos.HasFocus() {
+				u.app.SetFocus(s.table)
+			} else {
+				u.app.SetFocus(s.repos)
+			}
+			return nil
+		case tcell.KeyRune:
+		default:
+			return ev
+		}
+		switch ev.Rune() {
+		case 'r':
+			if im := s.selected(); im != nil {
+				u.startRestore(im.Manifest, s.repo)
+			}
+		case 'v':
+			if im := s.selected(); im != nil {
+				u.verify(s.repo, im.Name)
+			}
+		case 'a':
+			u.askRepoPath(func(dir string) {
+				s.refreshRepos()
+				for i, r := range u.repos {
+					if r.Dir == dir {
+						s.repos.SetCurrentItem(i)
+						s.selectRepo(i)
+					}
+				}
+			})
+		default:
+			return ev
+		}
+		return nil
+	})
+	return s
+}
+
+func (s *imagesScreen) refreshRepos() {
+	cur := s.repos.GetCurrentItem()
+	s.repos.Clear()
+	for _, r := range s.u.repos {
+		origin := "typed path"
+		if r.Found != nil {
+			origin = fmt.Sprintf("found on %s (%s)", r.Found.Device, r.Found.FSType)
+		}
+		s.repos.AddItem(cleanLine(r.Dir), cleanLine(origin), 0, nil)
+	}
+	if len(s.u.repos) == 0 {
+		s.status.SetText(" No repository yet: press a to type a path.")
+		s.table.Clear()
+		s.table.SetCell(0, 0, tview.NewTableCell("no repository"))
+		s.shown = nil
+		s.repo = ""
+		return
+	}
+	if cur >= len(s.u.repos) || cur < 0 {
+		cur = 0
+	}
+	s.repos.SetCurrentItem(cur)
+	s.selectRepo(cur)
+}
+
+func (s *imagesScreen) selectRepo(i int) {
+	if i < 0 || i >= len(s.u.repos) {
+		return
+	}
+	s.repo = s.u.repos[i].Dir
+	s.table.Clear()
+	for c, h := range []string{"NAME", "CAPTURED", "SOURCE", "SIZE", "STORED", "PARTS"} {
+		s.table.SetCell(0, c, tview.NewTableCell("[::b]"+h).SetSelectable(false))
+	}
+	list, err := ops.ListImages(s.repo)
+	s.shown = list
+	if len(list) == 0 {
+		// A table must keep a selectable cell: tview loops forever
+		// looking for one on a cursor key.
+		s.table.SetCell(1, 0, tview.NewTableCell("no images"))
+	}
+	if err != nil {
+		s.status.SetText(" " + clean(err.Error()))
+		return
+	}
+	for row, im := range list {
+		if im.Err != nil {
+			s.table.SetCell(row+1, 0, tview.NewTableCell(cleanLine(im.Name)))
+			s.table.SetCell(row+1, 1, tview.NewTableCell("unreadable: "+cleanLine(im.Err.Error())))
+			continue
+		}
+		m := im.Manifest
+		cells := []string{m.Name, m.Created.Local().Format("2006-01-02 15:04"), source(m.Disk), units.Bytes(m.Disk.Size), units.Bytes(m.Stats.StoredBytes), fmt.Sprintf("%s %d", m.Table.Type, len(m.Table.Partitions))}
+		for c, v := range cells {
+			cell := tview.NewTableCell(cleanLine(v))
+			if c == 2 {
+				cell.SetMaxWidth(24).SetExpansion(1)
+			}
+			s.table.SetCell(row+1, c, cell)
+		}
+	}
+	s.status.SetText(fmt.Sprintf(" %d images in %s", len(list), cleanLine(s.repo)))
+	if len(list) > 0 {
+		s.table.Select(1, 0)
+	}
+}
+
+func source(d image.Disk) string {
+	var parts []string
+	if d.Model != "" {
+		parts = append(parts, d.Model)
+	}
+	if d.Serial != "" {
+		parts = append(parts, d.Serial)
+	}
+	if len(parts) == 0 {
+		return filepath.Base(d.Path)
+	}
+	return strings.Join(parts, " ")
+}
+
+func (s *imagesScreen) selected() *ops.ImageInfo {
+	row, _ := s.table.GetSelection()
+	if row < 1 || row > len(s.shown) || s.shown[row-1].Manifest == nil {
+		return nil
+	}
+	return &s.shown[row-1]
+}
+
+// details shows everything an image records.
+func (s *imagesScreen) details() {
+	im := s.selected()
+	if im == nil {
+		return
+	}
+	m := im.Manifest
+	var b strings.Builder
+	fmt.Fprintf(&b, "[::b]%s[::-]  (id %s)\n", cleanLine(m.Name), m.ID.String()[:16])
+	fmt.Fprintf(&b, "captured  %s by %s\n", m.Created.Local().Format("2006-01-02 15:04:05"), cleanLine(dash(m.Tool)))
+	fmt.Fprintf(&b, "source    %s, %s\n", cleanLine(dash(sourceLong(m.Disk))), cleanLine(m.Disk.Path))
+	fmt.Fprintf(&b, "disk      %s, %d/%d-byte sectors, %s partition table\n", units.Bytes(m.Disk.Size), m.Disk.LogicalSectorSize, m.Disk.PhysicalSectorSize, m.Table.Type)
+	st := m.Stats
+	fmt.Fprintf(&b, "data      %s in %d chunks, %s of zeros; stored %s\n", units.Bytes(st.DataBytes), st.Chunks, units.Bytes(st.HoleBytes), units.Bytes(st.StoredBytes))
+	if len(m.Table.Partitions) > 0 {
+		b.WriteString("\n")
+		parts := make([]ops.PartInfo, len(m.Table.Partitions))
+		for i, p := range m.Table.Partitions {
+			parts[i] = ops.PartInfo{Partition: p}
+			parts[i].FS.Type, parts[i].FS.Label = p.FileSystem, p.FSLabel
+		}
+		writeParts(&b, parts)
+	}
+	for _, w := range m.Warnings {
+		fmt.Fprintf(&b, "\n[::b]warning:[::-] %s", clean(w))
+	}
+	view := tview.NewTextView().SetDynamicColors(true).SetScrollable(true).SetText(b.String())
+	view.SetBorder(true).SetTitle(" Image details ")
+	name := "~details"
+	view.SetInputCapture(func(ev *tcell.EventKey) *tcell.EventKey {
+		switch {
+		case ev.Key() == tcell.KeyEscape || ev.Key() == tcell.KeyEnter:
+			s.u.back()
+		case ev.Rune() == 'r':
+			s.u.back()
+			s.u.startRestore(m, s.repo)
+		case ev.Rune() == 'v':
+			s.u.back()
+			s.u.verify(s.repo, m.Name)
+		default:
+			return ev
+		}
+		return nil
+	})
+	s.u.addPage(name, view, "[::b]r[::-] restore  [::b]v[::-] verify  [::b]Esc[::-] back")
+	s.u.show(name)
+}
+
+func sourceLong(d image.Disk) string {
+	var parts []string
+	for _, s := range []string{d.Vendor, d.Model} {
+		if s != "" {
+			parts = append(parts, s)
+		}
+	}
+	if d.Serial != "" {
+		parts = append(parts, "serial "+d.Serial)
+	}
+	if d.WWN != "" {
+		parts = append(parts, "WWN "+d.WWN)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// askRepoPath asks for a repository directory and adds it to the list.
+func (u *UI) askRepoPath(added func(dir string)) {
+	name := "~repopath"
+	in := tview.NewInputField().SetLabel("Repository directory: ").SetFieldWidth(0)
+	form := tview.NewFlex().SetDirection(tview.FlexRow).
+		AddItem(tview.NewTextView().SetText("Type the path of a repository (a directory; capture creates it).\n"), 2, 0, false).
+		AddItem(in, 1, 0, true)
+	form.SetBorder(true).SetTitle(" Add a repository ")
+	in.SetDoneFunc(func(key tcell.Key) {
+		if key == tcell.KeyEscape {
+			u.back()
+			return
+		}
+		if key != tcell.KeyEnter {
+			return
+		}
+		dir := strings.TrimSpace(in.GetText())
+		if dir == "" {
+			return
+		}
+		if abs, err := filepath.Abs(dir); err == nil {
+			dir = abs
+		}
+		u.back()
+		for _, r := range u.repos {
+			if r.Dir == dir {
+				added(dir)
+				return
+			}
+		}
+		u.repos = append([]repoEntry{{Dir: dir, Origin: "typed"}}, u.repos...)
+		u.logf("repository added: %s", dir)
+		added(dir)
+	})
+	u.addPage(name, form, "[::b]Enter[::-] add  [::b]Esc[::-] back")
+	u.show(name)
+}
+
+// verify checks an image as a job.
+func (u *UI) verify(repoDir, name string) {
+	u.runJob("Verify "+name, "", func(ctx context.Context, tr *progress.Tracker) (string, error) {
+		res, err := ops.Verify(ctx, ops.VerifyRequest{Repo: repoDir, Name: name}, tr)
+		var b strings.Builder
+		for i, p := range res.Chunks.Problems {
+			if i == 20 {
+				fmt.Fprintf(&b, "... and %d more (see the log)\n", len(res.Chunks.Problems)-20)
+				break
+			}
+			fmt.Fprintf(&b, "DAMAGED %s\n", p)
+		}
+		for _, p := range res.Chunks.Problems {
+			u.logf("verify %s: DAMAGED %s", name, p)
+		}
+		if err != nil {
+			if b.Len() > 0 {
+				return "", fmt.Errorf("%w\n%s", err, strings.TrimSpace(b.String()))
+			}
+			return "", err
+		}
+		return fmt.Sprintf("Image %s: all %d chunks present and intact.\n%s checked at %s.",
+			cleanLine(name), res.Chunks.Chunks, units.Bytes(res.Chunks.Bytes), units.Rate(res.Chunks.Bytes, res.Chunks.Seconds)), nil
+	}, nil)
+}

@@ -1,0 +1,161 @@
+package tui
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/gdamore/tcell/v2"
+	"github.com/rivo/tview"
+
+	"github.com/lifeboat-dev/lifeboat/pkg/disk"
+	"github.com/lifeboat-dev/lifeboat/pkg/engine"
+	"github.com/lifeboat-dev/lifeboat/pkg/ops"
+	"github.com/lifeboat-dev/lifeboat/pkg/progress"
+	"github.com/lifeboat-dev/lifeboat/pkg/repo"
+	"github.com/lifeboat-dev/lifeboat/pkg/safety"
+	"github.com/lifeboat-dev/lifeboat/pkg/units"
+)
+
+// jobFunc does the work of a job and returns the text of its summary.
+type jobFunc func(ctx context.Context, tr *progress.Tracker) (summary string, err error)
+
+// runJob shows a progress screen while fn runs off the UI goroutine.
+// Esc asks whether to cancel. When fn returns, its summary (or the error
+// and what to do next) stays on the screen until dismissed; then done runs.
+func (u *UI) runJob(title, cancelNote string, fn jobFunc, done func()) {
+	name := fmt.Sprintf("~job%d", time.Now().UnixNano())
+	view := tview.NewTextView().SetDynamicColors(true)
+	view.SetBorder(true).SetTitle(" " + cleanLine(title) + " ")
+	tr := &progress.Tracker{}
+	ctx, cancel := context.WithCancel(u.ctx)
+	finished := false
+	u.jobBusy = true
+	u.logf("%s: started", title)
+	start := time.Now()
+
+	view.SetInputCapture(func(ev *tcell.EventKey) *tcell.EventKey {
+		if finished {
+			if ev.Key() == tcell.KeyEnter || ev.Key() == tcell.KeyEscape {
+				u.back()
+				if done != nil {
+					done()
+				}
+				return nil
+			}
+			return ev
+		}
+		if ev.Key() == tcell.KeyEscape || ev.Rune() == 'x' {
+			u.ask("Cancel "+strings.ToLower(title)+"?\n"+cancelNote, func() {
+				u.logf("%s: cancel requested", title)
+				cancel()
+			})
+			return nil
+		}
+		return ev
+	})
+	u.addPage(name, view, "[::b]Esc[::-] cancel the job")
+	u.show(name)
+	view.SetText(progressText(tr.Snapshot(), time.Since(start)))
+
+	stop := make(chan struct{})
+	go func() {
+		t := time.NewTicker(250 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				s := tr.Snapshot()
+				el := time.Since(start)
+				u.app.QueueUpdateDraw(func() {
+					if !finished {
+						view.SetText(progressText(s, el))
+					}
+				})
+			}
+		}
+	}()
+	go func() {
+		summary, err := fn(ctx, tr)
+		close(stop)
+		cancel()
+		el := time.Since(start)
+		if err != nil {
+			u.logf("%s: failed after %s: %v", title, units.Duration(el), err)
+		} else {
+			u.logf("%s: done in %s", title, units.Duration(el))
+		}
+		u.app.QueueUpdateDraw(func() {
+			finished = true
+			u.jobBusy = false
+			u.hintOf[name] = "[::b]Enter[::-] back"
+			u.hints.SetText(" " + u.hintOf[name])
+			if err != nil {
+				view.SetTitle(" " + cleanLine(title) + ": FAILED ")
+				view.SetText(fmt.Sprintf("[::b]%s failed after %s.[::-]\n\n%s\n\n[::b]What to do:[::-] %s\n\nPress Enter.",
+					cleanLine(title), units.Duration(el), clean(err.Error()), clean(advice(err))))
+				return
+			}
+			view.SetTitle(" " + cleanLine(title) + ": done ")
+			view.SetText(fmt.Sprintf("[::b]%s finished in %s.[::-]\n\n%s\n\nPress Enter.", cleanLine(title), units.Duration(el), summary))
+		})
+	}()
+}
+
+// progressText draws a progress snapshot: stage, bar, bytes, rate, time
+// left.
+func progressText(s progress.Snapshot, elapsed time.Duration) string {
+	pct := 0.0
+	if s.Total > 0 {
+		pct = 100 * float64(s.Done) / float64(s.Total)
+	}
+	const width = 60
+	fill := int(pct / 100 * width)
+	bar := strings.Repeat("#", fill) + strings.Repeat(".", width-fill)
+	left := "-"
+	if r := s.Remaining(); r > 0 {
+		left = units.Duration(r)
+	}
+	stage := s.Stage
+	if stage == "" {
+		stage = "starting"
+	}
+	return fmt.Sprintf("\n  %s\n\n  [%s] %5.1f%%\n\n  %s of %s   %s/s\n  elapsed %s   left %s\n\n  Esc cancels.",
+		clean(stage), bar, pct, units.Bytes(s.Done), units.Bytes(s.Total), units.Bytes(int64(s.Rate)), units.Duration(elapsed), left)
+}
+
+// advice says what to do after a job or a check failed.
+func advice(err error) string {
+	var tse *engine.TooSmallError
+	var pe *ops.PartialError
+	switch {
+	case errors.Is(err, context.Canceled) && errors.As(err, &pe):
+		return "The restore was cancelled; the target holds part of the image and will not boot. Restore again to finish."
+	case errors.Is(err, context.Canceled):
+		return "The job was cancelled; nothing was kept (a cancelled capture leaves no image)."
+	case errors.As(err, &tse):
+		return fmt.Sprintf("Choose a target of at least %s, or restore another image.", units.Bytes(tse.Need))
+	case errors.Is(err, engine.ErrSectorSize):
+		return "The target's sector size differs from the source disk's; choose a target with the same sector size."
+	case errors.Is(err, repo.ErrImageExists):
+		return "Choose another name for the image."
+	case errors.Is(err, safety.ErrRefused):
+		return "Choose another disk. Unmount a disk that is in use first (from the shell), or pick another repository."
+	case errors.Is(err, disk.ErrBusy):
+		return "Another program has the disk open. Close it, or choose another disk."
+	case errors.Is(err, engine.ErrVerifyFailed), repo.IsContentError(err):
+		msg := "The image is damaged or incomplete: run Verify on it to list every damaged chunk, and restore another image or capture again."
+		if errors.As(err, &pe) {
+			msg += " The target holds a partial restore and will not boot."
+		}
+		return msg
+	case errors.As(err, &pe):
+		return "The target holds a partial restore and will not boot. Fix the cause shown above and restore again."
+	default:
+		return "Check the message above and the log (l on the disks screen) for details."
+	}
+}

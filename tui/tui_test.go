@@ -1,0 +1,504 @@
+package tui
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gdamore/tcell/v2"
+
+	"github.com/lifeboat-dev/lifeboat/internal/testutil"
+	"github.com/lifeboat-dev/lifeboat/pkg/inventory"
+	"github.com/lifeboat-dev/lifeboat/pkg/ops"
+	"github.com/lifeboat-dev/lifeboat/pkg/repo"
+)
+
+// harness runs the UI on a simulated 80x24 screen.
+type harness struct {
+	t    *testing.T
+	sim  *sizedScreen
+	scr  tcell.SimulationScreen
+	done chan error
+	stop context.CancelFunc
+}
+
+// fixture is the "pc" machine: an NVMe disk holding / (the boot disk), a
+// SATA SSD, a USB stick... Its /dev is an empty directory, so those disks
+// are listed but cannot be opened.
+func fixture(t *testing.T) inventory.Source {
+	dir := filepath.Join("..", "testdata", "sysfs", "pc")
+	return inventory.Source{
+		SysRoot:   filepath.Join(dir, "sys"),
+		MountInfo: filepath.Join(dir, "mountinfo"),
+		Swaps:     filepath.Join(dir, "swaps"),
+		DevRoot:   t.TempDir(),
+	}
+}
+
+// sizedScreen is a simulation screen that keeps its size when tview
+// initializes it (Init resets a simulation screen to 80x25), and tells the
+// harness when it is ready to be read.
+type sizedScreen struct {
+	tcell.SimulationScreen
+	w, h  int
+	ready chan struct{}
+	// mu is held while the screen draws and while the harness reads it:
+	// GetContents returns the cells Show writes to.
+	mu sync.Mutex
+}
+
+func (s *sizedScreen) Show() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.SimulationScreen.Show()
+}
+
+func (s *sizedScreen) Sync() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.SimulationScreen.Sync()
+}
+
+func (s *sizedScreen) Init() error {
+	if err := s.SimulationScreen.Init(); err != nil {
+		return err
+	}
+	s.SetSize(s.w, s.h)
+	close(s.ready)
+	return nil
+}
+
+func start(t *testing.T, cfg Config) *harness {
+	t.Helper()
+	sim := &sizedScreen{SimulationScreen: tcell.NewSimulationScreen("UTF-8"), w: 80, h: 24, ready: make(chan struct{})}
+	scr := sim.SimulationScreen
+	cfg.Screen = sim
+	cfg.Version = "test"
+	if cfg.Env.Inventory.SysRoot == "" {
+		cfg.Env.Inventory = fixture(t)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	h := &harness{t: t, sim: sim, scr: scr, done: make(chan error, 1), stop: cancel}
+	go func() { h.done <- Run(ctx, cfg) }()
+	select {
+	case <-sim.ready:
+	case err := <-h.done:
+		t.Fatalf("Run: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the UI did not start")
+	}
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-h.done:
+			if err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Errorf("the UI did not stop")
+		}
+	})
+	return h
+}
+
+// text is the screen as lines of text.
+func (h *harness) text() string {
+	h.sim.mu.Lock()
+	defer h.sim.mu.Unlock()
+	cells, w, ht := h.scr.GetContents()
+	var b strings.Builder
+	for y := 0; y < ht; y++ {
+		for x := 0; x < w; x++ {
+			c := cells[y*w+x]
+			if len(c.Runes) == 0 || c.Runes[0] == 0 {
+				b.WriteByte(' ')
+			} else {
+				b.WriteRune(c.Runes[0])
+			}
+		}
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// waitFor waits until the screen shows every one of the strings. A string
+// may be wrapped over lines: the screen is also searched with its lines
+// joined and runs of blanks made one.
+func (h *harness) waitFor(want ...string) string {
+	h.t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		s := h.text()
+		flat := strings.Join(strings.Fields(s), " ")
+		ok := true
+		for _, w := range want {
+			if !strings.Contains(s, w) && !strings.Contains(flat, w) {
+				ok = false
+			}
+		}
+		if ok {
+			return s
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("the screen never showed %q; it shows:\n%s", want, s)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (h *harness) key(k tcell.Key) {
+	h.scr.InjectKey(k, 0, tcell.ModNone)
+	time.Sleep(30 * time.Millisecond)
+}
+
+func (h *harness) typeText(s string) {
+	for _, r := range s {
+		h.scr.InjectKey(tcell.KeyRune, r, tcell.ModNone)
+	}
+	time.Sleep(30 * time.Millisecond)
+}
+
+// selectDisk moves the home screen's cursor to the disk whose details
+// title shows path.
+func (h *harness) selectDisk(path string) {
+	h.t.Helper()
+	h.waitFor("Disks")
+	for i := 0; i < 20; i++ {
+		if strings.Contains(h.text(), " "+path+" ") {
+			return
+		}
+		h.key(tcell.KeyDown)
+	}
+	h.t.Fatalf("disk %s not found on the screen:\n%s", path, h.text())
+}
+
+func hashFile(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := sha256.Sum256(data)
+	return hex.EncodeToString(s[:])
+}
+
+// gptDisk makes a disk image file with a GPT, an ext4 file system labelled
+// "data" in partition 1 and random bytes in partition 2.
+func gptDisk(t *testing.T, name string, seed uint64) string {
+	t.Helper()
+	p := testutil.Sparse(t, name, 64<<20)
+	testutil.Run(t, testutil.Tool(t, "sgdisk"), "-n", "1:2048:83967", "-t", "1:8300", "-c", "1:root", "-n", "2:83968:0", "-t", "2:0700", p)
+	testutil.Run(t, testutil.Tool(t, "mkfs.ext4"), "-q", "-F", "-L", "data", "-E", "offset=1048576", p, "40M")
+	buf := make([]byte, 4<<20)
+	r := rand.New(rand.NewPCG(seed, seed))
+	for i := range buf {
+		buf[i] = byte(r.Uint32())
+	}
+	testutil.WriteAt(t, p, buf, 83968*512+(1<<20))
+	return p
+}
+
+func TestHomeListsDisksAndPartitions(t *testing.T) {
+	testutil.Root(t)
+	a := gptDisk(t, "laptop.img", 1)
+	h := start(t, Config{Files: []string{a}})
+	s := h.waitFor("nvme0n1", "sda", "laptop.img", "boot", "q quit")
+	if _, w, ht := h.scr.GetContents(); w != 80 || ht != 24 {
+		t.Fatalf("screen is %dx%d, want 80x24", w, ht)
+	}
+	if lines := strings.Split(strings.TrimRight(s, "\n"), "\n"); !strings.Contains(lines[len(lines)-1], "q quit") {
+		t.Errorf("the key hints are not on the last line:\n%s", s)
+	}
+	for _, want := range []string{"DISK", "SIZE", "SERIAL", "64.0 MiB", "gpt"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("home screen lacks %q:\n%s", want, s)
+		}
+	}
+	h.selectDisk(a)
+	s = h.waitFor("ext4", "data", "Linux filesystem", "2 partitions")
+	t.Logf("home screen:\n%s", s)
+	// Every line fits the 80-column screen (the simulation clips anyway,
+	// so look for the key hints being whole).
+	if !strings.Contains(s, "c capture") || !strings.Contains(s, "r restore") {
+		t.Errorf("key hints are not all visible:\n%s", s)
+	}
+}
+
+// TestCaptureRestoreVerify captures a disk through the wizard, restores it
+// onto another disk with a typed confirmation (a wrong one first), and
+// verifies the image.
+func TestCaptureRestoreVerify(t *testing.T) {
+	testutil.Root(t)
+	a := gptDisk(t, "laptop.img", 1)
+	b := testutil.Sparse(t, "spare.img", 64<<20)
+	testutil.Run(t, testutil.Tool(t, "sgdisk"), "-n", "1:2048:0", "-t", "1:0700", b)
+	repoDir := filepath.Join(t.TempDir(), "repo")
+	h := start(t, Config{Files: []string{a, b}, Repos: []string{repoDir}})
+
+	// Capture.
+	h.selectDisk(a)
+	h.typeText("c")
+	h.waitFor("1/4 choose the disk to capture")
+	h.key(tcell.KeyEnter)
+	h.waitFor("2/4 choose the repository", repoDir)
+	h.key(tcell.KeyEnter)
+	h.waitFor("3/4 name and options", "Image name")
+	h.key(tcell.KeyCtrlU)
+	h.typeText("laptop-monday")
+	h.key(tcell.KeyTab) // compression
+	h.key(tcell.KeyTab) // Next
+	h.key(tcell.KeyEnter)
+	s := h.waitFor("4/4 summary", "Press Enter to start")
+	if !strings.Contains(s, `as image "laptop-monday"`) || !strings.Contains(s, "Nothing on the disk is changed") {
+		t.Errorf("capture summary:\n%s", s)
+	}
+	h.key(tcell.KeyEnter)
+	s = h.waitFor("finished in", "Image laptop-monday")
+	t.Logf("capture done:\n%s", s)
+	list, err := ops.ListImages(repoDir)
+	if err != nil || len(list) != 1 || list[0].Name != "laptop-monday" {
+		t.Fatalf("repository holds %+v, %v", list, err)
+	}
+	parts := list[0].Manifest.Table.Partitions
+	if len(parts) != 2 || parts[0].FileSystem != "ext4" || parts[0].FSLabel != "data" {
+		t.Errorf("image partitions %+v: want ext4 \"data\" first", parts)
+	}
+	h.key(tcell.KeyEnter)
+	h.waitFor("q quit")
+
+	// Restore onto b: the wrong confirmation writes nothing.
+	before := hashFile(t, b)
+	h.typeText("i")
+	h.waitFor("Repositories", "laptop-monday")
+	h.typeText("r")
+	h.waitFor("2/3 choose the disk", "Not offered:", "nvme0n1 (Lifeboat booted from it)")
+	h.selectTarget(b)
+	s = h.waitFor("DESTROY", "spare.img", "Type spare.img")
+	if !strings.Contains(s, "Write") || !strings.Contains(s, "laptop-monday") {
+		t.Errorf("restore summary:\n%s", s)
+	}
+	h.typeText("sda")
+	h.key(tcell.KeyEnter)
+	h.waitFor("You typed \"sda\", not \"spare.img\". Nothing was written.")
+	if hashFile(t, b) != before {
+		t.Fatal("a wrong confirmation changed the target")
+	}
+	h.typeText("spare.img")
+	h.key(tcell.KeyEnter)
+	s = h.waitFor("finished in", "every chunk matched its hash")
+	t.Logf("restore done:\n%s", s)
+	if hashFile(t, b) != hashFile(t, a) {
+		t.Fatal("the restored disk differs from the source")
+	}
+	h.key(tcell.KeyEnter)
+	h.waitFor("q quit")
+
+	// Verify.
+	h.typeText("i")
+	h.waitFor("laptop-monday")
+	h.typeText("v")
+	h.waitFor("chunks present and intact")
+	h.key(tcell.KeyEnter)
+	h.key(tcell.KeyEscape)
+	h.waitFor("q quit")
+}
+
+// selectTarget moves the target list's cursor to the row of path's base
+// name and presses Enter.
+func (h *harness) selectTarget(path string) {
+	h.t.Helper()
+	name := filepath.Base(path)
+	for i := 0; i < 20; i++ {
+		if h.selectedRowHas(name) {
+			h.key(tcell.KeyEnter)
+			return
+		}
+		h.key(tcell.KeyDown)
+	}
+	h.t.Fatalf("target %s not found:\n%s", name, h.text())
+}
+
+// selectedRowHas reports whether the highlighted table row shows s.
+func (h *harness) selectedRowHas(s string) bool {
+	h.sim.mu.Lock()
+	defer h.sim.mu.Unlock()
+	cells, w, ht := h.scr.GetContents()
+	for y := 0; y < ht; y++ {
+		var line strings.Builder
+		hi := false
+		for x := 0; x < w; x++ {
+			c := cells[y*w+x]
+			if len(c.Runes) > 0 {
+				line.WriteRune(c.Runes[0])
+			}
+			_, bg, attr := c.Style.Decompose()
+			if attr&tcell.AttrReverse != 0 || bg == tcell.ColorWhite {
+				hi = true
+			}
+		}
+		if hi && strings.Contains(line.String(), s) {
+			return true
+		}
+	}
+	return false
+}
+
+func TestCancelCaptureLeavesNoImage(t *testing.T) {
+	testutil.Root(t)
+	// A 4 GiB disk with 64 KiB of random bytes in every 4 MiB extent: every
+	// extent is hashed and compressed, which takes long enough to cancel.
+	a := testutil.Sparse(t, "big.img", 4<<30)
+	f, err := os.OpenFile(a, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(7, 7))
+	buf := make([]byte, 64<<10)
+	for off := int64(0); off < 4<<30; off += 4 << 20 {
+		for i := range buf {
+			buf[i] = byte(r.Uint32())
+		}
+		if _, err := f.WriteAt(buf, off); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.Close()
+	repoDir := filepath.Join(t.TempDir(), "repo")
+	h := start(t, Config{Files: []string{a}, Repos: []string{repoDir}})
+	h.selectDisk(a)
+	h.typeText("c")
+	h.waitFor("1/4")
+	h.key(tcell.KeyEnter)
+	h.waitFor("2/4")
+	h.key(tcell.KeyEnter)
+	h.waitFor("3/4")
+	h.key(tcell.KeyTab)
+	h.key(tcell.KeyTab)
+	h.key(tcell.KeyEnter)
+	h.waitFor("Press Enter to start")
+	h.key(tcell.KeyEnter)
+	h.waitFor("Esc cancels")
+	h.key(tcell.KeyEscape)
+	h.waitFor("Cancel capture")
+	h.typeText("y")
+	s := h.waitFor("FAILED", "cancelled")
+	t.Logf("after cancel:\n%s", s)
+	r2, err := repo.Open(repoDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names, err := r2.Images()
+	if err != nil || len(names) != 0 {
+		t.Fatalf("a cancelled capture left images %v (%v)", names, err)
+	}
+	h.key(tcell.KeyEnter)
+	h.waitFor("q quit")
+}
+
+func TestRestoreErrors(t *testing.T) {
+	testutil.Root(t)
+	a := gptDisk(t, "laptop.img", 3)
+	small := testutil.Sparse(t, "small.img", 32<<20)
+	victim := gptDisk(t, "victim.img", 4)
+	repoDir := filepath.Join(t.TempDir(), "repo")
+	h := start(t, Config{Files: []string{a, small, victim}, Repos: []string{repoDir}})
+
+	// Capture a through the UI.
+	h.selectDisk(a)
+	h.typeText("c")
+	h.waitFor("1/4")
+	h.key(tcell.KeyEnter)
+	h.waitFor("2/4")
+	h.key(tcell.KeyEnter)
+	h.waitFor("3/4")
+	h.key(tcell.KeyCtrlU)
+	h.typeText("golden")
+	h.key(tcell.KeyTab)
+	h.key(tcell.KeyTab)
+	h.key(tcell.KeyEnter)
+	h.waitFor("Press Enter to start")
+	h.key(tcell.KeyEnter)
+	h.waitFor("finished in")
+	h.key(tcell.KeyEnter)
+
+	// Too small a target: refused before anything is written.
+	smallBefore := hashFile(t, small)
+	h.typeText("r")
+	h.waitFor("1/3 choose the repository")
+	h.key(tcell.KeyEnter)
+	h.waitFor("1/3 choose the image", "golden")
+	h.key(tcell.KeyEnter)
+	h.waitFor("2/3")
+	h.selectTarget(small)
+	s := h.waitFor("cannot start", "What to do", "at least 64.0 MiB")
+	t.Logf("too small:\n%s", s)
+	if hashFile(t, small) != smallBefore {
+		t.Fatal("the too-small target was written")
+	}
+	h.key(tcell.KeyEscape)
+	h.key(tcell.KeyEscape)
+	h.key(tcell.KeyEscape)
+	h.key(tcell.KeyEscape)
+	h.waitFor("q quit")
+
+	// A corrupt chunk: the restore stops, names the chunk, and never
+	// writes the first extent (with the partition table).
+	m, err := ops.ListImages(repoDir)
+	if err != nil || len(m) != 1 {
+		t.Fatal(m, err)
+	}
+	var chunk string
+	for _, e := range m[0].Manifest.Extents {
+		if !e.Hole {
+			chunk = filepath.Join(repoDir, repo.ChunkPath(e.ID))
+		}
+	}
+	data, err := os.ReadFile(chunk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)/2] ^= 0x40
+	if err := os.WriteFile(chunk, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	head := func() []byte {
+		f, err := os.Open(victim)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		b := make([]byte, 1<<20)
+		if _, err := f.ReadAt(b, 0); err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	headBefore := head()
+	h.typeText("i")
+	h.waitFor("golden")
+	h.typeText("r")
+	h.waitFor("2/3")
+	h.selectTarget(victim)
+	h.waitFor("Type victim.img")
+	h.typeText("victim.img")
+	h.key(tcell.KeyEnter)
+	s = h.waitFor("FAILED", "chunk", "What to do", "damaged")
+	t.Logf("corrupt chunk:\n%s", s)
+	if !bytes.Equal(head(), headBefore) {
+		t.Error("the failed restore wrote the target's partition table area")
+	}
+	h.key(tcell.KeyEnter)
+	h.waitFor("q quit")
+	if !strings.Contains(fmt.Sprint(h.text()), "Disks") {
+		t.Error("not back on the disks screen")
+	}
+}
