@@ -29,7 +29,7 @@ all: build
 
 build: $(BIN)
 
-$(BIN): $(shell find cmd pkg -name '*.go' 2>/dev/null) go.mod go.sum
+$(BIN): $(shell find cmd pkg tui -name '*.go' 2>/dev/null) go.mod go.sum
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./cmd/lifeboat
 
 deps:

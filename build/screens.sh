@@ -37,7 +37,9 @@ wait_for() {
 	exit 1
 }
 shot() { tmux capture-pane -p -t "$session" > "$out/$1.txt"; echo "screens: $out/$1.txt"; }
-keys() { tmux send-keys -t "$session" "$@"; sleep 0.3; }
+# keys KEY...: one at a time, so that a terminal parser waiting for the rest
+# of an escape sequence does not join two Escapes into Alt-Escape.
+keys() { for k in "$@"; do tmux send-keys -t "$session" "$k"; sleep 0.3; done; }
 
 wait_for "laptop.img"
 # Select the demo disk so its partitions show.

@@ -155,7 +155,7 @@ func (u *UI) build() {
 }
 
 func homeHints(boot bool) string {
-	h := "[::b]c[::-] capture  [::b]r[::-] restore  [::b]i[::-] images  [::b]l[::-] log  [::b]s[::-] shell  [::b]F5[::-] rescan  "
+	h := "[::b]c[::-] capture  [::b]r[::-] restore  [::b]i[::-] images  [::b]l[::-] log  [::b]s[::-] shell  [::b]F5[::-] scan  "
 	if boot {
 		return h + "[::b]b[::-] reboot  [::b]p[::-] power off"
 	}

@@ -149,7 +149,14 @@ func model(d ops.DiskInfo) string {
 	if d.File {
 		return "image file"
 	}
-	m := strings.TrimSpace(strings.TrimPrefix(d.Vendor+" "+d.Model, "ATA "))
+	vendor := d.Vendor
+	if vendor == "ATA" || strings.HasPrefix(vendor, "0x") {
+		vendor = "" // a placeholder, or a PCI or MMC vendor number
+	}
+	m := strings.TrimSpace(vendor + " " + d.Model)
+	if m == "" && d.Transport == "virtio" {
+		m = "virtio disk"
+	}
 	return dash(m)
 }
 
@@ -254,7 +261,7 @@ func nonSwap(points []string) []string {
 // writeParts writes a table of partitions, 63 columns wide, so that it
 // fits an 80-column screen inside a border with up to 13 columns of indent.
 func writeParts(b *strings.Builder, parts []ops.PartInfo) {
-	fmt.Fprintf(b, "  [::b]%-3s %-20s %-11s %-14s %9s[::-]\n", "#", "TYPE", "FILE SYSTEM", "LABEL", "SIZE")
+	fmt.Fprintf(b, "  [::b]%-3s %-20s %-11s %-14s %9s[::-]\n", "#", "TYPE", "FS", "LABEL", "SIZE")
 	for _, p := range parts {
 		kind := p.TypeName
 		if kind == "" {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/gdamore/tcell/v2"
@@ -15,7 +16,7 @@ import (
 	"github.com/lifeboat-dev/lifeboat/pkg/units"
 )
 
-const imagesHints = "[::b]Tab[::-] repositories/images  [::b]Enter[::-] details  [::b]r[::-] restore  [::b]v[::-] verify  [::b]a[::-] add repository  [::b]Esc[::-] back"
+const imagesHints = "[::b]Tab[::-] switch list  [::b]Enter[::-] details  [::b]r[::-] restore  [::b]v[::-] verify  [::b]a[::-] add repo  [::b]Esc[::-] back"
 
 // imagesScreen lists repositories and the images of the selected one.
 type imagesScreen struct {
@@ -146,7 +147,7 @@ func (s *imagesScreen) selectRepo(i int) {
 			s.table.SetCell(row+1, c, cell)
 		}
 	}
-	s.status.SetText(fmt.Sprintf(" %d images in %s", len(list), cleanLine(s.repo)))
+	s.status.SetText(fmt.Sprintf(" %s in %s", plural(len(list), "image"), cleanLine(s.repo)))
 	if len(list) > 0 {
 		s.table.Select(1, 0)
 	}
@@ -184,7 +185,7 @@ func (s *imagesScreen) details() {
 	var b strings.Builder
 	fmt.Fprintf(&b, "[::b]%s[::-]  (id %s)\n", cleanLine(m.Name), m.ID.String()[:16])
 	fmt.Fprintf(&b, "captured  %s by %s\n", m.Created.Local().Format("2006-01-02 15:04:05"), cleanLine(dash(m.Tool)))
-	fmt.Fprintf(&b, "source    %s, %s\n", cleanLine(dash(sourceLong(m.Disk))), cleanLine(m.Disk.Path))
+	fmt.Fprintf(&b, "source    %s\n", cleanLine(dash(strings.Join(nonEmpty(identity(m.Disk), m.Disk.Path), ", "))))
 	fmt.Fprintf(&b, "disk      %s, %d/%d-byte sectors, %s partition table\n", units.Bytes(m.Disk.Size), m.Disk.LogicalSectorSize, m.Disk.PhysicalSectorSize, m.Table.Type)
 	st := m.Stats
 	fmt.Fprintf(&b, "data      %s in %d chunks, %s of zeros; stored %s\n", units.Bytes(st.DataBytes), st.Chunks, units.Bytes(st.HoleBytes), units.Bytes(st.StoredBytes))
@@ -193,7 +194,7 @@ func (s *imagesScreen) details() {
 		parts := make([]ops.PartInfo, len(m.Table.Partitions))
 		for i, p := range m.Table.Partitions {
 			parts[i] = ops.PartInfo{Partition: p}
-			parts[i].FS.Type, parts[i].FS.Label = p.FileSystem, p.FSLabel
+			parts[i].FS.Type, parts[i].FS.Version, parts[i].FS.Label = p.FileSystem, p.FSVersion, p.FSLabel
 		}
 		writeParts(&b, parts)
 	}
@@ -222,7 +223,17 @@ func (s *imagesScreen) details() {
 	s.u.show(name)
 }
 
+// sourceLong names the captured disk by its identity, or by its file name
+// when it was a disk image file.
 func sourceLong(d image.Disk) string {
+	if id := identity(d); id != "" || d.Path == "" {
+		return id
+	}
+	return filepath.Base(d.Path)
+}
+
+// identity is the disk's vendor, model, serial and WWN.
+func identity(d image.Disk) string {
 	var parts []string
 	for _, s := range []string{d.Vendor, d.Model} {
 		if s != "" {
@@ -300,4 +311,23 @@ func (u *UI) verify(repoDir, name string) {
 		return fmt.Sprintf("Image %s: all %d chunks present and intact.\n%s checked at %s.",
 			cleanLine(name), res.Chunks.Chunks, units.Bytes(res.Chunks.Bytes), units.Rate(res.Chunks.Bytes, res.Chunks.Seconds)), nil
 	}, nil)
+}
+
+// nonEmpty returns its arguments that are not empty, each once.
+func nonEmpty(s ...string) []string {
+	var out []string
+	for _, v := range s {
+		if v != "" && !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// plural is "1 image", "2 images".
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }

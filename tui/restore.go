@@ -240,7 +240,7 @@ func restoreText(j *ops.RestoreJob) string {
 	parts := make([]ops.PartInfo, len(m.Table.Partitions))
 	for i, p := range m.Table.Partitions {
 		parts[i] = ops.PartInfo{Partition: p}
-		parts[i].FS.Type, parts[i].FS.Label = p.FileSystem, p.FSLabel
+		parts[i].FS.Type, parts[i].FS.Version, parts[i].FS.Label = p.FileSystem, p.FSVersion, p.FSLabel
 	}
 	var pb strings.Builder
 	writeParts(&pb, parts)

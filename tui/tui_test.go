@@ -20,6 +20,7 @@ import (
 	"github.com/lifeboat-dev/lifeboat/pkg/inventory"
 	"github.com/lifeboat-dev/lifeboat/pkg/ops"
 	"github.com/lifeboat-dev/lifeboat/pkg/repo"
+	"github.com/lifeboat-dev/lifeboat/pkg/repofind"
 )
 
 // harness runs the UI on a simulated 80x24 screen.
@@ -108,6 +109,21 @@ func start(t *testing.T, cfg Config) *harness {
 		}
 	})
 	return h
+}
+
+// stopUI stops the UI and waits for Run to return.
+func (h *harness) stopUI() {
+	h.t.Helper()
+	h.stop()
+	select {
+	case err := <-h.done:
+		if err != nil {
+			h.t.Errorf("Run: %v", err)
+		}
+		h.done <- nil // for the cleanup
+	case <-time.After(30 * time.Second):
+		h.t.Fatal("the UI did not stop")
+	}
 }
 
 // text is the screen as lines of text.
@@ -230,6 +246,18 @@ func TestHomeListsDisksAndPartitions(t *testing.T) {
 	// so look for the key hints being whole).
 	if !strings.Contains(s, "c capture") || !strings.Contains(s, "r restore") {
 		t.Errorf("key hints are not all visible:\n%s", s)
+	}
+}
+
+// TestBootModeHints: as the rescue console, the home screen offers reboot
+// and power off instead of quit, and every hint fits on the 80-column line.
+func TestBootModeHints(t *testing.T) {
+	h := start(t, Config{Boot: true})
+	s := h.waitFor("nvme0n1")
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	last := strings.TrimRight(lines[len(lines)-1], " ")
+	if !strings.HasSuffix(last, "p power off") || !strings.Contains(last, "c capture") || strings.Contains(last, "q quit") {
+		t.Errorf("boot-mode hints %q", last)
 	}
 }
 
@@ -501,4 +529,94 @@ func TestRestoreErrors(t *testing.T) {
 	if !strings.Contains(fmt.Sprint(h.text()), "Disks") {
 		t.Error("not back on the disks screen")
 	}
+}
+
+// TestFoundRepository: a repository on an attached disk (a loop device
+// with ext4 over its whole length) is found without being typed, looked at
+// without a byte of the disk changing, and captured into after the UI
+// mounts it read-write.
+func TestFoundRepository(t *testing.T) {
+	testutil.Root(t)
+	a := gptDisk(t, "laptop.img", 5)
+	usb := testutil.Sparse(t, "usb.img", 256<<20)
+	testutil.Run(t, testutil.Tool(t, "mkfs.ext4"), "-q", "-F", "-L", "STICK", usb)
+	dev := testutil.Loop(t, usb, 0)
+
+	// Put a repository with one image on it.
+	mnt := t.TempDir()
+	testutil.Run(t, "mount", dev, mnt)
+	job, err := ops.PrepareCapture(ops.Env{}, ops.CaptureRequest{Source: a, Repo: filepath.Join(mnt, "lifeboat"), Name: "first"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := job.Run(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	job.Close()
+	testutil.Run(t, "umount", mnt)
+	before := testutil.HashFile(t, dev, -1)
+
+	root := t.TempDir()
+	name := filepath.Base(dev)
+	find := &repofind.Finder{
+		MountRoot: filepath.Join(root, "mnt"),
+		Filter:    func(d inventory.Disk) bool { return d.Name == name },
+	}
+	h := start(t, Config{Env: ops.Env{Inventory: inventory.DefaultSource()}, Files: []string{a}, Find: find})
+	h.waitFor(name, "repo")
+	h.typeText("i")
+	h.waitFor("found on "+dev+" (ext4)", "first")
+	if got := testutil.HashFile(t, dev, -1); got != before {
+		t.Fatal("looking for repositories changed the disk")
+	}
+	h.key(tcell.KeyEscape)
+
+	// Capture into it: the wizard offers the found repository.
+	h.selectDisk(a)
+	h.typeText("c")
+	h.waitFor("1/4")
+	h.key(tcell.KeyEnter)
+	h.waitFor("2/4", "found on "+dev)
+	h.key(tcell.KeyEnter)
+	h.waitFor("3/4")
+	h.key(tcell.KeyCtrlU)
+	h.typeText("second")
+	h.key(tcell.KeyTab)
+	h.key(tcell.KeyTab)
+	h.key(tcell.KeyEnter)
+	h.waitFor("Press Enter to start")
+	h.key(tcell.KeyEnter)
+	h.waitFor("finished in", "Image second")
+	h.key(tcell.KeyEnter)
+	h.waitFor("q quit")
+	h.stopUI()
+
+	// The UI unmounted the disk when it stopped; the repository on it now
+	// holds both images and the file system is clean.
+	if ms := mountsOf(t, dev); len(ms) != 0 {
+		t.Fatalf("%s still mounted at %v", dev, ms)
+	}
+	testutil.Run(t, "e2fsck", "-fn", dev)
+	testutil.Run(t, "mount", "-o", "ro", dev, mnt)
+	defer testutil.Run(t, "umount", mnt)
+	list, err := ops.ListImages(filepath.Join(mnt, "lifeboat"))
+	if err != nil || len(list) != 2 {
+		t.Fatalf("repository on %s holds %d images (%v), want 2", dev, len(list), err)
+	}
+}
+
+// mountsOf returns where dev is mounted.
+func mountsOf(t *testing.T, dev string) []string {
+	t.Helper()
+	data, err := os.ReadFile("/proc/self/mounts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, l := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(l); len(f) > 1 && f[0] == dev {
+			out = append(out, f[1])
+		}
+	}
+	return out
 }

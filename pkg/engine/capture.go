@@ -223,7 +223,7 @@ func probeFileSystems(src Source, tbl *ptable.Table) {
 		}
 		info, err := fsprobe.Probe(io.NewSectionReader(src, p.Start, p.Size), p.Size)
 		if err == nil {
-			p.FileSystem, p.FSLabel = info.Type, info.Label
+			p.FileSystem, p.FSVersion, p.FSLabel = info.Type, info.Version, info.Label
 		}
 	}
 }

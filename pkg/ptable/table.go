@@ -55,10 +55,11 @@ type Partition struct {
 	Bootable   bool   `json:"bootable,omitempty"` // MBR active flag
 	Logical    bool   `json:"logical,omitempty"`  // MBR logical partition inside an extended one
 	Extended   bool   `json:"extended,omitempty"` // MBR extended container
-	// FileSystem and FSLabel say what the partition held when it was read
-	// (blkid's type names: "ext4", "vfat", "ntfs", "swap"...); set by
-	// capture, not by Read.
+	// FileSystem, FSVersion and FSLabel say what the partition held when
+	// it was read (blkid's type names: "ext4", "vfat", "ntfs", "swap"...,
+	// and its variant: "FAT32"); set by capture, not by Read.
 	FileSystem string `json:"fs,omitempty"`
+	FSVersion  string `json:"fs_version,omitempty"`
 	FSLabel    string `json:"fs_label,omitempty"`
 }
 
