@@ -109,13 +109,7 @@ func (u *UI) runJob(title, cancelNote string, fn jobFunc, done func()) {
 // progressText draws a progress snapshot: stage, bar, bytes, rate, time
 // left.
 func progressText(s progress.Snapshot, elapsed time.Duration) string {
-	pct := 0.0
-	if s.Total > 0 {
-		pct = 100 * float64(s.Done) / float64(s.Total)
-	}
-	const width = 60
-	fill := int(pct / 100 * width)
-	bar := strings.Repeat("#", fill) + strings.Repeat(".", width-fill)
+	bar, pct := units.Bar(s.Done, s.Total, 60)
 	left := "-"
 	if r := s.Remaining(); r > 0 {
 		left = units.Duration(r)

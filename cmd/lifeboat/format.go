@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"sync"
 	"time"
 
@@ -55,13 +54,7 @@ func showProgress(w io.Writer, tr *progress.Tracker, quiet bool) (stop func()) {
 }
 
 func progressLine(s progress.Snapshot) string {
-	pct := 0.0
-	if s.Total > 0 {
-		pct = 100 * float64(s.Done) / float64(s.Total)
-	}
-	const width = 20
-	fill := int(pct / 100 * width)
-	bar := strings.Repeat("#", fill) + strings.Repeat(".", width-fill)
+	bar, pct := units.Bar(s.Done, s.Total, 20)
 	left := "-"
 	if r := s.Remaining(); r > 0 {
 		left = r.Round(time.Second).String()

@@ -34,7 +34,8 @@ func DefaultSource() Source {
 	}
 }
 
-func (s Source) withDefaults() Source {
+// WithDefaults fills the empty fields of s from DefaultSource.
+func (s Source) WithDefaults() Source {
 	d := DefaultSource()
 	if s.SysRoot == "" {
 		s.SysRoot = d.SysRoot
@@ -187,7 +188,7 @@ type snapshot struct {
 }
 
 func newSnapshot(src Source) (*snapshot, error) {
-	src = src.withDefaults()
+	src = src.WithDefaults()
 	mounts, err := readTable(src.MountInfo, false, ParseMountInfo)
 	if err != nil {
 		return nil, err

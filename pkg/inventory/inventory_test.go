@@ -391,13 +391,13 @@ func TestDefaultSource(t *testing.T) {
 	if diff := cmp.Diff(want, DefaultSource()); diff != "" {
 		t.Errorf("DefaultSource (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff(want, Source{}.withDefaults()); diff != "" {
+	if diff := cmp.Diff(want, Source{}.WithDefaults()); diff != "" {
 		t.Errorf("zero Source defaults (-want +got):\n%s", diff)
 	}
 	part := Source{SysRoot: "/x/sys", BootDevices: []string{"sdb"}}
 	wantPart := want
 	wantPart.SysRoot, wantPart.BootDevices = "/x/sys", []string{"sdb"}
-	if diff := cmp.Diff(wantPart, part.withDefaults()); diff != "" {
+	if diff := cmp.Diff(wantPart, part.WithDefaults()); diff != "" {
 		t.Errorf("partial Source defaults (-want +got):\n%s", diff)
 	}
 }

@@ -132,22 +132,7 @@ func (f *Finder) mountRoot() string {
 	return f.MountRoot
 }
 
-func (f *Finder) source() inventory.Source {
-	s, d := f.Source, inventory.DefaultSource()
-	if s.SysRoot == "" {
-		s.SysRoot = d.SysRoot
-	}
-	if s.MountInfo == "" {
-		s.MountInfo = d.MountInfo
-	}
-	if s.Swaps == "" {
-		s.Swaps = d.Swaps
-	}
-	if s.DevRoot == "" {
-		s.DevRoot = d.DevRoot
-	}
-	return s
-}
+func (f *Finder) source() inventory.Source { return f.Source.WithDefaults() }
 
 // Scan looks for repositories on every partition of every disk, and on
 // every whole disk without partitions. File systems that hold a repository

@@ -4,6 +4,7 @@ package units
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -45,4 +46,15 @@ func Duration(d time.Duration) string {
 	default:
 		return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
 	}
+}
+
+// Bar draws done out of total as a bar of width characters ("####....")
+// and returns it with the percentage done.
+func Bar(done, total int64, width int) (string, float64) {
+	pct := 0.0
+	if total > 0 {
+		pct = min(float64(done)*100/float64(total), 100)
+	}
+	fill := int(pct / 100 * float64(width))
+	return strings.Repeat("#", fill) + strings.Repeat(".", width-fill), pct
 }

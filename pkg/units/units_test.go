@@ -32,3 +32,22 @@ func TestRateAndDuration(t *testing.T) {
 		}
 	}
 }
+
+func TestBar(t *testing.T) {
+	for _, c := range []struct {
+		done, total int64
+		bar         string
+		pct         float64
+	}{
+		{0, 0, "..........", 0},
+		{0, 100, "..........", 0},
+		{55, 100, "#####.....", 55},
+		{100, 100, "##########", 100},
+		{150, 100, "##########", 100}, // a total that grew late never overflows the bar
+	} {
+		bar, pct := Bar(c.done, c.total, 10)
+		if bar != c.bar || pct != c.pct {
+			t.Errorf("Bar(%d, %d) = %q, %.1f; want %q, %.1f", c.done, c.total, bar, pct, c.bar, c.pct)
+		}
+	}
+}
