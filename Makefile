@@ -14,16 +14,22 @@ BIN := bin/lifeboat
 # file-system recognition with), zstd and time for the side-by-side
 # benchmark, tmux to run the text UI in a real terminal.
 DEB_PKGS := gdisk fdisk dosfstools e2fsprogs xfsprogs btrfs-progs exfatprogs mtools ntfs-3g \
-	cryptsetup-bin lvm2 xorriso zstd time util-linux openssl tmux
+	cryptsetup-bin lvm2 xorriso zstd time util-linux openssl tmux kmod qemu-system-x86
 DEB_CMDS := sgdisk sfdisk mkfs.vfat mkfs.ext4 mkfs.xfs mkfs.btrfs mkfs.exfat mcopy mkfs.ntfs \
-	cryptsetup pvcreate xorriso blkid zstd /usr/bin/time losetup openssl tmux
+	cryptsetup pvcreate xorriso blkid zstd /usr/bin/time losetup openssl tmux depmod qemu-system-x86_64
 
 # Fuzz targets run briefly by make test: package:target.
 FUZZ := ./pkg/ptable:FuzzRead ./pkg/image:FuzzDecode ./pkg/repo:FuzzDecompress ./pkg/inventory:FuzzParseMountInfoLine ./pkg/inventory:FuzzParseSwapsLine ./pkg/inventory:FuzzParseVPD \
 	./pkg/fsprobe:FuzzProbe
 FUZZTIME ?= 10s
 
-.PHONY: all build test unit fuzz lint deps bench demo screens clean
+# The rescue environment's kernel: a Debian signed kernel package, pinned.
+KERNEL_PKG ?= linux-image-6.1.0-56-amd64
+KERNEL_VERSION ?= 6.1.192-2
+BOOT_DIR := out/boot
+BOOT := $(BOOT_DIR)/initramfs.cpio.zst
+
+.PHONY: all build test unit fuzz lint deps bench demo screens initramfs run clean
 
 all: build
 
@@ -47,8 +53,8 @@ lint:
 
 # The unit, integration and CLI tests. They need root (loop devices) and
 # the tools from make deps.
-unit: deps
-	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./...
+unit: deps $(BOOT)
+	LIFEBOAT_BOOT_DIR=$(abspath $(BOOT_DIR)) CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./...
 
 fuzz: deps
 	@for t in $(FUZZ); do \
@@ -71,3 +77,15 @@ screens: deps $(BIN)
 
 clean:
 	rm -rf bin out
+
+# The rescue environment: Debian's kernel and a u-root initramfs with
+# lifeboat, in out/boot.
+initramfs: $(BOOT)
+
+$(BOOT): $(shell find cmd pkg tui -name '*.go' 2>/dev/null) go.mod go.sum build/initramfs.sh | deps
+	KERNEL_PKG=$(KERNEL_PKG) KERNEL_VERSION=$(KERNEL_VERSION) GO=$(GO) build/initramfs.sh $(BOOT_DIR)
+
+# Boots the rescue environment in QEMU with a demo source disk and a blank
+# target, the UI in this terminal.
+run: $(BOOT)
+	build/run.sh $(abspath $(BOOT_DIR))

@@ -102,6 +102,7 @@ func Run(ctx context.Context, cfg Config) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go u.watchDisks(ctx)
+	go u.log.run(ctx)
 	if cfg.Boot {
 		go u.log.followKernel(ctx)
 	}

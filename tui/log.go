@@ -23,6 +23,7 @@ type logView struct {
 
 	mu    sync.Mutex
 	lines []string
+	dirty bool // lines were added since the view was last set
 }
 
 func newLogView(app *tview.Application) *logView {
@@ -32,19 +33,46 @@ func newLogView(app *tview.Application) *logView {
 	return l
 }
 
-// add appends a line; safe from any goroutine.
+// add appends a line; safe from any goroutine. The view shows it at the
+// next refresh (run), so that a burst of lines (the kernel's messages at
+// boot) costs one redraw, not one per line: on a serial console each
+// redraw is slow.
 func (l *logView) add(line string) {
 	l.mu.Lock()
 	l.lines = append(l.lines, time.Now().Format("15:04:05 ")+line)
 	if len(l.lines) > logLines {
 		l.lines = l.lines[len(l.lines)-logLines:]
 	}
-	text := clean(strings.Join(l.lines, "\n"))
+	l.dirty = true
 	l.mu.Unlock()
-	go l.app.QueueUpdateDraw(func() {
-		l.root.SetText(text)
-		l.root.ScrollToEnd()
-	})
+}
+
+// run refreshes the view with the new lines, a few times a second, until
+// ctx ends.
+func (l *logView) run(ctx context.Context) {
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		l.mu.Lock()
+		dirty := l.dirty
+		l.dirty = false
+		var text string
+		if dirty {
+			text = clean(strings.Join(l.lines, "\n"))
+		}
+		l.mu.Unlock()
+		if dirty {
+			l.app.QueueUpdateDraw(func() {
+				l.root.SetText(text)
+				l.root.ScrollToEnd()
+			})
+		}
+	}
 }
 
 // Lines returns a copy of the log.
@@ -71,6 +99,9 @@ func (l *logView) followKernel(ctx context.Context) {
 	for sc.Scan() {
 		// "prio,seq,time,flags;message"
 		line := sc.Text()
+		if strings.HasPrefix(line, " ") {
+			continue // a record's KEY=value continuation (SUBSYSTEM=, DEVICE=)
+		}
 		if i := strings.IndexByte(line, ';'); i >= 0 {
 			line = line[i+1:]
 		}

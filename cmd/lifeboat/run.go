@@ -147,6 +147,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return e.images(ctx, rest)
 	case "tui":
 		return e.tui(ctx, rest)
+	case "boot":
+		return e.boot(ctx, rest)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "lifeboat", version)
 		return nil

@@ -86,7 +86,9 @@
 // /proc/self/mountinfo: line 3: ...". They wrap the underlying error, so
 // errors.Is(err, fs.ErrNotExist) and the like work. An optional file that
 // is missing (serial, model, wwid, VPD pages, queue attributes, holders/,
-// slaves/) is not an error; a required one (dev, size, a partition's start)
+// slaves/), or that the device refuses to read (ENXIO, ENODEV, EINVAL,
+// EOPNOTSUPP, EIO: a CD drive's wwid, a failing disk's VPD page), is not
+// an error; a required one (dev, size, a partition's start)
 // is, and so is an unreadable or malformed value. A malformed VPD page is
 // passed over as if missing, as USB bridges often return junk there.
 package inventory

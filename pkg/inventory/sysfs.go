@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // Limits that bound everything read from sysfs and /proc.
@@ -126,14 +128,24 @@ func (s *sysfs) readLimited(rel string, max int) ([]byte, error) {
 	return b, nil
 }
 
-// readOptional reads rel like readLimited; a file that does not exist
-// gives ok=false and no error.
+// readOptional reads rel like readLimited; a file that does not exist, or
+// whose read the kernel refuses because the device does not provide the
+// value, gives ok=false and no error.
 func (s *sysfs) readOptional(rel string, max int) (b []byte, ok bool, err error) {
 	b, err = s.readLimited(rel, max)
-	if errors.Is(err, fs.ErrNotExist) {
+	if errors.Is(err, fs.ErrNotExist) || notProvided(err) {
 		return nil, false, nil
 	}
 	return b, err == nil, err
+}
+
+// notProvided reports whether err is how a sysfs attribute says the device
+// has no such value: a CD drive's wwid reads ENXIO, a USB bridge's VPD
+// page EINVAL or EIO, a failing disk's anything EIO. One disk's missing
+// detail must not hide every disk.
+func notProvided(err error) bool {
+	return errors.Is(err, unix.ENXIO) || errors.Is(err, unix.ENODEV) || errors.Is(err, unix.EINVAL) ||
+		errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EIO)
 }
 
 // str reads an optional text attribute, trimmed of white space and NULs.

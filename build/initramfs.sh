@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# initramfs.sh OUT_DIR (make initramfs)
+#
+# Builds the rescue environment's kernel and initramfs into OUT_DIR:
+#   vmlinuz                Debian's signed kernel, unmodified
+#   initramfs.cpio.zst     u-root (init, a shell and the usual commands),
+#                          lifeboat started at boot, the kernel modules below
+#   modules.txt            the modules shipped, one per line
+#
+# The kernel package is downloaded with apt-get download and unpacked with
+# dpkg-deb -x (nothing is installed) into a cache, KERNEL_CACHE. Modules are
+# shipped as Debian signed them (a Secure Boot kernel in lockdown loads only
+# those); modules.alias and modules.dep for the shipped set are made with
+# depmod -b.
+set -euo pipefail
+
+out=${1:?usage: initramfs.sh OUT_DIR}
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/.." && pwd)
+GO=${GO:-go}
+KERNEL_PKG=${KERNEL_PKG:?set KERNEL_PKG (the Makefile does)}
+KERNEL_VERSION=${KERNEL_VERSION:?set KERNEL_VERSION (the Makefile does)}
+cache=${KERNEL_CACHE:-/var/cache/lifeboat/kernel}
+release=${KERNEL_PKG#linux-image-}
+
+for c in apt-get dpkg-deb depmod zstd; do
+	command -v "$c" >/dev/null || { echo "initramfs: $c is missing (run make deps)" >&2; exit 1; }
+done
+
+# 1. The kernel package, downloaded once per version.
+pkgdir="$cache/${KERNEL_PKG}_${KERNEL_VERSION}"
+if [ ! -f "$pkgdir/.unpacked" ]; then
+	rm -rf "$pkgdir"
+	mkdir -p "$pkgdir"
+	echo "initramfs: downloading $KERNEL_PKG $KERNEL_VERSION"
+	(cd "$pkgdir" && apt-get download -q "$KERNEL_PKG=$KERNEL_VERSION" 2>&1 | grep -v "^W: Download is performed unsandboxed" || true)
+	deb=$(ls "$pkgdir"/*.deb 2>/dev/null | head -1)
+	if [ -z "$deb" ]; then
+		echo "initramfs: could not download $KERNEL_PKG=$KERNEL_VERSION; run apt-get update, or set KERNEL_PKG and KERNEL_VERSION to one apt-cache policy lists" >&2
+		exit 1
+	fi
+	dpkg-deb -x "$deb" "$pkgdir/root"
+	rm -f "$deb"
+	touch "$pkgdir/.unpacked"
+fi
+kroot="$pkgdir/root"
+kmods="$kroot/lib/modules/$release"
+[ -d "$kmods" ] || { echo "initramfs: $kmods missing from the package" >&2; exit 1; }
+
+# 2. The modules: these by name, and everything they depend on.
+wanted=(
+	# NVMe, SATA/AHCI and IDE
+	nvme ahci ata_piix ata_generic sata_nv sata_sil24 sata_via
+	# SCSI disks and CD/DVD drives, and the HBAs of PCs, servers and VMs
+	sd_mod sr_mod sg virtio_scsi vmw_pvscsi hv_storvsc mpt3sas megaraid_sas hpsa smartpqi
+	aacraid isci pm80xx mvsas mptsas mptspi 3w-9xxx 3w-sas arcmsr
+	# virtio
+	virtio_pci virtio_blk virtio_net virtio_console
+	# USB: host controllers, sticks and disks (usb-storage and UAS), keyboards
+	xhci_pci ehci_pci ohci_pci uhci_hcd usb_storage uas usbhid hid_generic
+	# SD and MMC
+	mmc_block sdhci_pci sdhci_acpi rtsx_pci_sdmmc rtsx_usb_sdmmc
+	# block layers
+	loop nbd dm-mod
+	# file systems, and what the kernel asks for when mounting them
+	ext4 vfat exfat isofs squashfs nls_cp437 nls_iso8859-1 nls_utf8 efivarfs crc32c_generic crc32c-intel
+	# network cards: Intel, Realtek, USB Ethernet
+	e1000 e1000e igb igc r8169 r8152 cdc_ether ax88179_178a asix hv_netvsc
+)
+declare -A path_of=() seen=()
+while IFS= read -r p; do
+	b=${p##*/}; b=${b%.ko}; b=${b//-/_}
+	path_of[$b]=$p
+done < <(cd "$kmods" && find kernel -name '*.ko' | sort)
+# modules.dep of the whole package, made once in the cache.
+[ -f "$kmods/modules.dep" ] || depmod -b "$kroot" "$release"
+declare -A deps_of=()
+while IFS= read -r line; do
+	deps_of[${line%%:*}]=${line#*:}
+done < "$kmods/modules.dep"
+queue=()
+for w in "${wanted[@]}"; do
+	n=${w//-/_}
+	p=${path_of[$n]:-}
+	[ -n "$p" ] || { grep -qE "/${w}\.ko$|/${n}\.ko$" "$kmods/modules.builtin" 2>/dev/null && continue; echo "initramfs: module $w is neither in $KERNEL_PKG nor built in" >&2; exit 1; }
+	queue+=("$p")
+done
+while [ ${#queue[@]} -gt 0 ]; do
+	p=${queue[0]}; queue=("${queue[@]:1}")
+	[ -n "${seen[$p]:-}" ] && continue
+	seen[$p]=1
+	for d in ${deps_of[$p]:-}; do queue+=("$d"); done
+done
+
+stage=$(mktemp -d)
+trap 'rm -rf "$stage"' EXIT
+mdir="$stage/lib/modules/$release"
+mkdir -p "$mdir"
+for p in "${!seen[@]}"; do
+	mkdir -p "$mdir/$(dirname "$p")"
+	cp -p "$kmods/$p" "$mdir/$p" # unmodified: the signature is part of the file
+done
+cp -p "$kmods"/modules.builtin "$kmods"/modules.builtin.modinfo "$kmods"/modules.order "$mdir/"
+depmod -b "$stage" "$release"
+rm -f "$mdir"/*.bin
+
+mkdir -p "$out"
+printf '%s\n' "${!seen[@]}" | sort > "$out/modules.txt"
+cp "$kroot/boot/vmlinuz-$release" "$out/vmlinuz"
+
+# 3. u-root with lifeboat. The commands are Go tools of this module (go.mod
+# pins them); lifeboat boot is the program init starts.
+cmds=$(cd "$top" && "$GO" list -f '{{.ImportPath}}' tool | grep '^github.com/u-root/u-root/cmds/' | grep -v '^github.com/u-root/u-root/cmds$')
+echo "initramfs: building u-root with lifeboat and $(echo "$cmds" | wc -l) commands, $(wc -l < "$out/modules.txt") modules"
+(cd "$top" && GOFLAGS=-mod=mod "$GO" tool u-root -o "$stage/initramfs.cpio" \
+	-initcmd init -uinitcmd "lifeboat boot" -defaultsh gosh \
+	-files "$stage/lib/modules:lib/modules" \
+	./cmd/lifeboat ./cmd/modprobe $cmds 2>&1 | grep -v "recommended Go versions\|Some packages may not compile\|golang.org/doc/install\|golang.org/dl/go1" || true)
+[ -s "$stage/initramfs.cpio" ] || { echo "initramfs: u-root failed" >&2; exit 1; }
+zstd -q -19 -T0 -f "$stage/initramfs.cpio" -o "$out/initramfs.cpio.zst"
+ls -l "$out/vmlinuz" "$out/initramfs.cpio.zst" | awk '{print "initramfs: " $NF " " $5 " bytes"}'
