@@ -34,6 +34,11 @@ if [ ! -f "$pkgdir/.unpacked" ]; then
 	mkdir -p "$pkgdir"
 	echo "initramfs: downloading $KERNEL_PKG $KERNEL_VERSION"
 	(cd "$pkgdir" && apt-get download -q "$KERNEL_PKG=$KERNEL_VERSION" 2>&1 | grep -v "^W: Download is performed unsandboxed" || true)
+	if ! ls "$pkgdir"/*.deb >/dev/null 2>&1; then
+		# Stale package lists: refresh them once and try again.
+		apt-get update -qq || true
+		(cd "$pkgdir" && apt-get download -q "$KERNEL_PKG=$KERNEL_VERSION" 2>&1 | grep -v "^W: Download is performed unsandboxed" || true)
+	fi
 	deb=$(ls "$pkgdir"/*.deb 2>/dev/null | head -1)
 	if [ -z "$deb" ]; then
 		echo "initramfs: could not download $KERNEL_PKG=$KERNEL_VERSION; run apt-get update, or set KERNEL_PKG and KERNEL_VERSION to one apt-cache policy lists" >&2

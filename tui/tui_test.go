@@ -184,15 +184,28 @@ func (h *harness) typeText(s string) {
 }
 
 // selectDisk moves the home screen's cursor to the disk whose details
-// title shows path.
+// title shows path, one row at a time, waiting for the details to follow
+// each key so that a slow redraw cannot make it overshoot.
 func (h *harness) selectDisk(path string) {
 	h.t.Helper()
 	h.waitFor("Disks")
-	for i := 0; i < 20; i++ {
-		if strings.Contains(h.text(), " "+path+" ") {
+	title := func() string {
+		for _, l := range strings.Split(h.text(), "\n") {
+			if strings.Contains(l, "┌") {
+				return l
+			}
+		}
+		return ""
+	}
+	for i := 0; i < 40; i++ {
+		cur := title()
+		if strings.Contains(cur, " "+path+" ") {
 			return
 		}
 		h.key(tcell.KeyDown)
+		for deadline := time.Now().Add(5 * time.Second); title() == cur && time.Now().Before(deadline); {
+			time.Sleep(20 * time.Millisecond)
+		}
 	}
 	h.t.Fatalf("disk %s not found on the screen:\n%s", path, h.text())
 }
@@ -350,13 +363,23 @@ func (h *harness) selectTarget(path string) {
 			h.key(tcell.KeyEnter)
 			return
 		}
+		before := h.selectedRow()
 		h.key(tcell.KeyDown)
+		// Wait for the highlight to move before looking again.
+		for deadline := time.Now().Add(5 * time.Second); h.selectedRow() == before && time.Now().Before(deadline); {
+			time.Sleep(20 * time.Millisecond)
+		}
 	}
 	h.t.Fatalf("target %s not found:\n%s", name, h.text())
 }
 
 // selectedRowHas reports whether the highlighted table row shows s.
 func (h *harness) selectedRowHas(s string) bool {
+	return strings.Contains(h.selectedRow(), s)
+}
+
+// selectedRow is the text of the highlighted table row ("" when none).
+func (h *harness) selectedRow() string {
 	h.sim.mu.Lock()
 	defer h.sim.mu.Unlock()
 	cells, w, ht := h.scr.GetContents()
@@ -373,11 +396,11 @@ func (h *harness) selectedRowHas(s string) bool {
 				hi = true
 			}
 		}
-		if hi && strings.Contains(line.String(), s) {
-			return true
+		if hi && strings.Contains(line.String(), "║") { // a table row, not the title bar
+			return line.String()
 		}
 	}
-	return false
+	return ""
 }
 
 func TestCancelCaptureLeavesNoImage(t *testing.T) {
