@@ -145,7 +145,16 @@ func (u *UI) build() {
 	u.images = newImagesScreen(u)
 	u.addPage("home", u.home.root, homeHints(u.cfg.Boot))
 	u.addPage("images", u.images.root, imagesHints)
+	u.log.root.SetDoneFunc(func(tcell.Key) { u.back() })
 	u.addPage("log", u.log.root, "[::b]Esc[::-] back  [::b]↑↓ PgUp PgDn[::-] scroll")
+	// Ctrl-C must not end the UI behind a running job's back (tview stops
+	// on it by default): it is ignored; q (or Esc on a job) asks first.
+	u.app.SetInputCapture(func(ev *tcell.EventKey) *tcell.EventKey {
+		if ev.Key() == tcell.KeyCtrlC {
+			return nil
+		}
+		return ev
+	})
 	root := tview.NewFlex().SetDirection(tview.FlexRow).
 		AddItem(u.title, 1, 0, false).
 		AddItem(u.pages, 0, 1, true).
