@@ -117,7 +117,7 @@ cp "$kroot/boot/vmlinuz-$release" "$out/vmlinuz"
 # pins them); lifeboat boot is the program init starts.
 cmds=$(cd "$top" && "$GO" list -f '{{.ImportPath}}' tool | grep '^github.com/u-root/u-root/cmds/' | grep -v '^github.com/u-root/u-root/cmds$')
 echo "initramfs: building u-root with lifeboat and $(echo "$cmds" | wc -l) commands, $(wc -l < "$out/modules.txt") modules"
-(cd "$top" && GOFLAGS=-mod=mod "$GO" tool u-root -o "$stage/initramfs.cpio" \
+(cd "$top" && "$GO" tool u-root -o "$stage/initramfs.cpio" \
 	-initcmd init -uinitcmd "lifeboat boot" -defaultsh gosh \
 	-files "$stage/lib/modules:lib/modules" \
 	./cmd/lifeboat ./cmd/modprobe $cmds 2>&1 | grep -v "recommended Go versions\|Some packages may not compile\|golang.org/doc/install\|golang.org/dl/go1" || true)

@@ -210,6 +210,29 @@ func (h *harness) selectDisk(path string) {
 	h.t.Fatalf("disk %s not found on the screen:\n%s", path, h.text())
 }
 
+// toCaptureSummary walks the capture wizard for the disk at path to its
+// summary: the first repository offered (the screen must show repo, a
+// directory or "found on ..."), the image named name ("" keeps the default
+// name), default compression. It returns the summary screen.
+func (h *harness) toCaptureSummary(path, repo, name string) string {
+	h.t.Helper()
+	h.selectDisk(path)
+	h.typeText("c")
+	h.waitFor("1/4 choose the disk to capture")
+	h.key(tcell.KeyEnter)
+	h.waitFor("2/4 choose the repository", repo)
+	h.key(tcell.KeyEnter)
+	h.waitFor("3/4 name and options", "Image name")
+	if name != "" {
+		h.key(tcell.KeyCtrlU)
+		h.typeText(name)
+	}
+	h.key(tcell.KeyTab) // compression
+	h.key(tcell.KeyTab) // Next
+	h.key(tcell.KeyEnter)
+	return h.waitFor("4/4 summary", "Press Enter to start")
+}
+
 func hashFile(t *testing.T, path string) string {
 	t.Helper()
 	data, err := os.ReadFile(path)
@@ -286,19 +309,7 @@ func TestCaptureRestoreVerify(t *testing.T) {
 	h := start(t, Config{Files: []string{a, b}, Repos: []string{repoDir}})
 
 	// Capture.
-	h.selectDisk(a)
-	h.typeText("c")
-	h.waitFor("1/4 choose the disk to capture")
-	h.key(tcell.KeyEnter)
-	h.waitFor("2/4 choose the repository", repoDir)
-	h.key(tcell.KeyEnter)
-	h.waitFor("3/4 name and options", "Image name")
-	h.key(tcell.KeyCtrlU)
-	h.typeText("laptop-monday")
-	h.key(tcell.KeyTab) // compression
-	h.key(tcell.KeyTab) // Next
-	h.key(tcell.KeyEnter)
-	s := h.waitFor("4/4 summary", "Press Enter to start")
+	s := h.toCaptureSummary(a, repoDir, "laptop-monday")
 	if !strings.Contains(s, `as image "laptop-monday"`) || !strings.Contains(s, "Nothing on the disk is changed") {
 		t.Errorf("capture summary:\n%s", s)
 	}
@@ -425,17 +436,7 @@ func TestCancelCaptureLeavesNoImage(t *testing.T) {
 	f.Close()
 	repoDir := filepath.Join(t.TempDir(), "repo")
 	h := start(t, Config{Files: []string{a}, Repos: []string{repoDir}})
-	h.selectDisk(a)
-	h.typeText("c")
-	h.waitFor("1/4")
-	h.key(tcell.KeyEnter)
-	h.waitFor("2/4")
-	h.key(tcell.KeyEnter)
-	h.waitFor("3/4")
-	h.key(tcell.KeyTab)
-	h.key(tcell.KeyTab)
-	h.key(tcell.KeyEnter)
-	h.waitFor("Press Enter to start")
+	h.toCaptureSummary(a, repoDir, "")
 	h.key(tcell.KeyEnter)
 	h.waitFor("Esc cancels")
 	h.key(tcell.KeyEscape)
@@ -464,19 +465,7 @@ func TestRestoreErrors(t *testing.T) {
 	h := start(t, Config{Files: []string{a, small, victim}, Repos: []string{repoDir}})
 
 	// Capture a through the UI.
-	h.selectDisk(a)
-	h.typeText("c")
-	h.waitFor("1/4")
-	h.key(tcell.KeyEnter)
-	h.waitFor("2/4")
-	h.key(tcell.KeyEnter)
-	h.waitFor("3/4")
-	h.key(tcell.KeyCtrlU)
-	h.typeText("golden")
-	h.key(tcell.KeyTab)
-	h.key(tcell.KeyTab)
-	h.key(tcell.KeyEnter)
-	h.waitFor("Press Enter to start")
+	h.toCaptureSummary(a, repoDir, "golden")
 	h.key(tcell.KeyEnter)
 	h.waitFor("finished in")
 	h.key(tcell.KeyEnter)
@@ -595,19 +584,7 @@ func TestFoundRepository(t *testing.T) {
 	h.key(tcell.KeyEscape)
 
 	// Capture into it: the wizard offers the found repository.
-	h.selectDisk(a)
-	h.typeText("c")
-	h.waitFor("1/4")
-	h.key(tcell.KeyEnter)
-	h.waitFor("2/4", "found on "+dev)
-	h.key(tcell.KeyEnter)
-	h.waitFor("3/4")
-	h.key(tcell.KeyCtrlU)
-	h.typeText("second")
-	h.key(tcell.KeyTab)
-	h.key(tcell.KeyTab)
-	h.key(tcell.KeyEnter)
-	h.waitFor("Press Enter to start")
+	h.toCaptureSummary(a, "found on "+dev, "second")
 	h.key(tcell.KeyEnter)
 	h.waitFor("finished in", "Image second")
 	h.key(tcell.KeyEnter)
