@@ -12,11 +12,15 @@ BIN := bin/lifeboat
 # Debian packages the tests and the benchmark use: partitioning and
 # file-system tools to make and check real disks (and blkid to compare
 # file-system recognition with), zstd and time for the side-by-side
-# benchmark, tmux to run the text UI in a real terminal.
+# benchmark, tmux to run the text UI in a real terminal; QEMU, its UEFI
+# firmware (OVMF) and network boot ROMs (iPXE) to boot the rescue media;
+# GRUB's tools and BIOS modules to make them.
 DEB_PKGS := gdisk fdisk dosfstools e2fsprogs xfsprogs btrfs-progs exfatprogs mtools ntfs-3g \
-	cryptsetup-bin lvm2 xorriso zstd time util-linux openssl tmux kmod qemu-system-x86
+	cryptsetup-bin lvm2 xorriso zstd time util-linux openssl tmux kmod qemu-system-x86 ovmf ipxe-qemu \
+	grub-common grub-pc-bin
 DEB_CMDS := sgdisk sfdisk mkfs.vfat mkfs.ext4 mkfs.xfs mkfs.btrfs mkfs.exfat mcopy mkfs.ntfs \
-	cryptsetup pvcreate xorriso blkid zstd /usr/bin/time losetup openssl tmux depmod qemu-system-x86_64
+	cryptsetup pvcreate xorriso blkid zstd /usr/bin/time losetup openssl tmux depmod qemu-system-x86_64 \
+	/usr/share/OVMF/OVMF_CODE_4M.secboot.fd /usr/lib/ipxe/qemu/efi-e1000.rom grub-mkimage /usr/lib/grub/i386-pc/boot.img
 
 # Fuzz targets run briefly by make test: package:target.
 FUZZ := ./pkg/ptable:FuzzRead ./pkg/image:FuzzDecode ./pkg/repo:FuzzDecompress ./pkg/inventory:FuzzParseMountInfoLine ./pkg/inventory:FuzzParseSwapsLine ./pkg/inventory:FuzzParseVPD \
@@ -28,8 +32,12 @@ KERNEL_PKG ?= linux-image-6.1.0-56-amd64
 KERNEL_VERSION ?= 6.1.192-2
 BOOT_DIR := out/boot
 BOOT := $(BOOT_DIR)/initramfs.cpio.zst
+MEDIA_DIR := out/media
+MEDIA := $(MEDIA_DIR)/lifeboat.img
+# lifeboat.img must fit this budget, in MiB (checked by make image).
+USB_BUDGET := 128
 
-.PHONY: all build test unit fuzz lint deps bench demo screens initramfs run clean
+.PHONY: all build test unit fuzz lint deps bench demo screens initramfs image run clean
 
 all: build
 
@@ -53,8 +61,8 @@ lint:
 
 # The unit, integration and CLI tests. They need root (loop devices) and
 # the tools from make deps.
-unit: deps $(BOOT)
-	LIFEBOAT_BOOT_DIR=$(abspath $(BOOT_DIR)) CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./...
+unit: deps $(BOOT) $(MEDIA)
+	LIFEBOAT_BOOT_DIR=$(abspath $(BOOT_DIR)) LIFEBOAT_MEDIA_DIR=$(abspath $(MEDIA_DIR)) CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./...
 
 fuzz: deps
 	@for t in $(FUZZ); do \
@@ -83,7 +91,18 @@ clean:
 initramfs: $(BOOT)
 
 $(BOOT): $(shell find cmd pkg tui -name '*.go' 2>/dev/null) go.mod go.sum build/initramfs.sh | deps
-	KERNEL_PKG=$(KERNEL_PKG) KERNEL_VERSION=$(KERNEL_VERSION) GO=$(GO) build/initramfs.sh $(BOOT_DIR)
+	LIFEBOAT_VERSION=$(VERSION) KERNEL_PKG=$(KERNEL_PKG) KERNEL_VERSION=$(KERNEL_VERSION) GO=$(GO) build/initramfs.sh $(BOOT_DIR)
+
+# The boot media: lifeboat.img (USB stick), lifeboat.iso and netboot/, in
+# out/media.
+image: $(MEDIA)
+
+$(MEDIA): $(BOOT) build/media.sh $(wildcard build/mkmedia/*.go) | deps
+	LIFEBOAT_VERSION=$(VERSION) GO=$(GO) build/media.sh $(BOOT_DIR) $(MEDIA_DIR)
+	@size=$$(stat -c %s $(MEDIA)); \
+	if [ $$size -gt $$(( $(USB_BUDGET) * 1024 * 1024 )) ]; then \
+		echo "lifeboat.img is $$size bytes, over the $(USB_BUDGET) MiB budget" >&2; exit 1; fi; \
+	echo "lifeboat.img: $$size bytes, budget $(USB_BUDGET) MiB"
 
 # Boots the rescue environment in QEMU with a demo source disk and a blank
 # target, the UI in this terminal.

@@ -113,13 +113,15 @@ mkdir -p "$out"
 printf '%s\n' "${!seen[@]}" | sort > "$out/modules.txt"
 cp "$kroot/boot/vmlinuz-$release" "$out/vmlinuz"
 
-# 3. u-root with lifeboat. The commands are Go tools of this module (go.mod
+echo "${LIFEBOAT_VERSION:-dev}" > "$stage/lifeboat-version"
+# 3. u-root with lifeboat, and its version in /etc/lifeboat-version (go
+# build's -X does not reach a command inside u-root's busybox). The commands are Go tools of this module (go.mod
 # pins them); lifeboat boot is the program init starts.
 cmds=$(cd "$top" && "$GO" list -f '{{.ImportPath}}' tool | grep '^github.com/u-root/u-root/cmds/' | grep -v '^github.com/u-root/u-root/cmds$')
 echo "initramfs: building u-root with lifeboat and $(echo "$cmds" | wc -l) commands, $(wc -l < "$out/modules.txt") modules"
 (cd "$top" && "$GO" tool u-root -o "$stage/initramfs.cpio" \
 	-initcmd init -uinitcmd "lifeboat boot" -defaultsh gosh \
-	-files "$stage/lib/modules:lib/modules" \
+	-files "$stage/lib/modules:lib/modules" -files "$stage/lifeboat-version:etc/lifeboat-version" \
 	./cmd/lifeboat ./cmd/modprobe $cmds 2>&1 | grep -v "recommended Go versions\|Some packages may not compile\|golang.org/doc/install\|golang.org/dl/go1" || true)
 [ -s "$stage/initramfs.cpio" ] || { echo "initramfs: u-root failed" >&2; exit 1; }
 zstd -q -19 -T0 -f "$stage/initramfs.cpio" -o "$out/initramfs.cpio.zst"

@@ -17,8 +17,21 @@ import (
 	"github.com/lifeboat-dev/lifeboat/pkg/safety"
 )
 
-// version is set at build time.
+// version is set at build time by go build -X; inside the rescue
+// environment's initramfs, where -X does not reach a command of u-root's
+// busybox, it is read from /etc/lifeboat-version.
 var version = "dev"
+
+func init() {
+	if version != "dev" {
+		return
+	}
+	if b, err := os.ReadFile("/etc/lifeboat-version"); err == nil {
+		if v := strings.TrimSpace(string(b)); v != "" && len(v) < 64 {
+			version = v
+		}
+	}
+}
 
 // Exit codes, documented in `lifeboat help`.
 const (

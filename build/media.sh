@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# media.sh BOOT_DIR OUT_DIR (make image)
+#
+# Makes Lifeboat's boot media from the rescue environment in BOOT_DIR
+# (vmlinuz and initramfs.cpio.zst from make initramfs) into OUT_DIR:
+#   lifeboat.img        USB stick image: UEFI with Secure Boot (Debian's
+#                       signed shim, GRUB and kernel) and legacy BIOS (GRUB)
+#   lifeboat.iso        hybrid ISO image for optical media and USB sticks
+#   netboot/            kernel, initramfs, an iPXE script (boot.ipxe) and,
+#                       for UEFI network boot with Secure Boot, shim, GRUB
+#                       and its grub/grub.cfg
+#
+# Debian's shim-signed and grub-efi-amd64-signed packages are downloaded with
+# apt-get download and unpacked with dpkg-deb -x into a cache, MEDIA_CACHE;
+# GRUB for BIOS is made with grub-mkimage (grub-common, grub-pc-bin from
+# make deps).
+set -euo pipefail
+
+boot=${1:?usage: media.sh BOOT_DIR OUT_DIR}
+out=${2:?usage: media.sh BOOT_DIR OUT_DIR}
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/.." && pwd)
+GO=${GO:-go}
+cache=${MEDIA_CACHE:-/var/cache/lifeboat/media}
+version=${LIFEBOAT_VERSION:-dev}
+grubpc=/usr/lib/grub/i386-pc
+# Pinned versions of Debian's signed boot loaders (bookworm).
+SHIM_VERSION=${SHIM_VERSION:-1.51~1+deb12u1+16.1-2~deb12u1}
+GRUB_SIGNED_VERSION=${GRUB_SIGNED_VERSION:-1+2.06+13+deb12u2}
+
+for c in apt-get dpkg-deb grub-mkimage; do
+	command -v "$c" >/dev/null || { echo "media: $c is missing (run make deps)" >&2; exit 1; }
+done
+for f in "$boot/vmlinuz" "$boot/initramfs.cpio.zst" "$grubpc/boot.img" "$grubpc/cdboot.img"; do
+	[ -f "$f" ] || { echo "media: $f is missing (run make initramfs and make deps)" >&2; exit 1; }
+done
+
+# fetch PKG VERSION: unpacks the package into $cache/PKG_VERSION/root once,
+# and prints that directory. When the pinned version has left Debian's
+# archive, the current one is taken, with a warning.
+fetch() {
+	local pkg=$1 ver=$2 dir="$cache/$1_$2"
+	if [ ! -f "$dir/.unpacked" ]; then
+		rm -rf "$dir"
+		mkdir -p "$dir"
+		local try
+		for try in "$pkg=$ver" refresh "$pkg=$ver" "$pkg"; do
+			if [ "$try" = refresh ]; then apt-get update -qq >&2 || true; continue; fi
+			[ "$try" = "$pkg" ] && echo "media: $pkg $ver is no longer in the archive; taking the current version" >&2
+			(cd "$dir" && apt-get download -q "$try" 2>&1 | grep -v "^W: Download is performed unsandboxed" >&2 || true)
+			ls "$dir"/*.deb >/dev/null 2>&1 && break
+		done
+		local deb
+		deb=$(ls "$dir"/*.deb 2>/dev/null | head -1)
+		[ -n "$deb" ] || { echo "media: could not download $pkg" >&2; exit 1; }
+		dpkg-deb -x "$deb" "$dir/root"
+		rm -f "$deb"
+		touch "$dir/.unpacked"
+	fi
+	echo "$dir/root"
+}
+shimroot=$(fetch shim-signed "$SHIM_VERSION")
+grubroot=$(fetch grub-efi-amd64-signed "$GRUB_SIGNED_VERSION")
+shim=$shimroot/usr/lib/shim/shimx64.efi.signed
+grubefi=$grubroot/usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed
+grubnet=$grubroot/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed
+for f in "$shim" "$grubefi" "$grubnet"; do
+	[ -f "$f" ] || { echo "media: $f is missing from its package" >&2; exit 1; }
+done
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$out"
+
+# The stick is told apart from the machine's disks by its GPT disk GUID,
+# which GRUB passes to the kernel as lifeboat.media.
+guid=$(tr a-z A-Z < /proc/sys/kernel/random/uuid)
+
+# menu TARGET_ARGS: the GRUB menu, shared by UEFI and BIOS. The kernel and
+# initramfs are on the ESP (stick) or the ISO's file system.
+menu() {
+	local media=$1 dir=$2
+	cat <<EOF
+# Lifeboat $version boot menu.
+if [ "\$grub_platform" = "pc" ]; then
+	# UEFI firmware copies its console to the serial port itself.
+	serial --unit=0 --speed=115200
+	terminal_input console serial
+	terminal_output console serial
+fi
+set timeout=2
+set default=0
+menuentry "Lifeboat $version" --id lifeboat {
+	echo "Loading Lifeboat $version..."
+	linux $dir/vmlinuz console=tty0 console=ttyS0,115200 quiet $media
+	initrd $dir/initramfs.zst
+}
+menuentry "Lifeboat $version, kernel messages on screen" --id verbose {
+	linux $dir/vmlinuz console=tty0 console=ttyS0,115200 loglevel=7 $media
+	initrd $dir/initramfs.zst
+}
+if [ "\$grub_platform" = "efi" ]; then
+	menuentry "UEFI firmware settings" --id fwsetup { fwsetup }
+fi
+menuentry "Reboot" --id reboot { reboot }
+menuentry "Power off" --id poweroff { halt }
+EOF
+}
+
+# 1. The USB stick image.
+menu "lifeboat.media=$guid" /lifeboat > "$work/grub.cfg"
+grub-mkimage -O i386-pc -o "$work/core.img" -p "(,gpt1)/EFI/debian" \
+	biosdisk part_gpt part_msdos fat iso9660 normal linux configfile echo test search search_fs_uuid \
+	search_label serial terminal sleep halt reboot
+mkdir -p "$work/extra"
+cp "$boot/modules.txt" "$work/extra/modules.txt" 2>/dev/null || true
+echo "$version" > "$work/extra/VERSION"
+(cd "$top" && "$GO" run ./build/mkmedia -usb "$out/lifeboat.img" -disk-guid "$guid" \
+	-kernel "$boot/vmlinuz" -initrd "$boot/initramfs.cpio.zst" -shim "$shim" -grub-efi "$grubefi" \
+	-bios-boot "$grubpc/boot.img" -bios-core "$work/core.img" -grub-cfg "$work/grub.cfg" -extra "$work/extra")
+
+# 2. Network boot: the iPXE script for BIOS and UEFI PXE firmware that runs
+# iPXE (QEMU's does), and shim + GRUB for UEFI PXE with Secure Boot.
+net="$out/netboot"
+rm -rf "$net"
+mkdir -p "$net/grub"
+cp "$boot/vmlinuz" "$net/vmlinuz"
+cp "$boot/initramfs.cpio.zst" "$net/initramfs.zst"
+cp "$shim" "$net/bootnetx64.efi"
+cp "$grubnet" "$net/grubx64.efi"
+menu "" "" > "$net/grub/grub.cfg"
+cat > "$net/boot.ipxe" <<EOF
+#!ipxe
+# Lifeboat $version network boot. Serve this directory over TFTP or HTTP
+# and point DHCP's boot file name at boot.ipxe (iPXE) or bootnetx64.efi
+# (UEFI PXE with Secure Boot).
+echo Loading Lifeboat $version...
+kernel vmlinuz initrd=initramfs.zst console=tty0 console=ttyS0,115200 quiet lifeboat.netboot
+initrd initramfs.zst
+boot
+EOF
+
+ls -l "$out/lifeboat.img" | awk '{print "media: " $NF " " $5 " bytes"}'
