@@ -61,20 +61,72 @@ func DefaultDir() (string, error) {
 
 // Open reads the index in dir.
 func Open(dir string) (*Index, error) {
-	ix := &Index{Dir: dir, deps: map[string][]string{}, byName: map[string]string{}, builtin: map[string]bool{}, loaded: map[string]bool{}}
-	err := readLines(filepath.Join(dir, "modules.dep"), func(l string) error {
-		mod, rest, ok := strings.Cut(l, ":")
-		if !ok {
-			return fmt.Errorf("no colon in %q", l)
-		}
-		ix.deps[mod] = strings.Fields(rest)
-		ix.byName[Name(mod)] = mod
-		return nil
+	ix := &Index{Dir: dir, loaded: map[string]bool{}}
+	err := readIndexFile(filepath.Join(dir, "modules.dep"), func(r io.Reader) (err error) {
+		ix.deps, ix.byName, err = parseDep(r)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	err = readLines(filepath.Join(dir, "modules.alias"), func(l string) error {
+	err = readIndexFile(filepath.Join(dir, "modules.alias"), func(r io.Reader) (err error) {
+		ix.aliases, err = parseAlias(r)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = readIndexFile(filepath.Join(dir, "modules.builtin"), func(r io.Reader) (err error) {
+		ix.builtin, err = parseBuiltin(r)
+		return err
+	})
+	if errors.Is(err, fs.ErrNotExist) {
+		ix.builtin, err = map[string]bool{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return ix, nil
+}
+
+// readIndexFile opens the index file p and hands it to parse.
+func readIndexFile(p string, parse func(io.Reader) error) error {
+	f, err := os.Open(p)
+	if err != nil {
+		return fmt.Errorf("read module index: %w", err)
+	}
+	defer f.Close()
+	if err := parse(f); err != nil {
+		return fmt.Errorf("read module index %s: %w", p, err)
+	}
+	return nil
+}
+
+// parseDep parses modules.dep: "path: dependency paths...", the paths
+// relative to the modules directory. It returns each module's
+// dependencies by path, and each module's path by name.
+func parseDep(r io.Reader) (deps map[string][]string, byName map[string]string, err error) {
+	deps, byName = map[string][]string{}, map[string]string{}
+	err = scanLines(r, func(l string) error {
+		mod, rest, ok := strings.Cut(l, ":")
+		if !ok {
+			return fmt.Errorf("no colon in %q", l)
+		}
+		deps[mod] = strings.Fields(rest)
+		byName[Name(mod)] = mod
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return deps, byName, nil
+}
+
+// parseAlias parses modules.alias: "alias PATTERN MODULE". Other lines
+// are passed over.
+func parseAlias(r io.Reader) ([]alias, error) {
+	var out []alias
+	err := scanLines(r, func(l string) error {
 		f := strings.Fields(l)
 		if len(f) != 3 || f[0] != "alias" {
 			return nil // comments and other lines
@@ -84,29 +136,33 @@ func Open(dir string) (*Index, error) {
 		if i := strings.IndexAny(p, "*?[\\"); i >= 0 {
 			pre = p[:i]
 		}
-		ix.aliases = append(ix.aliases, alias{pattern: p, prefix: pre, module: Name(f[2])})
+		out = append(out, alias{pattern: p, prefix: pre, module: Name(f[2])})
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	err = readLines(filepath.Join(dir, "modules.builtin"), func(l string) error {
-		ix.builtin[Name(l)] = true
-		return nil
-	})
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, err
-	}
-	return ix, nil
+	return out, nil
 }
 
-func readLines(p string, fn func(string) error) error {
-	f, err := os.Open(p)
+// parseBuiltin parses modules.builtin: the paths of the modules built
+// into the kernel. It returns their names.
+func parseBuiltin(r io.Reader) (map[string]bool, error) {
+	out := map[string]bool{}
+	err := scanLines(r, func(l string) error {
+		out[Name(l)] = true
+		return nil
+	})
 	if err != nil {
-		return fmt.Errorf("read module index: %w", err)
+		return nil, err
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(io.LimitReader(f, maxIndexFile))
+	return out, nil
+}
+
+// scanLines calls fn with each line of r (up to maxIndexFile bytes) that
+// is neither blank nor a comment, trimmed.
+func scanLines(r io.Reader, fn func(string) error) error {
+	sc := bufio.NewScanner(io.LimitReader(r, maxIndexFile))
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	n := 0
 	for sc.Scan() {
@@ -116,13 +172,10 @@ func readLines(p string, fn func(string) error) error {
 			continue
 		}
 		if err := fn(l); err != nil {
-			return fmt.Errorf("%s line %d: %w", p, n, err)
+			return fmt.Errorf("line %d: %w", n, err)
 		}
 	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("read %s: %w", p, err)
-	}
-	return nil
+	return sc.Err()
 }
 
 // Resolve returns the modules a name or an alias stands for: the module of
@@ -139,7 +192,7 @@ func (ix *Index) Resolve(name string) []string {
 		if !strings.HasPrefix(name, a.prefix) || seen[a.module] {
 			continue
 		}
-		if ok, err := path.Match(a.pattern, name); err == nil && ok {
+		if match(a.pattern, name) {
 			seen[a.module] = true
 			out = append(out, a.module)
 		}
@@ -154,6 +207,117 @@ func (ix *Index) Has(name string) bool {
 	return ok || ix.builtin[n]
 }
 
+// match reports whether name matches the shell pattern as fnmatch(3)
+// with no flags does, which is how modprobe matches modules.alias: '*'
+// matches any bytes and '?' any one byte, '/' included (a DMI modalias
+// holds a date, "bd04/01/2014"); [...] matches one byte of a set, negated
+// by a leading '!' or '^', with ranges (a-z); a backslash quotes the next
+// byte. A '[' with no closing ']' matches itself. Character classes
+// ([:digit:]) and collating symbols are not understood: depmod writes
+// none.
+func match(pattern, name string) bool {
+	p, n := 0, 0
+	star, starN := -1, 0 // the last '*' seen, and where in name it matches up to
+	for n < len(name) {
+		if p < len(pattern) {
+			if pattern[p] == '*' {
+				star, starN = p, n
+				p++
+				continue
+			}
+			if w := matchOne(pattern[p:], name[n]); w > 0 {
+				p += w
+				n++
+				continue
+			}
+		}
+		if star < 0 {
+			return false
+		}
+		// Let the last '*' take one more byte and try again from there.
+		starN++
+		p, n = star+1, starN
+	}
+	for p < len(pattern) && pattern[p] == '*' {
+		p++
+	}
+	return p == len(pattern)
+}
+
+// matchOne matches the byte c against the pattern element (not '*') at
+// the start of pattern. It returns the element's length, or 0 if c does
+// not match.
+func matchOne(pattern string, c byte) int {
+	switch pattern[0] {
+	case '?':
+		return 1
+	case '\\':
+		if len(pattern) > 1 && pattern[1] == c {
+			return 2
+		}
+		return 0 // a trailing backslash matches nothing
+	case '[':
+		if w, ok := matchSet(pattern, c); w > 0 {
+			if ok {
+				return w
+			}
+			return 0
+		}
+	}
+	if pattern[0] == c {
+		return 1
+	}
+	return 0
+}
+
+// matchSet matches c against the bracket expression at the start of
+// pattern. It returns the expression's length and whether c is in the
+// set, or a length of 0 if the expression has no closing ']'.
+func matchSet(pattern string, c byte) (int, bool) {
+	i := 1
+	negate := i < len(pattern) && (pattern[i] == '!' || pattern[i] == '^')
+	if negate {
+		i++
+	}
+	in := false
+	for first := true; ; first = false {
+		if i >= len(pattern) {
+			return 0, false
+		}
+		if pattern[i] == ']' && !first {
+			return i + 1, in != negate
+		}
+		lo, w := setByte(pattern[i:])
+		if w == 0 {
+			return 0, false
+		}
+		i += w
+		hi := lo
+		if i+1 < len(pattern) && pattern[i] == '-' && pattern[i+1] != ']' {
+			if hi, w = setByte(pattern[i+1:]); w == 0 {
+				return 0, false
+			}
+			i += 1 + w
+		}
+		if lo <= c && c <= hi {
+			in = true
+		}
+	}
+}
+
+// setByte returns the byte a bracket expression's element stands for, and
+// the element's length: 2 for a quoted byte, 0 for a backslash that ends
+// the pattern.
+func setByte(s string) (byte, int) {
+	if s[0] != '\\' {
+		return s[0], 1
+	}
+	if len(s) < 2 {
+		return 0, 0
+	}
+	return s[1], 2
+}
+
 // Load loads a module by name, after the modules it depends on. params are
 // the module's parameters ("" for none).
 func (ix *Index) Load(name, params string) error {
@@ -165,14 +329,30 @@ func (ix *Index) Load(name, params string) error {
 	if !ok {
 		return fmt.Errorf("load module %s: not in %s", name, ix.Dir)
 	}
-	// Dependencies as depmod lists them: the deepest last; load those first.
-	deps := ix.deps[p]
-	for i := len(deps) - 1; i >= 0; i-- {
-		if err := ix.loadFile(deps[i], ""); err != nil {
+	files := ix.loadOrder(p)
+	for _, dep := range files[:len(files)-1] {
+		if err := ix.loadFile(dep, ""); err != nil {
 			return fmt.Errorf("load module %s: dependency: %w", name, err)
 		}
 	}
 	return ix.loadFile(p, params)
+}
+
+// loadOrder returns the files to load, in order, for the module at path p:
+// its dependencies, each once and after those it needs, then p. depmod
+// lists every dependency, however indirect, the deepest last, so the
+// order is that list reversed.
+func (ix *Index) loadOrder(p string) []string {
+	deps := ix.deps[p]
+	out := make([]string, 0, len(deps)+1)
+	seen := map[string]bool{p: true}
+	for i := len(deps) - 1; i >= 0; i-- {
+		if !seen[deps[i]] {
+			seen[deps[i]] = true
+			out = append(out, deps[i])
+		}
+	}
+	return append(out, p)
 }
 
 func (ix *Index) loadFile(rel, params string) error {
