@@ -44,6 +44,9 @@ type Config struct {
 	NoColor bool
 	// Version is shown in the title bar.
 	Version string
+	// Status is shown in the title bar after the version: how the machine
+	// booted ("UEFI, Secure Boot on").
+	Status string
 }
 
 // UI is a running text UI.
@@ -160,7 +163,11 @@ func (u *UI) build() {
 		AddItem(u.pages, 0, 1, true).
 		AddItem(u.hints, 1, 0, false)
 	u.app.SetRoot(root, true)
-	u.title.SetText(fmt.Sprintf("[::r] Lifeboat %s [::-]", tview.Escape(u.cfg.Version)))
+	title := fmt.Sprintf("[::r] Lifeboat %s [::-]", tview.Escape(u.cfg.Version))
+	if u.cfg.Status != "" {
+		title += "  " + tview.Escape(u.cfg.Status)
+	}
+	u.title.SetText(title)
 	u.show("home")
 }
 

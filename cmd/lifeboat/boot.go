@@ -11,6 +11,10 @@ import (
 
 	"github.com/lifeboat-dev/lifeboat/pkg/boot"
 	"github.com/lifeboat-dev/lifeboat/pkg/kmod"
+	"github.com/lifeboat-dev/lifeboat/pkg/progress"
+	"github.com/lifeboat-dev/lifeboat/pkg/unattended"
+	"github.com/lifeboat-dev/lifeboat/pkg/units"
+	"golang.org/x/sys/unix"
 )
 
 // alwaysModules are loaded at boot whatever the hardware: the file systems
@@ -52,40 +56,78 @@ func (e *env) boot(ctx context.Context, args []string) error {
 	} else if ix, err := kmod.Open(dir); err != nil {
 		logf("modules: %v", err)
 	} else {
+		// Listen for devices before loading modules for those already
+		// there, so that none appearing in between is missed; then keep
+		// loading modules for whatever is plugged in, as udev would.
+		if ev, err := kmod.ListenUevents(); err != nil {
+			logf("hotplug: %v", err)
+		} else {
+			go func() {
+				err := ix.Hotplug(ctx, ev, func(m string, err error) {
+					if err != nil {
+						logf("hotplug: module %s: %v", m, err)
+					} else {
+						logf("hotplug: loaded %s", m)
+					}
+				})
+				if ctx.Err() == nil {
+					logf("hotplug stopped: %v", err)
+				}
+			}()
+		}
+		// The file systems repositories live on are loaded beside the
+		// modules for the hardware: on two CPUs that halves the wait.
+		efi := false
+		if _, err := os.Stat(*sysRoot + "/firmware/efi"); err == nil {
+			efi = true
+		}
+		always := make(chan kmod.Result, 1)
+		go func() {
+			res := kmod.Result{Failed: map[string]error{}}
+			for _, m := range alwaysModules {
+				if m == "efivarfs" && !efi {
+					continue // only UEFI firmware has variables
+				}
+				if ix.Has(m) {
+					if err := ix.Load(m, ""); err != nil {
+						res.Failed[m] = err
+					} else {
+						res.Loaded = append(res.Loaded, m)
+					}
+				}
+			}
+			always <- res
+		}()
 		mctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		res, err := ix.ForHardware(mctx, *sysRoot, 300*time.Millisecond)
 		cancel()
 		if err != nil {
 			logf("loading modules for the hardware: %v", err)
 		}
-		efi := false
-		if _, err := os.Stat(*sysRoot + "/firmware/efi"); err == nil {
-			efi = true
+		fsRes := <-always
+		res.Loaded = append(res.Loaded, fsRes.Loaded...)
+		for m, err := range fsRes.Failed {
+			res.Failed[m] = err
 		}
-		for _, m := range alwaysModules {
-			if m == "efivarfs" && !efi {
-				continue // only UEFI firmware has variables
-			}
-			if ix.Has(m) {
-				if err := ix.Load(m, ""); err != nil {
-					res.Failed[m] = err
-				} else {
-					res.Loaded = append(res.Loaded, m)
-				}
-			}
-		}
-		logf("loaded %d modules in %d passes: %s", len(res.Loaded), res.Passes, strings.Join(res.Loaded, " "))
+		logf("loaded %d modules in %d passes in %s: %s", len(res.Loaded), res.Passes, time.Since(start).Round(100*time.Millisecond), strings.Join(res.Loaded, " "))
 		for m, err := range res.Failed {
 			logf("module %s: %v", m, err)
 		}
 	}
-	disks := boot.SettleDisks(ctx, *sysRoot, time.Second, 10*time.Second)
-	logf("disks after %s: %s", time.Since(start).Round(100*time.Millisecond), strings.Join(disks, " "))
-
+	if err := boot.MountFirmwareFS(*sysRoot); err != nil {
+		logf("%v", err)
+	}
+	fw := boot.ReadFirmware(*sysRoot)
+	logf("firmware: %s; kernel lockdown: %s", fw, orUnknown(fw.Lockdown))
 	consoles, err := boot.Consoles(*sysRoot)
 	if err != nil {
 		logf("%v", err)
 		consoles = []string{"tty1"}
+	}
+	if cmdline, err := os.ReadFile("/proc/cmdline"); err != nil {
+		logf("%v", err)
+	} else {
+		e.unattended(ctx, string(cmdline), *sysRoot, consoles, logf)
 	}
 	self, err := exec.LookPath("lifeboat")
 	if err != nil {
@@ -103,4 +145,86 @@ func (e *env) boot(ctx context.Context, args []string) error {
 	logf("text UI on %s", strings.Join(consoles, ", "))
 	wg.Wait()
 	return ctx.Err()
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
+}
+
+// unattended runs the job the kernel command line asks for, if any, with
+// its progress on every console, then does what lifeboat.after says. It
+// returns to let the text UI start: after a shell request, after a failure
+// (the technician must see what went wrong), or when there is no job.
+func (e *env) unattended(ctx context.Context, cmdline, sysRoot string, consoles []string, logf func(string, ...any)) {
+	var outs []*os.File
+	for _, c := range consoles {
+		if f, err := os.OpenFile("/dev/"+c, os.O_WRONLY|unix.O_NOCTTY, 0); err == nil {
+			outs = append(outs, f)
+			defer f.Close()
+		}
+	}
+	say := func(format string, a ...any) {
+		line := fmt.Sprintf(format, a...)
+		logf("%s", line)
+		for _, f := range outs {
+			fmt.Fprintf(f, "lifeboat: %s\r\n", line)
+		}
+	}
+	plan, err := unattended.Parse(unattended.Params(cmdline))
+	if err != nil {
+		say("UNATTENDED JOB NOT RUN: %v", err)
+		say("starting the text UI")
+		time.Sleep(5 * time.Second)
+		return
+	}
+	if plan == nil {
+		return
+	}
+	// The text UI shows disks as they come; a job waits for them to settle.
+	disks := boot.SettleDisks(ctx, sysRoot, 2*time.Second, 20*time.Second)
+	say("disks: %s", strings.Join(disks, " "))
+	say("unattended: %s of image %q, repository %s; then %s", strings.Join(plan.Jobs, ", "), plan.Image, plan.Repo, plan.After)
+	tr := &progress.Tracker{}
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(3 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				s := tr.Snapshot()
+				if s.Total > 0 {
+					say("%s: %d%%, %s of %s, %s/s", s.Stage, s.Done*100/s.Total, units.Bytes(s.Done), units.Bytes(s.Total), units.Bytes(int64(s.Rate)))
+				}
+			}
+		}
+	}()
+	start := time.Now()
+	err = unattended.Run(ctx, plan, unattended.Config{Env: e.opsEnv(), MountRoot: "/run/lifeboat/mnt", Logf: say, Progress: tr})
+	close(done)
+	if err != nil {
+		say("UNATTENDED JOB FAILED after %s: %v", units.Duration(time.Since(start)), err)
+		say("nothing more is done; starting the text UI")
+		time.Sleep(5 * time.Second)
+		return
+	}
+	say("UNATTENDED JOB DONE in %s", units.Duration(time.Since(start)))
+	unix.Sync()
+	switch plan.After {
+	case unattended.AfterPowerOff:
+		say("powering off")
+		if err := unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF); err != nil {
+			say("power off: %v", err)
+		}
+	case unattended.AfterReboot:
+		say("rebooting")
+		if err := unix.Reboot(unix.LINUX_REBOOT_CMD_RESTART); err != nil {
+			say("reboot: %v", err)
+		}
+	}
 }

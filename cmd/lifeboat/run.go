@@ -7,14 +7,19 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 
+	"github.com/lifeboat-dev/lifeboat/pkg/boot"
 	"github.com/lifeboat-dev/lifeboat/pkg/disk"
 	"github.com/lifeboat-dev/lifeboat/pkg/engine"
 	"github.com/lifeboat-dev/lifeboat/pkg/image"
+	"github.com/lifeboat-dev/lifeboat/pkg/inventory"
 	"github.com/lifeboat-dev/lifeboat/pkg/ops"
 	"github.com/lifeboat-dev/lifeboat/pkg/repo"
 	"github.com/lifeboat-dev/lifeboat/pkg/safety"
+	"github.com/lifeboat-dev/lifeboat/pkg/unattended"
 )
 
 // version is set at build time by go build -X; inside the rescue
@@ -235,8 +240,34 @@ func newFlags(name string) *flag.FlagSet {
 }
 
 func (e *env) opsEnv() ops.Env {
-	return ops.Env{Tool: "lifeboat " + version}
+	return ops.Env{Tool: "lifeboat " + version, Inventory: mediaSource()}
 }
+
+// mediaSource is the inventory source, with the stick Lifeboat booted from
+// marked as a boot disk when the boot menu named it on the kernel command
+// line (lifeboat.media, its GPT disk GUID), so that nothing is ever
+// captured into or restored onto it by mistake.
+var mediaSource = sync.OnceValue(func() inventory.Source {
+	src := inventory.DefaultSource()
+	b, err := os.ReadFile("/proc/cmdline")
+	if err != nil {
+		return src
+	}
+	guid := unattended.Params(string(b))[unattended.Prefix+"media"]
+	if guid == "" {
+		return src
+	}
+	ents, err := os.ReadDir(filepath.Join(src.SysRoot, "block"))
+	if err != nil {
+		return src
+	}
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	src.BootDevices = boot.MediaDisks(src.DevRoot, names, guid)
+	return src
+})
 
 func repoFlag(fs *flag.FlagSet) *string {
 	return fs.String("repo", os.Getenv("LIFEBOAT_REPO"), "repository directory")

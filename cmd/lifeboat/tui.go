@@ -5,6 +5,7 @@ import (
 	"os"
 	"strings"
 
+	bootpkg "github.com/lifeboat-dev/lifeboat/pkg/boot"
 	"github.com/lifeboat-dev/lifeboat/pkg/inventory"
 	"github.com/lifeboat-dev/lifeboat/pkg/repofind"
 	"github.com/lifeboat-dev/lifeboat/tui"
@@ -40,6 +41,9 @@ func (e *env) tui(ctx context.Context, args []string) error {
 	cfg := tui.Config{
 		Env: e.opsEnv(), Repos: repos, Files: files, Boot: *boot, Version: version,
 		NoColor: *noColor || os.Getenv("NO_COLOR") != "",
+	}
+	if *boot {
+		cfg.Status = bootpkg.ReadFirmware("/sys").String()
 	}
 	if *find && os.Geteuid() == 0 {
 		cfg.Find = &repofind.Finder{MountRoot: *mountRoot, Source: inventory.DefaultSource()}

@@ -1,0 +1,94 @@
+package initramfs_test
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+const (
+	ovmfCode       = "/usr/share/OVMF/OVMF_CODE_4M.fd"
+	ovmfVars       = "/usr/share/OVMF/OVMF_VARS_4M.fd"
+	ovmfSecureCode = "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd"
+	// The variable store with Microsoft's keys enrolled and Secure Boot
+	// enforced.
+	ovmfSecureVars = "/usr/share/OVMF/OVMF_VARS_4M.ms.fd"
+)
+
+// firmware returns QEMU arguments for UEFI firmware with a private copy of
+// its variable store.
+func firmware(t *testing.T, code, vars string) []string {
+	t.Helper()
+	for _, f := range []string{code, vars} {
+		if _, err := os.Stat(f); err != nil {
+			t.Fatalf("UEFI firmware: %v (run make deps)", err)
+		}
+	}
+	copyVars := filepath.Join(t.TempDir(), "vars.fd")
+	copyFile(t, vars, copyVars)
+	return []string{
+		"-drive", "if=pflash,format=raw,unit=0,readonly=on,file=" + code,
+		"-drive", "if=pflash,format=raw,unit=1,file=" + copyVars,
+	}
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	r, err := os.Open(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	w, err := os.Create(to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(w, r); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestMediaBoot boots the real boot media in QEMU (TCG) the ways a machine
+// boots them (lifeboat.img as a USB stick on legacy BIOS, on UEFI, and on
+// UEFI with Secure Boot enforced with Microsoft's keys; the network-boot
+// files through QEMU's built-in DHCP and TFTP servers) and checks that the
+// text UI comes up on the serial console, says how the machine booted, and
+// lists the blank disk beside the stick.
+func TestMediaBoot(t *testing.T) {
+	media := mediaDir(t)
+	needVM(t)
+	stick := filepath.Join(media, "lifeboat.img")
+	// The stick is attached read-only in effect: writes go to a snapshot.
+	usbStick := []string{"-device", "qemu-xhci", "-device", "usb-storage,drive=stick,serial=LIFEBOAT-STICK,bootindex=0",
+		"-drive", "file=" + stick + ",format=raw,if=none,id=stick,snapshot=on"}
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		status string
+	}{
+		{"bios-usb", usbStick, "BIOS"},
+		{"uefi-usb", append(firmware(t, ovmfCode, ovmfVars), append([]string{"-machine", "q35"}, usbStick...)...), "UEFI, Secure Boot off"},
+		{"uefi-secure-boot-usb", append(firmware(t, ovmfSecureCode, ovmfSecureVars),
+			append([]string{"-machine", "q35,smm=on", "-global", "driver=cfi.pflash01,property=secure,value=on"}, usbStick...)...),
+			"UEFI, Secure Boot on"},
+		{"bios-network", []string{"-netdev", "user,id=net0,tftp=" + filepath.Join(media, "netboot") + ",bootfile=boot.ipxe",
+			"-device", "virtio-net-pci,netdev=net0,bootindex=0"}, "BIOS"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			target := blankDisk(t, "target.img", 1<<30)
+			args := append([]string{"-m", "1024", "-smp", "2"}, tc.args...)
+			args = append(args, "-device", "nvme,serial=BLANK0001,drive=target",
+				"-drive", "file="+target+",format=raw,if=none,id=target")
+			v := startVM(t, args...)
+			s := v.waitFor(4*time.Minute, "Lifeboat", "c capture")
+			ui := v.since()
+			s = v.waitFor(2*time.Minute, tc.status, "BLANK0001")
+			t.Logf("%s: the text UI appeared %s after QEMU started:\n%s", tc.name, ui, s)
+		})
+	}
+}

@@ -1,0 +1,138 @@
+package boot
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// DiskGUID reads the disk GUID from r's GPT header (at LBA 1 for 512- or
+// 4096-byte sectors), in the usual text form
+// (01234567-89AB-CDEF-0123-456789ABCDEF). ok is false when r holds no GPT.
+func DiskGUID(r io.ReaderAt) (guid string, ok bool, err error) {
+	hdr := make([]byte, 92)
+	for _, ss := range []int64{512, 4096} {
+		if _, err := r.ReadAt(hdr, ss); err != nil {
+			if errors.Is(err, io.EOF) {
+				continue
+			}
+			return "", false, fmt.Errorf("read the GPT header at offset %d: %w", ss, err)
+		}
+		if !bytes.Equal(hdr[:8], []byte("EFI PART")) {
+			continue
+		}
+		return formatGUID(hdr[56:72]), true, nil
+	}
+	return "", false, nil
+}
+
+// formatGUID writes a GUID stored in the mixed-endian on-disk form.
+func formatGUID(b []byte) string {
+	return fmt.Sprintf("%08X-%04X-%04X-%X-%X", binary.LittleEndian.Uint32(b[0:4]),
+		binary.LittleEndian.Uint16(b[4:6]), binary.LittleEndian.Uint16(b[6:8]), b[8:10], b[10:16])
+}
+
+// MediaDisks returns, of the named disks (kernel names under devRoot), those
+// whose GPT disk GUID is guid: the stick Lifeboat booted from, which its
+// boot menu names on the kernel command line (lifeboat.media). Disks that
+// cannot be read are passed over.
+func MediaDisks(devRoot string, disks []string, guid string) []string {
+	guid = strings.ToUpper(strings.TrimSpace(guid))
+	if guid == "" {
+		return nil
+	}
+	var out []string
+	for _, name := range disks {
+		f, err := os.OpenFile(filepath.Join(devRoot, name), os.O_RDONLY|unix.O_NONBLOCK, 0)
+		if err != nil {
+			continue
+		}
+		g, ok, err := DiskGUID(f)
+		f.Close()
+		if err == nil && ok && g == guid {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// Firmware is how the machine booted.
+type Firmware struct {
+	UEFI bool
+	// SecureBoot is set when UEFI Secure Boot is enforced; SecureBootKnown
+	// when that could be read (efivarfs mounted).
+	SecureBoot, SecureBootKnown bool
+	// Lockdown is the kernel's lockdown mode ("none", "integrity",
+	// "confidentiality"), or "" when unknown.
+	Lockdown string
+}
+
+// String reads as "UEFI, Secure Boot on", "UEFI, Secure Boot off", "BIOS".
+func (f Firmware) String() string {
+	if !f.UEFI {
+		return "BIOS"
+	}
+	switch {
+	case !f.SecureBootKnown:
+		return "UEFI"
+	case f.SecureBoot:
+		return "UEFI, Secure Boot on"
+	}
+	return "UEFI, Secure Boot off"
+}
+
+// secureBootVar is the global variable SecureBoot, in efivarfs: 4 bytes of
+// attributes, then one byte, 1 when Secure Boot is enforced.
+const secureBootVar = "SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c"
+
+// ReadFirmware tells UEFI from BIOS and reads the Secure Boot state from
+// sysRoot/firmware/efi/efivars and the kernel's lockdown mode from
+// sysRoot/kernel/security/lockdown, where those are mounted.
+func ReadFirmware(sysRoot string) Firmware {
+	var fw Firmware
+	if _, err := os.Stat(filepath.Join(sysRoot, "firmware/efi")); err == nil {
+		fw.UEFI = true
+		if b, err := os.ReadFile(filepath.Join(sysRoot, "firmware/efi/efivars", secureBootVar)); err == nil && len(b) == 5 {
+			fw.SecureBootKnown = true
+			fw.SecureBoot = b[4] == 1
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(sysRoot, "kernel/security/lockdown")); err == nil {
+		// "none [integrity] confidentiality": the bracketed one is in force.
+		s := string(b)
+		if i := strings.IndexByte(s, '['); i >= 0 {
+			if j := strings.IndexByte(s[i:], ']'); j > 0 {
+				fw.Lockdown = s[i+1 : i+j]
+			}
+		}
+	}
+	return fw
+}
+
+// MountFirmwareFS mounts efivarfs (on UEFI machines) and securityfs where
+// ReadFirmware reads them, unless something is mounted there already.
+func MountFirmwareFS(sysRoot string) error {
+	var errs []error
+	mnt := func(fstype, dir string) {
+		if _, err := os.Stat(dir); err != nil {
+			return
+		}
+		if err := unix.Mount(fstype, dir, fstype, unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil && !errors.Is(err, unix.EBUSY) {
+			errs = append(errs, fmt.Errorf("mount %s on %s: %w", fstype, dir, err))
+		}
+	}
+	if ents, err := os.ReadDir(filepath.Join(sysRoot, "firmware/efi/efivars")); err == nil && len(ents) == 0 {
+		mnt("efivarfs", filepath.Join(sysRoot, "firmware/efi/efivars"))
+	}
+	if ents, err := os.ReadDir(filepath.Join(sysRoot, "kernel/security")); err == nil && len(ents) == 0 {
+		mnt("securityfs", filepath.Join(sysRoot, "kernel/security"))
+	}
+	return errors.Join(errs...)
+}
