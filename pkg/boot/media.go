@@ -74,18 +74,25 @@ type Firmware struct {
 	Lockdown string
 }
 
-// String reads as "UEFI, Secure Boot on", "UEFI, Secure Boot off", "BIOS".
+// String reads as "UEFI, Secure Boot on, lockdown integrity", "UEFI,
+// Secure Boot off", "BIOS"; the lockdown mode is named when the kernel
+// enforces one.
 func (f Firmware) String() string {
-	if !f.UEFI {
-		return "BIOS"
+	s := "BIOS"
+	if f.UEFI {
+		switch {
+		case !f.SecureBootKnown:
+			s = "UEFI"
+		case f.SecureBoot:
+			s = "UEFI, Secure Boot on"
+		default:
+			s = "UEFI, Secure Boot off"
+		}
 	}
-	switch {
-	case !f.SecureBootKnown:
-		return "UEFI"
-	case f.SecureBoot:
-		return "UEFI, Secure Boot on"
+	if f.Lockdown != "" && f.Lockdown != "none" {
+		s += ", lockdown " + f.Lockdown
 	}
-	return "UEFI, Secure Boot off"
+	return s
 }
 
 // secureBootVar is the global variable SecureBoot, in efivarfs: 4 bytes of

@@ -67,7 +67,7 @@ func TestReadFirmware(t *testing.T) {
 	sb := t.TempDir()
 	write(sb, "firmware/efi/efivars/"+secureBootVar, []byte{6, 0, 0, 0, 1})
 	write(sb, "kernel/security/lockdown", []byte("none [integrity] confidentiality\n"))
-	if fw := ReadFirmware(sb); !fw.SecureBoot || fw.String() != "UEFI, Secure Boot on" || fw.Lockdown != "integrity" {
+	if fw := ReadFirmware(sb); !fw.SecureBoot || fw.String() != "UEFI, Secure Boot on, lockdown integrity" || fw.Lockdown != "integrity" {
 		t.Errorf("Secure Boot machine: %+v %q", fw, fw)
 	}
 	off := t.TempDir()
