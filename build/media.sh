@@ -31,7 +31,7 @@ GRUB_SIGNED_VERSION=${GRUB_SIGNED_VERSION:-1+2.06+13+deb12u2}
 for c in apt-get dpkg-deb grub-mkimage; do
 	command -v "$c" >/dev/null || { echo "media: $c is missing (run make deps)" >&2; exit 1; }
 done
-for f in "$boot/vmlinuz" "$boot/initramfs.cpio.zst" "$grubpc/boot.img" "$grubpc/cdboot.img"; do
+for f in "$boot/vmlinuz" "$boot/initramfs.cpio.zst" "$grubpc/boot.img" "$grubpc/boot_hybrid.img" "$grubpc/cdboot.img"; do
 	[ -f "$f" ] || { echo "media: $f is missing (run make initramfs and make deps)" >&2; exit 1; }
 done
 
@@ -64,7 +64,8 @@ grubroot=$(fetch grub-efi-amd64-signed "$GRUB_SIGNED_VERSION")
 shim=$shimroot/usr/lib/shim/shimx64.efi.signed
 grubefi=$grubroot/usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed
 grubnet=$grubroot/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed
-for f in "$shim" "$grubefi" "$grubnet"; do
+grubcd=$grubroot/usr/lib/grub/x86_64-efi-signed/gcdx64.efi.signed
+for f in "$shim" "$grubefi" "$grubnet" "$grubcd"; do
 	[ -f "$f" ] || { echo "media: $f is missing from its package" >&2; exit 1; }
 done
 
@@ -119,7 +120,17 @@ echo "$version" > "$work/extra/VERSION"
 	-kernel "$boot/vmlinuz" -initrd "$boot/initramfs.cpio.zst" -shim "$shim" -grub-efi "$grubefi" \
 	-bios-boot "$grubpc/boot.img" -bios-core "$work/core.img" -grub-cfg "$work/grub.cfg" -extra "$work/extra")
 
-# 2. Network boot: the iPXE script for BIOS and UEFI PXE firmware that runs
+# 2. The hybrid ISO image. Written to a stick it is told apart by its MBR
+# disk signature.
+diskid=$(od -An -N4 -tx4 /dev/urandom | tr -d ' \n' | tr a-f A-F)
+menu "lifeboat.media=mbr:$diskid" /lifeboat > "$work/grub-iso.cfg"
+grub-mkimage -O i386-pc-eltorito -o "$work/eltorito.img" -p /boot/grub \
+	biosdisk iso9660 part_msdos normal linux configfile echo test search serial terminal sleep halt reboot
+(cd "$top" && "$GO" run ./build/mkmedia -iso "$out/lifeboat.iso" -disk-id "$((16#$diskid))" \
+	-kernel "$boot/vmlinuz" -initrd "$boot/initramfs.cpio.zst" -shim "$shim" -grub-efi "$grubefi" -grub-cd "$grubcd" \
+	-bios-eltorito "$work/eltorito.img" -bios-hybrid "$grubpc/boot_hybrid.img" -grub-cfg "$work/grub-iso.cfg" -extra "$work/extra")
+
+# 3. Network boot: the iPXE script for BIOS and UEFI PXE firmware that runs
 # iPXE (QEMU's does), and shim + GRUB for UEFI PXE with Secure Boot.
 net="$out/netboot"
 rm -rf "$net"
@@ -140,4 +151,4 @@ initrd initramfs.zst
 boot
 EOF
 
-ls -l "$out/lifeboat.img" | awk '{print "media: " $NF " " $5 " bytes"}'
+ls -l "$out/lifeboat.img" "$out/lifeboat.iso" | awk '{print "media: " $NF " " $5 " bytes"}'

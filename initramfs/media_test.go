@@ -56,7 +56,8 @@ func copyFile(t *testing.T, from, to string) {
 // TestMediaBoot boots the real boot media in QEMU (TCG) the ways a machine
 // boots them (lifeboat.img as a USB stick on legacy BIOS, on UEFI, and on
 // UEFI with Secure Boot enforced with Microsoft's keys; the network-boot
-// files through QEMU's built-in DHCP and TFTP servers) and checks that the
+// files through QEMU's built-in DHCP and TFTP servers; lifeboat.iso as a CD
+// and as a USB stick) and checks that the
 // text UI comes up on the serial console, says how the machine booted, and
 // lists the blank disk beside the stick.
 func TestMediaBoot(t *testing.T) {
@@ -64,8 +65,16 @@ func TestMediaBoot(t *testing.T) {
 	needVM(t)
 	stick := filepath.Join(media, "lifeboat.img")
 	// The stick is attached read-only in effect: writes go to a snapshot.
-	usbStick := []string{"-device", "qemu-xhci", "-device", "usb-storage,drive=stick,serial=LIFEBOAT-STICK,bootindex=0",
-		"-drive", "file=" + stick + ",format=raw,if=none,id=stick,snapshot=on"}
+	usb := func(img string) []string {
+		return []string{"-device", "qemu-xhci", "-device", "usb-storage,drive=stick,serial=LIFEBOAT-STICK,bootindex=0",
+			"-drive", "file=" + img + ",format=raw,if=none,id=stick,snapshot=on"}
+	}
+	usbStick := usb(stick)
+	iso := filepath.Join(media, "lifeboat.iso")
+	secureBoot := func() []string {
+		return append(firmware(t, ovmfSecureCode, ovmfSecureVars),
+			"-machine", "q35,smm=on", "-global", "driver=cfi.pflash01,property=secure,value=on")
+	}
 	for _, tc := range []struct {
 		name   string
 		args   []string
@@ -73,13 +82,15 @@ func TestMediaBoot(t *testing.T) {
 	}{
 		{"bios-usb", usbStick, "BIOS"},
 		{"uefi-usb", append(firmware(t, ovmfCode, ovmfVars), append([]string{"-machine", "q35"}, usbStick...)...), "UEFI, Secure Boot off"},
-		{"uefi-secure-boot-usb", append(firmware(t, ovmfSecureCode, ovmfSecureVars),
-			append([]string{"-machine", "q35,smm=on", "-global", "driver=cfi.pflash01,property=secure,value=on"}, usbStick...)...),
+		{"uefi-secure-boot-usb", append(secureBoot(), usbStick...),
 			// Debian's kernel locks itself down under Secure Boot: only
 			// signed modules load, and the NVMe disk shows that they did.
 			"UEFI, Secure Boot on, lockdown integrity"},
 		{"bios-network", []string{"-netdev", "user,id=net0,tftp=" + filepath.Join(media, "netboot") + ",bootfile=boot.ipxe",
 			"-device", "virtio-net-pci,netdev=net0,bootindex=0"}, "BIOS"},
+		// The hybrid ISO image on a CD, and written to a USB stick.
+		{"iso-bios-cdrom", []string{"-cdrom", iso}, "BIOS"},
+		{"iso-uefi-secure-boot-usb", append(secureBoot(), usb(iso)...), "UEFI, Secure Boot on, lockdown integrity"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			target := blankDisk(t, "target.img", 1<<30)

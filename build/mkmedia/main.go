@@ -38,7 +38,14 @@ type inputs struct {
 
 func main() {
 	var in inputs
-	var usb string
+	var usb, isoOut string
+	var iso isoInputs
+	flag.StringVar(&isoOut, "iso", "", "write the hybrid ISO image here")
+	flag.StringVar(&iso.grubCD, "grub-cd", "", "gcdx64.efi.signed, for the ISO")
+	flag.StringVar(&iso.eltorito, "bios-eltorito", "", "GRUB for BIOS in i386-pc-eltorito form, for the ISO")
+	flag.StringVar(&iso.hybridMBR, "bios-hybrid", "", "GRUB's boot_hybrid.img, for the ISO")
+	var diskID uint
+	flag.UintVar(&diskID, "disk-id", 0, "the ISO's MBR disk signature")
 	var usbSize, espSize int64
 	flag.StringVar(&in.kernel, "kernel", "", "kernel (vmlinuz)")
 	flag.StringVar(&in.initrd, "initrd", "", "initramfs")
@@ -62,6 +69,16 @@ func main() {
 			fmt.Fprintln(os.Stderr, "mkmedia:", err)
 			os.Exit(1)
 		}
+		return
+	}
+	iso.diskID = uint32(diskID)
+	if isoOut != "" {
+		if err := writeISO(isoOut, in, iso); err != nil {
+			fmt.Fprintln(os.Stderr, "mkmedia:", err)
+			os.Exit(1)
+		}
+	}
+	if usb == "" && isoOut != "" {
 		return
 	}
 	if usb == "" || flag.NArg() != 0 {

@@ -39,14 +39,37 @@ func formatGUID(b []byte) string {
 		binary.LittleEndian.Uint16(b[4:6]), binary.LittleEndian.Uint16(b[6:8]), b[8:10], b[10:16])
 }
 
+// MBRSignature reads the disk signature of r's MBR as 8 hex digits; ok is
+// false when sector 0 is no MBR.
+func MBRSignature(r io.ReaderAt) (sig string, ok bool, err error) {
+	s := make([]byte, 512)
+	if _, err := r.ReadAt(s, 0); err != nil {
+		if errors.Is(err, io.EOF) {
+			return "", false, nil
+		}
+		return "", false, fmt.Errorf("read the MBR: %w", err)
+	}
+	if s[510] != 0x55 || s[511] != 0xaa {
+		return "", false, nil
+	}
+	return fmt.Sprintf("%08X", binary.LittleEndian.Uint32(s[0x1b8:])), true, nil
+}
+
 // MediaDisks returns, of the named disks (kernel names under devRoot), those
-// whose GPT disk GUID is guid: the stick Lifeboat booted from, which its
-// boot menu names on the kernel command line (lifeboat.media). Disks that
-// cannot be read are passed over.
-func MediaDisks(devRoot string, disks []string, guid string) []string {
-	guid = strings.ToUpper(strings.TrimSpace(guid))
-	if guid == "" {
+// that are the medium Lifeboat booted from, which its boot menu names on
+// the kernel command line (lifeboat.media): id is the GPT disk GUID of the
+// USB stick image, or "mbr:" and the MBR disk signature of the hybrid ISO
+// image (on a stick, or on a CD). Disks that cannot be read are passed
+// over.
+func MediaDisks(devRoot string, disks []string, id string) []string {
+	id = strings.ToUpper(strings.TrimSpace(id))
+	if id == "" {
 		return nil
+	}
+	read := DiskGUID
+	if sig, ok := strings.CutPrefix(id, "MBR:"); ok {
+		id = sig
+		read = MBRSignature
 	}
 	var out []string
 	for _, name := range disks {
@@ -54,9 +77,9 @@ func MediaDisks(devRoot string, disks []string, guid string) []string {
 		if err != nil {
 			continue
 		}
-		g, ok, err := DiskGUID(f)
+		got, ok, err := read(f)
 		f.Close()
-		if err == nil && ok && g == guid {
+		if err == nil && ok && got == id {
 			out = append(out, name)
 		}
 	}

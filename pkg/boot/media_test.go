@@ -81,3 +81,20 @@ func TestReadFirmware(t *testing.T) {
 		t.Errorf("UEFI without efivarfs: %+v %q", fw, fw)
 	}
 }
+
+func TestMediaDisksByMBRSignature(t *testing.T) {
+	dev := t.TempDir()
+	for name, sig := range map[string][]byte{"sr0": {0x78, 0x56, 0x34, 0x12}, "sda": {1, 2, 3, 4}} {
+		b := make([]byte, 4096)
+		copy(b[0x1b8:], sig)
+		b[510], b[511] = 0x55, 0xaa
+		if err := os.WriteFile(filepath.Join(dev, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.WriteFile(filepath.Join(dev, "sdb"), make([]byte, 4096), 0o644) // no MBR
+	got := MediaDisks(dev, []string{"sda", "sdb", "sr0"}, "mbr:12345678")
+	if len(got) != 1 || got[0] != "sr0" {
+		t.Fatalf("MediaDisks = %q, want [sr0]", got)
+	}
+}
