@@ -105,7 +105,7 @@ $(MEDIA): $(BOOT) build/media.sh $(wildcard build/mkmedia/*.go) | deps
 		echo "lifeboat.img is $$size bytes, over the $(USB_BUDGET) MiB budget" >&2; exit 1; fi; \
 	echo "lifeboat.img: $$size bytes, budget $(USB_BUDGET) MiB"
 
-# Boots the rescue environment in QEMU with a demo source disk and a blank
-# target, the UI in this terminal.
-run: $(BOOT)
-	build/run.sh $(abspath $(BOOT_DIR))
+# Builds everything and boots lifeboat.img in QEMU as a USB stick, with a
+# bootable demo source disk and a blank target, the UI in this terminal.
+run: $(MEDIA)
+	build/run.sh $(abspath $(BOOT_DIR)) $(abspath $(MEDIA_DIR))

@@ -68,7 +68,7 @@ wanted=(
 	# block layers
 	loop nbd dm-mod
 	# file systems, and what the kernel asks for when mounting them
-	ext4 vfat exfat isofs squashfs nls_cp437 nls_iso8859-1 nls_utf8 efivarfs crc32c_generic crc32c-intel
+	ext4 vfat exfat isofs squashfs nls_cp437 nls_ascii nls_iso8859-1 nls_utf8 efivarfs crc32c_generic crc32c-intel
 	# network cards: Intel, Realtek, USB Ethernet
 	e1000 e1000e igb igc r8169 r8152 cdc_ether ax88179_178a asix hv_netvsc
 )

@@ -312,9 +312,25 @@ func (u *UI) signature() string {
 	if err != nil {
 		return "error " + err.Error()
 	}
+	// File systems a repository finder mounts to look at them, this UI's
+	// or another console's, are not changes of the disks: counting them
+	// would make each UI's look set off the other's, without end.
+	findRoot := ""
+	if u.cfg.Find != nil {
+		findRoot = u.cfg.Find.MountRoot
+		if findRoot == "" {
+			findRoot = repofind.DefaultMountRoot
+		}
+	}
 	var b strings.Builder
 	for _, d := range list {
-		fmt.Fprintf(&b, "%s %d %v %v;", d.Name, d.Size, d.MountPoints, len(d.Partitions))
+		fmt.Fprintf(&b, "%s %d %d", d.Name, d.Size, len(d.Partitions))
+		for _, m := range d.MountPoints {
+			if findRoot == "" || !strings.HasPrefix(m, findRoot+"/") {
+				b.WriteString(" " + m)
+			}
+		}
+		b.WriteString(";")
 	}
 	for _, f := range u.cfg.Files {
 		if st, err := os.Stat(f); err == nil {

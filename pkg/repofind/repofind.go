@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -148,6 +149,11 @@ func (f *Finder) Scan(ctx context.Context) (Result, error) {
 	if closed {
 		return Result{}, fmt.Errorf("look for repositories: %w", ErrClosed)
 	}
+	unlock, err := f.lockScan(ctx)
+	if err != nil {
+		return Result{}, fmt.Errorf("look for repositories: %w", err)
+	}
+	defer unlock()
 	src := f.source()
 	disks, err := inventory.Scan(src)
 	if err != nil {
@@ -473,6 +479,39 @@ func (f *Finder) unmount(m *mount) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// lockScan keeps Finders that share a MountRoot (the text UI on each
+// console of the rescue environment) from looking at the same devices at
+// once, where one would find a device held by the other's look and pass
+// it over: it takes an exclusive lock on MountRoot+".lock", waiting while
+// another Finder scans. The second then sees, in mountinfo, what the first
+// left mounted, and looks there.
+func (f *Finder) lockScan(ctx context.Context) (unlock func(), err error) {
+	p := f.mountRoot() + ".lock"
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		return nil, err
+	}
+	lf, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		err := unix.Flock(int(lf.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			return func() { lf.Close() }, nil // closing releases the lock
+		}
+		if !errors.Is(err, unix.EWOULDBLOCK) {
+			lf.Close()
+			return nil, fmt.Errorf("lock %s: %w", p, err)
+		}
+		select {
+		case <-ctx.Done():
+			lf.Close()
+			return nil, fmt.Errorf("waiting for another scan to finish: %w", ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // ensureRoot creates MountRoot when it is missing.

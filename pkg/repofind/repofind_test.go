@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -528,4 +529,40 @@ func TestCancel(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestTwoFinders: two Finders sharing a mount root (the text UI on two
+// consoles) scan at once, again and again; each finds the repository every
+// time, and neither passes a device over as held by the other's look.
+func TestTwoFinders(t *testing.T) {
+	testutil.Root(t)
+	dev := attach(t, ext4File(t, "shared.img"), false)
+	putRepo(t, dev, "lifeboat")
+	empty := attach(t, ext4File(t, "empty.img"), false)
+	root := mountRoot(t)
+	var wg sync.WaitGroup
+	for i := 0; i < 2; i++ {
+		f := &Finder{MountRoot: root, Filter: only(dev, empty)}
+		closeAtEnd(t, f)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for round := 0; round < 5; round++ {
+				res, err := f.Scan(context.Background())
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if len(res.Found) != 1 || res.Found[0].Device != dev {
+					t.Errorf("finder %d, round %d: found %+v, skipped %+v", i, round, res.Found, res.Skipped)
+				}
+				for _, s := range res.Skipped {
+					if strings.Contains(s.Reason, "in use") {
+						t.Errorf("finder %d, round %d: %s passed over: %s", i, round, s.Device, s.Reason)
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }
