@@ -88,6 +88,11 @@ func TestMediaBoot(t *testing.T) {
 			"UEFI, Secure Boot on, lockdown integrity"},
 		{"bios-network", []string{"-netdev", "user,id=net0,tftp=" + filepath.Join(media, "netboot") + ",bootfile=boot.ipxe",
 			"-device", "virtio-net-pci,netdev=net0,bootindex=0"}, "BIOS"},
+		// UEFI PXE with Secure Boot: the firmware's own network stack
+		// (romfile= keeps QEMU's iPXE ROM out) fetches the shim, which
+		// fetches Debian's signed network GRUB, which reads grub/grub.cfg.
+		{"uefi-secure-boot-network", append(secureBoot(), "-netdev", "user,id=net0,tftp="+filepath.Join(media, "netboot")+",bootfile=bootnetx64.efi",
+			"-device", "virtio-net-pci,netdev=net0,bootindex=0,romfile="), "UEFI, Secure Boot on, lockdown integrity"},
 		// The hybrid ISO image on a CD, and written to a USB stick.
 		{"iso-bios-cdrom", []string{"-cdrom", iso}, "BIOS"},
 		{"iso-uefi-secure-boot-usb", append(secureBoot(), usb(iso)...), "UEFI, Secure Boot on, lockdown integrity"},
