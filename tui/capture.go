@@ -194,9 +194,11 @@ func (u *UI) captureSummary(st *captureState) {
 	view.SetBorder(true).SetTitle(" Capture: 4/4 summary ")
 	var job *ops.CaptureJob
 	ready := false
+	left := false // Esc was pressed: a job prepared after that is closed at once
 	view.SetInputCapture(func(ev *tcell.EventKey) *tcell.EventKey {
 		switch ev.Key() {
 		case tcell.KeyEscape:
+			left = true
 			if job != nil {
 				job.Close()
 				job = nil
@@ -229,6 +231,14 @@ func (u *UI) captureSummary(st *captureState) {
 			j, err = ops.PrepareCapture(u.cfg.Env, req)
 		}
 		u.app.QueueUpdateDraw(func() {
+			if left {
+				// The technician went back while the source was being
+				// opened: release it.
+				if j != nil {
+					j.Close()
+				}
+				return
+			}
 			if err != nil {
 				view.SetTitle(" Capture: cannot start ")
 				view.SetText(fmt.Sprintf("\n  [::b]The capture cannot start.[::-]\n\n  %s\n\n  [::b]What to do:[::-] %s\n\n  Esc goes back.", clean(err.Error()), clean(advice(err))))

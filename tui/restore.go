@@ -156,6 +156,7 @@ func (u *UI) restoreSummary(m *image.Manifest, repoDir, target string) {
 		AddItem(status, 1, 0, false)
 	root.SetBorder(true).SetTitle(" Restore: 3/3 confirm ")
 	var job *ops.RestoreJob
+	left := false // Esc was pressed: a job prepared after that is closed at once
 	closeJob := func() {
 		if job != nil {
 			job.Close()
@@ -165,6 +166,7 @@ func (u *UI) restoreSummary(m *image.Manifest, repoDir, target string) {
 	input.SetDoneFunc(func(key tcell.Key) {
 		switch key {
 		case tcell.KeyEscape:
+			left = true
 			closeJob()
 			u.back()
 		case tcell.KeyEnter:
@@ -189,6 +191,14 @@ func (u *UI) restoreSummary(m *image.Manifest, repoDir, target string) {
 	go func() {
 		j, err := ops.PrepareRestore(u.cfg.Env, ops.RestoreRequest{Repo: repoDir, Name: m.Name, Target: target})
 		u.app.QueueUpdateDraw(func() {
+			if left {
+				// The technician went back while the target was being
+				// checked: release it (a new target file is removed).
+				if j != nil {
+					j.Close()
+				}
+				return
+			}
 			if err != nil {
 				root.SetTitle(" Restore: cannot start ")
 				view.SetText(fmt.Sprintf("\n  [::b]The restore cannot start; nothing was written.[::-]\n\n  %s\n\n  [::b]What to do:[::-] %s", clean(err.Error()), clean(advice(err))))
