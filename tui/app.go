@@ -2,9 +2,11 @@ package tui
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -47,6 +49,11 @@ type Config struct {
 	// Status is shown in the title bar after the version: how the machine
 	// booted ("UEFI, Secure Boot on").
 	Status string
+	// JobLock, when set, is a file every UI of the machine shares (one
+	// runs on each console at boot): a job holds a shared lock on it while
+	// it runs, and reboot and power off need it exclusively, so that no
+	// console reboots the machine under another console's job.
+	JobLock string
 }
 
 // UI is a running text UI.
@@ -282,11 +289,40 @@ func (u *UI) power(reboot bool) {
 		return
 	}
 	u.ask(what+" now?", func() {
+		if u.cfg.JobLock != "" {
+			f, err := lockFile(u.cfg.JobLock, unix.LOCK_EX)
+			if errors.Is(err, unix.EWOULDBLOCK) {
+				u.message(what, "A job is running on another console. Wait for it to finish, or cancel it there.", nil)
+				return
+			}
+			if err != nil {
+				u.logf("%s: %v", strings.ToLower(what), err)
+			} else {
+				defer f.Close()
+			}
+		}
 		unix.Sync()
 		if err := unix.Reboot(cmd); err != nil {
 			u.message(what, fmt.Sprintf("%s failed: %v", what, err), nil)
 		}
 	})
+}
+
+// lockFile takes a flock of the given kind (unix.LOCK_SH, unix.LOCK_EX)
+// on path without waiting; closing the file releases it.
+func lockFile(path string, how int) (*os.File, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), how|unix.LOCK_NB); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
 // watchDisks rescans the disks when the set of block devices changes and

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/gdamore/tcell/v2"
 	"github.com/rivo/tview"
+	"golang.org/x/sys/unix"
 
 	"github.com/lifeboat-dev/lifeboat/pkg/disk"
 	"github.com/lifeboat-dev/lifeboat/pkg/engine"
@@ -33,6 +35,15 @@ func (u *UI) runJob(title, cancelNote string, fn jobFunc, done func()) {
 	ctx, cancel := context.WithCancel(u.ctx)
 	finished := false
 	u.jobBusy = true
+	var lock *os.File
+	if u.cfg.JobLock != "" {
+		// Shared: jobs on several consoles may run at once; a reboot
+		// waits for all of them.
+		var err error
+		if lock, err = lockFile(u.cfg.JobLock, unix.LOCK_SH); err != nil {
+			u.logf("%s: job lock: %v", title, err)
+		}
+	}
 	u.logf("%s: started", title)
 	start := time.Now()
 
@@ -81,6 +92,9 @@ func (u *UI) runJob(title, cancelNote string, fn jobFunc, done func()) {
 	}()
 	go func() {
 		summary, err := fn(ctx, tr)
+		if lock != nil {
+			lock.Close()
+		}
 		close(stop)
 		cancel()
 		el := time.Since(start)

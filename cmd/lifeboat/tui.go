@@ -44,6 +44,7 @@ func (e *env) tui(ctx context.Context, args []string) error {
 	}
 	if *boot {
 		cfg.Status = bootpkg.ReadFirmware("/sys").String()
+		cfg.JobLock = "/run/lifeboat/job.lock"
 	}
 	if *find && os.Geteuid() == 0 {
 		cfg.Find = &repofind.Finder{MountRoot: *mountRoot, Source: inventory.DefaultSource()}
