@@ -18,16 +18,16 @@ import (
 // (mkfs.ext4 -d).
 func repoDisk(t *testing.T, path, label string, size int64) {
 	t.Helper()
+	if err := os.WriteFile(path, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	tree := t.TempDir()
 	if _, err := repo.Create(filepath.Join(tree, "lifeboat")); err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.Create(path)
-	if err != nil {
+	if err := os.Truncate(path, size); err != nil {
 		t.Fatal(err)
 	}
-	f.Truncate(size)
-	f.Close()
 	if out, err := exec.Command("mkfs.ext4", "-q", "-F", "-L", label, "-d", tree, path).CombinedOutput(); err != nil {
 		t.Fatalf("mkfs.ext4: %v\n%s", err, out)
 	}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lifeboat-dev/lifeboat/internal/testutil"
 )
 
 // vm is a QEMU virtual machine whose serial console is a tmux pane of
@@ -129,16 +131,7 @@ func (v *vm) since() time.Duration { return time.Since(v.start).Round(100 * time
 // blankDisk makes a sparse file of size bytes in the test's temp dir.
 func blankDisk(t *testing.T, name string, size int64) string {
 	t.Helper()
-	p := filepath.Join(t.TempDir(), name)
-	f, err := os.Create(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Truncate(size); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
-	return p
+	return testutil.Sparse(t, name, size)
 }
 
 // mediaDir is where make image put the boot media; make test sets

@@ -119,21 +119,7 @@ func writeISO(out string, in inputs, iso isoInputs) error {
 	}); err != nil {
 		return fmt.Errorf("finish the ISO image: %w", err)
 	}
-	if err := d.Close(); err != nil {
-		return err
-	}
-	f, err := os.OpenFile(tmp, os.O_RDWR, 0)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	if err := makeHybrid(f, iso); err != nil {
-		return fmt.Errorf("%s: %w", out, err)
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, out)
+	return finish(d, tmp, out, func(f *os.File) error { return makeHybrid(f, iso) })
 }
 
 // readBootCatalog finds the El Torito catalog through the boot record

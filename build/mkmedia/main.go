@@ -207,6 +207,13 @@ func writeUSB(out string, size, espSize int64, in inputs) error {
 	if err := copyFiles(data, repoFiles); err != nil {
 		return fmt.Errorf("data partition: %w", err)
 	}
+	return finish(d, tmp, out, func(f *os.File) error { return installBIOS(f, bootImg, coreImg, biosStart) })
+}
+
+// finish closes the image go-diskfs wrote at tmp, lets patch write what
+// go-diskfs does not (boot code), and moves the image to out once it is
+// on disk.
+func finish(d *disk.Disk, tmp, out string, patch func(*os.File) error) error {
 	if err := d.Close(); err != nil {
 		return err
 	}
@@ -215,8 +222,8 @@ func writeUSB(out string, size, espSize int64, in inputs) error {
 		return err
 	}
 	defer f.Close()
-	if err := installBIOS(f, bootImg, coreImg, biosStart); err != nil {
-		return err
+	if err := patch(f); err != nil {
+		return fmt.Errorf("%s: %w", out, err)
 	}
 	if err := f.Sync(); err != nil {
 		return err
