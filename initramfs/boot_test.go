@@ -5,7 +5,6 @@ package initramfs_test
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -30,83 +29,124 @@ func bootDir(t *testing.T) string {
 // TestBootShowsEveryKindOfDisk boots the kernel and initramfs under QEMU
 // (TCG, legacy BIOS) with a disk on each bus a PC has (virtio, NVMe,
 // SATA/AHCI, virtio-scsi, USB mass storage) and checks, on the serial
-// console rendered by tmux at 80x24, that the text UI lists every one
-// with its serial.
+// console rendered by tmux at 80x24, that the text UI lists every one with
+// its serial, model and bus. It then opens the shell from the UI, runs
+// lifeboat disks there, which must list the same, and leaves the shell:
+// the UI must come back and take keys again.
 func TestBootShowsEveryKindOfDisk(t *testing.T) {
 	dir := bootDir(t)
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
+	needVM(t)
+	disks := []struct {
+		serial, bus string
+		// The model the UI shows, and the one lifeboat disks prints.
+		// QEMU gives a virtio disk no model, and an NVMe disk the
+		// fixed model "QEMU NVMe Ctrl"; the SATA disk's model and the
+		// SCSI disk's vendor and product are set in its args. So are
+		// the USB stick's, on a scsi-hd behind usb-bot: usb-storage is
+		// the same USB device but takes no vendor or product. The
+		// stick's serial is the USB device's.
+		ui, cli string
+		// The disk's devices, whose drive is the disk's bus name.
+		args []string
+	}{
+		{"VIRTIO0001", "virtio", "virtio disk", "-", []string{"-device", "virtio-blk-pci,drive=virtio,serial=VIRTIO0001"}},
+		{"NVME0001", "nvme", "QEMU NVMe Ctrl", "QEMU NVMe Ctrl", []string{"-device", "nvme,serial=NVME0001,drive=nvme"}},
+		{"SATA0001", "sata", "LifeboatSATA", "LifeboatSATA", []string{"-device", "ahci,id=ahci",
+			"-device", "ide-hd,bus=ahci.0,drive=sata,serial=SATA0001,model=LifeboatSATA"}},
+		{"SCSI0001", "scsi", "Lifeboat ScsiDisk", "Lifeboat ScsiDisk", []string{"-device", "virtio-scsi-pci,id=vs",
+			"-device", "scsi-hd,bus=vs.0,drive=scsi,serial=SCSI0001,vendor=Lifeboat,product=ScsiDisk"}},
+		{"USB0001", "usb", "Lifeboat UsbStick", "Lifeboat UsbStick", []string{"-device", "qemu-xhci",
+			"-device", "usb-bot,id=bot,serial=USB0001", "-device", "scsi-hd,bus=bot.0,drive=usb,vendor=Lifeboat,product=UsbStick"}},
 	}
-	for _, tool := range []string{"qemu-system-x86_64", "tmux"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s is missing: run make deps", tool)
-		}
-	}
-	work := t.TempDir()
-	disk := func(name string) string {
-		p := filepath.Join(work, name+".img")
-		if err := os.WriteFile(p, nil, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Truncate(p, 1<<30); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	qemu := []string{"qemu-system-x86_64", "-m", "1024", "-smp", "2",
+	args := []string{"-m", "1024", "-smp", "2",
 		"-kernel", filepath.Join(dir, "vmlinuz"), "-initrd", filepath.Join(dir, "initramfs.cpio.zst"),
-		"-append", "'console=tty0 console=ttyS0,115200 quiet'",
-		"-display", "none", "-serial", "mon:stdio", "-no-reboot",
-		"-device", "virtio-blk-pci,drive=vd,serial=VIRTIO0001", "-drive", "file=" + disk("vd") + ",format=raw,if=none,id=vd",
-		"-device", "nvme,serial=NVME0001,drive=nv", "-drive", "file=" + disk("nv") + ",format=raw,if=none,id=nv",
-		"-device", "ahci,id=ahci", "-device", "ide-hd,bus=ahci.0,drive=sata,serial=SATA0001,model=LifeboatSATA",
-		"-drive", "file=" + disk("sata") + ",format=raw,if=none,id=sata",
-		"-device", "virtio-scsi-pci,id=vs", "-device", "scsi-hd,bus=vs.0,drive=scsi,serial=SCSI0001",
-		"-drive", "file=" + disk("scsi") + ",format=raw,if=none,id=scsi",
-		"-device", "qemu-xhci", "-device", "usb-storage,drive=usb,serial=USB0001",
-		"-drive", "file=" + disk("usb") + ",format=raw,if=none,id=usb",
+		"-append", "console=tty0 console=ttyS0,115200 quiet"}
+	for _, d := range disks {
+		args = append(args, d.args...)
+		args = append(args, "-drive", "file="+blankDisk(t, d.bus+".img", 1<<30)+",format=raw,if=none,id="+d.bus)
 	}
-	session := "lifeboat-boot-" + filepath.Base(work)
-	start := time.Now()
-	out, err := exec.Command("tmux", "new-session", "-d", "-s", session, "-x", "80", "-y", "24",
-		strings.Join(qemu, " ")+" 2>&1; sleep 600").CombinedOutput()
-	if err != nil {
-		t.Fatalf("tmux: %v\n%s", err, out)
-	}
-	t.Cleanup(func() { exec.Command("tmux", "kill-session", "-t", session).Run() })
-	pane := func() string {
-		b, _ := exec.Command("tmux", "capture-pane", "-p", "-t", session).Output()
-		return string(b)
-	}
-	want := []string{"Lifeboat", "nvme0n1", "NVME0001", "SATA0001", "SCSI0001", "USB0001", "VIRTIO0001", "p power off"}
-	deadline := time.Now().Add(3 * time.Minute)
-	var s string
-	firstUI := time.Duration(0)
-	for {
-		s = pane()
-		if firstUI == 0 && strings.Contains(s, "c capture") {
-			firstUI = time.Since(start)
-		}
-		missing := ""
-		for _, w := range want {
-			if !strings.Contains(s, w) {
-				missing = w
-				break
+	v := startVM(t, args...)
+	v.waitFor(4*time.Minute, "Lifeboat", "c capture", "p power off")
+	ui := v.since()
+
+	// Every disk on the disks screen, with its model and bus.
+	diskCols := []string{"DISK", "SIZE", "MODEL", "SERIAL", "BUS", "TABLE", "FLAGS"}
+	s := v.waitUntil(3*time.Minute, "every disk", func(s string) bool {
+		rows := tableRows(s, diskCols...)
+		for _, d := range disks {
+			if rowWith(rows, "SERIAL", d.serial) == nil {
+				return false
 			}
 		}
-		if missing == "" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s the serial console does not show %q:\n%s", time.Since(start).Round(time.Second), missing, s)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
-	t.Logf("the text UI appeared %s after QEMU started, with every disk %s after:\n%s",
-		firstUI.Round(100*time.Millisecond), time.Since(start).Round(100*time.Millisecond), s)
-	for _, row := range []string{"sata", "usb", "nvme", "virtio", "scsi"} {
-		if !strings.Contains(s, " "+row+" ") {
-			t.Errorf("no disk on the %s bus:\n%s", row, s)
+		return true
+	})
+	t.Logf("the text UI appeared %s after QEMU started, with every disk %s after:\n%s", ui, v.since(), s)
+	rows := tableRows(s, diskCols...)
+	for _, d := range disks {
+		r := rowWith(rows, "SERIAL", d.serial)
+		if r["MODEL"] != d.ui || r["BUS"] != d.bus {
+			t.Errorf("the disks screen shows %s with model %q on bus %q, want %q on %q", d.serial, r["MODEL"], r["BUS"], d.ui, d.bus)
 		}
 	}
+
+	// lifeboat disks at the shell lists the same disks.
+	stage := time.Now()
+	v.keys("s")
+	v.waitFor(time.Minute, "type exit to return to the menu")
+	v.waitUntil(2*time.Minute, "the shell's prompt", func(s string) bool {
+		_, after, ok := strings.Cut(s, "type exit to return to the menu")
+		return ok && promptLine(after) >= 0
+	})
+	shell := time.Since(stage).Round(100 * time.Millisecond)
+	stage = time.Now()
+	v.text("lifeboat disks")
+	v.keys("Enter")
+	cliCols := []string{"DISK", "SIZE", "MODEL", "SERIAL", "BUS", "TABLE", "NOTES"}
+	s = v.waitUntil(2*time.Minute, "the output of lifeboat disks, then the prompt", func(s string) bool {
+		i := strings.LastIndex(s, "lifeboat disks")
+		if i < 0 {
+			return false
+		}
+		out := s[i:]
+		rows := tableRows(out, cliCols...)
+		for _, d := range disks {
+			if rowWith(rows, "SERIAL", d.serial) == nil {
+				return false
+			}
+		}
+		return promptLine(out) >= 0
+	})
+	t.Logf("the shell prompt came %s after s; lifeboat disks printed in %s:\n%s", shell, time.Since(stage).Round(100*time.Millisecond), s)
+	rows = tableRows(s[strings.LastIndex(s, "lifeboat disks"):], cliCols...)
+	for _, d := range disks {
+		r := rowWith(rows, "SERIAL", d.serial)
+		if r["MODEL"] != d.cli || r["BUS"] != d.bus || !strings.HasPrefix(r["DISK"], "/dev/") {
+			t.Errorf("lifeboat disks shows %s as %q with model %q on bus %q, want /dev/... with %q on %q", d.serial, r["DISK"], r["MODEL"], r["BUS"], d.cli, d.bus)
+		}
+	}
+
+	// exit returns to the UI, which takes keys again.
+	stage = time.Now()
+	v.text("exit")
+	v.keys("Enter")
+	v.waitFor(2*time.Minute, "Disks", "c capture", "p power off", "VIRTIO0001", "USB0001")
+	back := time.Since(stage).Round(100 * time.Millisecond)
+	v.keys("l")
+	v.waitFor(time.Minute, "Log", "Esc back")
+	v.keys("Escape")
+	s = v.waitFor(time.Minute, "Disks", "p power off")
+	t.Logf("the UI came back %s after exit, and takes keys:\n%s", back, s)
+}
+
+// promptLine is the index of the last line of screen that is an empty
+// shell prompt ("> " for u-root's gosh, "$ " or "# " for others), or -1.
+func promptLine(screen string) int {
+	lines := strings.Split(screen, "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		switch strings.TrimSpace(lines[i]) {
+		case ">", "$", "#":
+			return i
+		}
+	}
+	return -1
 }
