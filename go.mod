@@ -17,7 +17,7 @@ require (
 	github.com/atotto/clipboard v0.1.4 // indirect
 	github.com/aymanbagabas/go-osc52/v2 v2.0.1 // indirect
 	github.com/cenkalti/backoff/v4 v4.1.3 // indirect
-	github.com/charmbracelet/bubbles v0.15.1-0.20230123181021-a6a12c4a31eb // indirect
+	github.com/charmbracelet/bubbles v0.16.1 // indirect
 	github.com/charmbracelet/bubbletea v0.24.1 // indirect
 	github.com/charmbracelet/lipgloss v0.7.1 // indirect
 	github.com/containerd/console v1.0.4-0.20230706203907-8f6c4e4faef5 // indirect
@@ -129,3 +129,11 @@ tool (
 	github.com/u-root/u-root/cmds/exp/hdparm
 	github.com/u-root/u-root/cmds/exp/tac
 )
+
+// gosh (u-root's shell in the rescue environment) edits lines with
+// bubbline on bubbletea v0.24.1, whose renderer can deadlock when a line is
+// entered (charmbracelet/bubbletea#741, fixed in v0.24.2): the shell then
+// hangs on a command. bubbles is held at the version bubbline builds with.
+replace github.com/charmbracelet/bubbletea => github.com/charmbracelet/bubbletea v0.24.2
+
+replace github.com/charmbracelet/bubbles => github.com/charmbracelet/bubbles v0.15.1-0.20230123181021-a6a12c4a31eb

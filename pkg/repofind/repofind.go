@@ -458,11 +458,14 @@ func (f *Finder) release(m *mount) error {
 // and removes the mount directory.
 func (f *Finder) unmount(m *mount) error {
 	var errs []error
-	if err := unix.Unmount(m.dir, unix.UMOUNT_NOFOLLOW); err != nil && !errors.Is(err, unix.EINVAL) {
+	// EINVAL: not mounted there any more; ENOENT: the directory is gone.
+	// Both happen when another Finder with this MountRoot unmounted it.
+	gone := func(err error) bool { return errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOENT) }
+	if err := unix.Unmount(m.dir, unix.UMOUNT_NOFOLLOW); err != nil && !gone(err) {
 		if errors.Is(err, unix.EBUSY) {
 			err = unix.Unmount(m.dir, unix.UMOUNT_NOFOLLOW|unix.MNT_DETACH)
 		}
-		if err != nil && !errors.Is(err, unix.EINVAL) {
+		if err != nil && !gone(err) {
 			errs = append(errs, fmt.Errorf("unmount %s from %s: %w", m.device, m.dir, err))
 		}
 	}
@@ -550,11 +553,26 @@ func (f *Finder) MakeWritable(fd *Found) error {
 		if err != nil {
 			return fmt.Errorf("make %s writable: %w", fd.Dir, err)
 		}
-		if ro {
+		if !ro {
+			fd.ReadOnly = false
+			return nil
+		}
+		if !strings.HasPrefix(fd.MountPoint, f.mountRoot()+"/") {
 			return fmt.Errorf("make %s writable: %s is mounted read-only at %s by someone else; remount it read-write first", fd.Dir, fd.Device, fd.MountPoint)
 		}
-		fd.ReadOnly = false
-		return nil
+		// Another Finder with this MountRoot (the UI on another console)
+		// mounted it read-only to look, and made the device read-only:
+		// take the mount over, while no Finder scans.
+		unlock, err := f.lockScan(context.Background())
+		if err != nil {
+			return fmt.Errorf("make %s writable: %w", fd.Dir, err)
+		}
+		defer unlock()
+		m = &mount{device: fd.Device, dir: fd.MountPoint, fstype: fd.FSType, ro: true, setRO: true}
+		if !f.register(m) {
+			return fmt.Errorf("make %s writable: %w", fd.Dir, ErrClosed)
+		}
+		fd.MountedByUs = true
 	}
 	if !m.ro {
 		fd.ReadOnly = false

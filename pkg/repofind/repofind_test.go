@@ -541,9 +541,11 @@ func TestTwoFinders(t *testing.T) {
 	empty := attach(t, ext4File(t, "empty.img"), false)
 	root := mountRoot(t)
 	var wg sync.WaitGroup
+	var finders []*Finder
 	for i := 0; i < 2; i++ {
 		f := &Finder{MountRoot: root, Filter: only(dev, empty)}
 		closeAtEnd(t, f)
+		finders = append(finders, f)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -565,4 +567,31 @@ func TestTwoFinders(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+
+	// The one that did not mount it can still capture into it: it takes
+	// the other's read-only mount over and mounts it read-write.
+	adopted := false
+	for i, f := range finders {
+		res, err := f.Scan(context.Background())
+		if err != nil || len(res.Found) != 1 {
+			t.Fatalf("finder %d: %+v, %v", i, res, err)
+		}
+		fd := res.Found[0]
+		if fd.MountedByUs {
+			continue
+		}
+		if !fd.ReadOnly {
+			t.Fatalf("finder %d: %+v: want the other's read-only mount", i, fd)
+		}
+		if err := f.MakeWritable(&fd); err != nil {
+			t.Fatalf("finder %d: %v", i, err)
+		}
+		if err := os.WriteFile(filepath.Join(fd.Dir, "written"), []byte("x"), 0o644); err != nil {
+			t.Fatalf("finder %d: write into the repository: %v", i, err)
+		}
+		adopted = true
+	}
+	if !adopted {
+		t.Fatal("both finders say they mounted the repository")
+	}
 }
