@@ -51,11 +51,15 @@ func (e *env) boot(ctx context.Context, args []string) error {
 			logf("%v", err)
 		}
 	}
+	// hardware is closed when the modules for the hardware present are
+	// loaded; nil when there are no modules to load.
+	var hardware chan struct{}
 	if dir, err := kmod.DefaultDir(); err != nil {
 		logf("modules: %v", err)
 	} else if ix, err := kmod.Open(dir); err != nil {
 		logf("modules: %v", err)
 	} else {
+		hardware = make(chan struct{})
 		// Listen for devices before loading modules for those already
 		// there, so that none appearing in between is missed; then keep
 		// loading modules for whatever is plugged in, as udev would.
@@ -98,19 +102,25 @@ func (e *env) boot(ctx context.Context, args []string) error {
 			}
 			always <- res
 		}()
-		mctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		res, err := ix.ForHardware(mctx, *sysRoot, 300*time.Millisecond)
-		cancel()
-		if err != nil {
-			logf("loading modules for the hardware: %v", err)
-		}
+		go func() {
+			mctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			res, err := ix.ForHardware(mctx, *sysRoot, 300*time.Millisecond)
+			cancel()
+			if err != nil {
+				logf("loading modules for the hardware: %v", err)
+			}
+			logf("loaded %d modules for the hardware in %d passes in %s: %s", len(res.Loaded), res.Passes, time.Since(start).Round(100*time.Millisecond), strings.Join(res.Loaded, " "))
+			for m, err := range res.Failed {
+				logf("module %s: %v", m, err)
+			}
+			close(hardware)
+		}()
+		// The UI starts once the file systems are there (a repository is
+		// looked for as soon as a disk shows); disks come into it as their
+		// drivers load.
 		fsRes := <-always
-		res.Loaded = append(res.Loaded, fsRes.Loaded...)
+		logf("loaded %d file-system modules in %s: %s", len(fsRes.Loaded), time.Since(start).Round(100*time.Millisecond), strings.Join(fsRes.Loaded, " "))
 		for m, err := range fsRes.Failed {
-			res.Failed[m] = err
-		}
-		logf("loaded %d modules in %d passes in %s: %s", len(res.Loaded), res.Passes, time.Since(start).Round(100*time.Millisecond), strings.Join(res.Loaded, " "))
-		for m, err := range res.Failed {
 			logf("module %s: %v", m, err)
 		}
 	}
@@ -127,7 +137,7 @@ func (e *env) boot(ctx context.Context, args []string) error {
 	if cmdline, err := os.ReadFile("/proc/cmdline"); err != nil {
 		logf("%v", err)
 	} else {
-		e.unattended(ctx, string(cmdline), *sysRoot, consoles, logf)
+		e.unattended(ctx, string(cmdline), *sysRoot, consoles, hardware, logf)
 	}
 	self, err := exec.LookPath("lifeboat")
 	if err != nil {
@@ -158,7 +168,7 @@ func orUnknown(s string) string {
 // its progress on every console, then does what lifeboat.after says. It
 // returns to let the text UI start: after a shell request, after a failure
 // (the technician must see what went wrong), or when there is no job.
-func (e *env) unattended(ctx context.Context, cmdline, sysRoot string, consoles []string, logf func(string, ...any)) {
+func (e *env) unattended(ctx context.Context, cmdline, sysRoot string, consoles []string, hardware <-chan struct{}, logf func(string, ...any)) {
 	var outs []*os.File
 	for _, c := range consoles {
 		if f, err := os.OpenFile("/dev/"+c, os.O_WRONLY|unix.O_NOCTTY, 0); err == nil {
@@ -183,7 +193,15 @@ func (e *env) unattended(ctx context.Context, cmdline, sysRoot string, consoles 
 	if plan == nil {
 		return
 	}
-	// The text UI shows disks as they come; a job waits for them to settle.
+	// The text UI shows disks as they come; a job waits for their drivers,
+	// then for them to settle.
+	if hardware != nil {
+		select {
+		case <-hardware:
+		case <-ctx.Done():
+			return
+		}
+	}
 	disks := boot.SettleDisks(ctx, sysRoot, 2*time.Second, 20*time.Second)
 	say("disks: %s", strings.Join(disks, " "))
 	say("unattended: %s of image %q, repository %s; then %s", strings.Join(plan.Jobs, ", "), plan.Image, plan.Repo, plan.After)
