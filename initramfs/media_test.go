@@ -4,6 +4,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -106,6 +107,18 @@ func TestMediaBoot(t *testing.T) {
 			s := v.waitFor(4*time.Minute, "Lifeboat", "c capture")
 			ui := v.since()
 			s = v.waitFor(2*time.Minute, tc.status, "BLANK0001")
+			if strings.Contains(strings.Join(tc.args, " "), "LIFEBOAT-STICK") {
+				// The stick is recognised as the boot medium, never a
+				// restore target.
+				s = v.waitUntil(time.Minute, "the stick marked as the boot disk", func(s string) bool {
+					for _, l := range strings.Split(s, "\n") {
+						if strings.Contains(l, "LIFEBOAT-STICK") {
+							return strings.Contains(l, " boot") || strings.Contains(l, ",boot")
+						}
+					}
+					return false
+				})
+			}
 			t.Logf("%s: the text UI appeared %s after QEMU started:\n%s", tc.name, ui, s)
 		})
 	}

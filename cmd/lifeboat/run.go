@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 
@@ -243,29 +242,22 @@ func (e *env) opsEnv() ops.Env {
 	return ops.Env{Tool: "lifeboat " + version, Inventory: mediaSource()}
 }
 
-// mediaSource is the inventory source, with the stick Lifeboat booted from
-// marked as a boot disk when the boot menu named it on the kernel command
-// line (lifeboat.media, its GPT disk GUID), so that nothing is ever
-// captured into or restored onto it by mistake.
+// mediaSource is the inventory source, with the medium Lifeboat booted
+// from marked as a boot disk when the boot menu named it on the kernel
+// command line (lifeboat.media: the stick's GPT disk GUID, the ISO's MBR
+// signature), so that nothing is ever restored onto it by mistake. It is
+// looked for at each scan: its driver may load after the UI starts.
 var mediaSource = sync.OnceValue(func() inventory.Source {
 	src := inventory.DefaultSource()
 	b, err := os.ReadFile("/proc/cmdline")
 	if err != nil {
 		return src
 	}
-	guid := unattended.Params(string(b))[unattended.Prefix+"media"]
-	if guid == "" {
+	id := unattended.Params(string(b))[unattended.Prefix+"media"]
+	if id == "" {
 		return src
 	}
-	ents, err := os.ReadDir(filepath.Join(src.SysRoot, "block"))
-	if err != nil {
-		return src
-	}
-	var names []string
-	for _, e := range ents {
-		names = append(names, e.Name())
-	}
-	src.BootDevices = boot.MediaDisks(src.DevRoot, names, guid)
+	src.BootMedia = func(disks []string) []string { return boot.MediaDisks(src.DevRoot, disks, id) }
 	return src
 })
 

@@ -22,6 +22,11 @@ type Source struct {
 	// system booted from, given by the boot environment. A partition name
 	// stands for its disk; a name that is not present is ignored.
 	BootDevices []string
+	// BootMedia, when set, is asked at each Scan which of the disks found
+	// (kernel names) hold the medium the running system booted from: a
+	// USB stick whose driver loads after the scanning program started is
+	// still recognised.
+	BootMedia func(disks []string) []string
 }
 
 // DefaultSource reads the running system.
@@ -420,7 +425,11 @@ func (s *snapshot) findBoot() {
 			}
 		}
 	}
-	for _, b := range s.src.BootDevices {
+	boot := s.src.BootDevices
+	if s.src.BootMedia != nil {
+		boot = append(append([]string(nil), boot...), s.src.BootMedia(s.disks)...)
+	}
+	for _, b := range boot {
 		b = filepath.Base(b)
 		if _, ok := s.devs[b]; ok {
 			s.below(b, 0, s.boot)

@@ -741,3 +741,39 @@ func TestLookupFixtures(t *testing.T) {
 		t.Errorf("Lookup of an unknown device:\n got %v\nwant %s", err, want)
 	}
 }
+
+// TestBootMedia: the disk BootMedia names, asked at each scan with the
+// disks found, is a boot disk.
+func TestBootMedia(t *testing.T) {
+	src := fixture("server")
+	plain, err := Scan(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	medium := ""
+	for _, d := range plain {
+		if !d.Boot {
+			medium = d.Name
+		}
+	}
+	if medium == "" {
+		t.Fatal("the fixture has no disk that is not a boot disk")
+	}
+	var asked []string
+	src.BootMedia = func(disks []string) []string {
+		asked = disks
+		return []string{medium}
+	}
+	list, err := Scan(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(asked) != len(list) {
+		t.Fatalf("BootMedia was asked about %q; the scan found %d disks", asked, len(list))
+	}
+	for i, d := range list {
+		if want := plain[i].Boot || d.Name == medium; d.Boot != want {
+			t.Errorf("%s: Boot = %v, want %v", d.Name, d.Boot, want)
+		}
+	}
+}
