@@ -66,7 +66,9 @@
 // Boot is set for the disks under the last mountinfo line whose mount point
 // is "/" (the device, its whole disk, and through slaves/ every disk beneath
 // a dm or md device), unless "/" is a rootfs, tmpfs or ramfs as in an
-// initramfs; and for the disks of Source.BootDevices.
+// initramfs; for the disks of Source.BootDevices; and for those
+// Source.BootMedia names when asked at each Scan (the rescue environment's
+// boot medium, recognised by its disk GUID or MBR signature).
 //
 // InUse turns all of this into reasons a disk must not be written.
 //
