@@ -48,7 +48,7 @@ $(BIN): $(shell find cmd pkg tui -name '*.go' 2>/dev/null) go.mod go.sum
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./cmd/lifeboat
 
 deps:
-	@missing=0; for c in $(DEB_CMDS); do command -v $$c >/dev/null 2>&1 || missing=1; done; \
+	@missing=0; for c in $(DEB_CMDS); do case $$c in /*) [ -e $$c ] || missing=1;; *) command -v $$c >/dev/null 2>&1 || missing=1;; esac; done; \
 	if [ $$missing = 1 ]; then \
 		echo "installing test tools: $(DEB_PKGS)"; \
 		if [ "$$(id -u)" != 0 ]; then echo "make deps needs root (apt-get install $(DEB_PKGS))"; exit 1; fi; \
