@@ -203,7 +203,6 @@ func writeUSB(out string, size, espSize int64, in inputs) error {
 	if err != nil {
 		return err
 	}
-	delete(repoFiles, "//")
 	if err := copyFiles(data, repoFiles); err != nil {
 		return fmt.Errorf("data partition: %w", err)
 	}
@@ -240,6 +239,9 @@ func treeFiles(dir, at string) (map[string]string, error) {
 			return err
 		}
 		rel, _ := filepath.Rel(dir, p)
+		if rel == "." {
+			return nil // at itself
+		}
 		target := path.Join(at, filepath.ToSlash(rel))
 		switch {
 		case e.IsDir():

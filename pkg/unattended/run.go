@@ -13,6 +13,7 @@ import (
 	"github.com/lifeboat-dev/lifeboat/pkg/ops"
 	"github.com/lifeboat-dev/lifeboat/pkg/progress"
 	"github.com/lifeboat-dev/lifeboat/pkg/repofind"
+	"github.com/lifeboat-dev/lifeboat/pkg/safety"
 	"github.com/lifeboat-dev/lifeboat/pkg/units"
 )
 
@@ -155,15 +156,7 @@ func restore(ctx context.Context, cfg Config, target, repoDir, name string) erro
 }
 
 func describe(d *inventory.Disk) string {
-	var b strings.Builder
-	b.WriteString(d.Path)
-	for _, s := range []string{d.Model, d.Serial} {
-		if s != "" {
-			b.WriteString(" " + s)
-		}
-	}
-	b.WriteString(" " + units.Bytes(d.Size))
-	return b.String()
+	return safety.Device{Path: d.Path, Disk: d, Exists: true}.Describe() + " " + units.Bytes(d.Size)
 }
 
 // findDisk picks the one disk spec names.
