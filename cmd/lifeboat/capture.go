@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"path/filepath"
@@ -26,6 +27,7 @@ func (e *env) capture(ctx context.Context, args []string) error {
 	workers := fs.Int("workers", 0, "workers")
 	sector := fs.Int("sector-size", 512, "logical sector size of a file")
 	allowMounted := fs.Bool("allow-mounted", false, "capture a mounted disk")
+	allSectors := fs.Bool("all-sectors", false, "capture every sector, used or not (forensic copy)")
 	quiet := fs.Bool("quiet", false, "no progress")
 	pos, err := parse(fs, args, e.stderr)
 	if err != nil {
@@ -48,6 +50,7 @@ func (e *env) capture(ctx context.Context, args []string) error {
 	job, err := ops.PrepareCapture(e.opsEnv(), ops.CaptureRequest{
 		Source: pos[0], Repo: *repoDir, Name: *name, Level: lvl, ExtentSize: es,
 		Workers: *workers, SectorSize: *sector, AllowMounted: *allowMounted,
+		AllSectors: *allSectors,
 	})
 	if err != nil {
 		return err
@@ -67,12 +70,26 @@ func (e *env) capture(ctx context.Context, args []string) error {
 	}
 	s := m.Stats
 	fmt.Fprintf(e.stdout, "captured %s: image %s in %s\n", m.Name, m.ID, filepath.Clean(r.Dir()))
-	fmt.Fprintf(e.stdout, "  read        %s in %.1f s (%s)\n", human(s.BytesRead), s.Seconds, rate(s.BytesRead, s.Seconds))
+	fmt.Fprintf(e.stdout, "  read        %s of %s in %.1f s (%s)", human(s.BytesRead), human(m.Disk.Size), s.Seconds, rate(s.BytesRead, s.Seconds))
+	if s.UnusedBytes > 0 {
+		fmt.Fprintf(e.stdout, "; %s unused by file systems skipped", human(s.UnusedBytes))
+	}
+	fmt.Fprintln(e.stdout)
 	fmt.Fprintf(e.stdout, "  data        %s in %d chunks (%d distinct); %s of zeros stored as holes\n", human(s.DataBytes), s.Chunks, s.UniqueChunks, human(s.HoleBytes))
 	fmt.Fprintf(e.stdout, "  stored new  %s in %d chunks (%s before compression); %d chunks were already in the repository\n", human(s.NewBytes), s.NewChunks, human(s.NewRawBytes), s.UniqueChunks-s.NewChunks)
 	fmt.Fprintf(e.stdout, "  image size  %s compressed\n", human(s.StoredBytes))
 	fmt.Fprintf(e.stdout, "  dedup ratio %s (data bytes per new byte before compression); compression %s\n", ratio(s.DataBytes, s.NewRawBytes), ratio(s.NewRawBytes, s.NewBytes))
 	fmt.Fprintf(e.stdout, "  table       %s, %d partitions\n", m.Table.Type, len(m.Table.Partitions))
+	for _, p := range m.Table.Partitions {
+		if p.Capture == "" {
+			continue
+		}
+		fs := p.FileSystem
+		if p.FSVersion != "" && p.FileSystem == "vfat" {
+			fs = p.FSVersion
+		}
+		fmt.Fprintf(e.stdout, "  partition %-2d %-6s %9s, read %9s: %s\n", p.Number, cmp.Or(fs, "-"), human(p.Size), human(p.UsedBytes), p.Capture)
+	}
 	for _, w := range m.Warnings {
 		fmt.Fprintln(e.stdout, "  warning:", w)
 	}

@@ -87,9 +87,14 @@ table, partitions, and what makes a disk unsafe to write (the boot disk,
 mounted, swap, held by LVM or RAID).`,
 	"capture": `lifeboat capture --repo DIR --name NAME [options] SOURCE
 
-Reads the whole of SOURCE into a new image NAME in the repository DIR.
-Extents of all zeros are stored as holes; every other extent is hashed and
-compressed, and stored only if the repository does not hold it yet.
+Reads SOURCE into a new image NAME in the repository DIR. Of each partition
+holding ext2/3/4, FAT12/16/32, exFAT, NTFS or swap, only what the file
+system uses is read (its allocation map says which blocks); everything
+else (other partitions, boot code, gaps between partitions) is read whole.
+A file system that was not shut down cleanly (an ext4 journal to recover, a
+dirty or hibernated NTFS) is read whole too, with a warning. Extents with
+nothing used, or all zeros, are stored as holes; every other extent is
+hashed and compressed, and stored only if the repository does not hold it.
 
 Options:
   --repo DIR          repository (default $LIFEBOAT_REPO); created if missing
@@ -99,6 +104,8 @@ Options:
   --workers N         compression workers (default: one per CPU)
   --sector-size N     logical sector size of a SOURCE file (default 512)
   --allow-mounted     capture a mounted disk anyway (the image may be inconsistent)
+  --all-sectors       read and store every sector, used by a file system or not
+                      (a forensic copy; deleted files stay recoverable)
   --quiet             no progress`,
 	"restore": `lifeboat restore --repo DIR --name NAME [--yes] [options] TARGET
 
@@ -111,7 +118,9 @@ Options:
   --name NAME         image to restore
   --yes               do not ask for confirmation
   --verify            read the disk back afterwards and compare it with the image
-  --skip-holes        leave the target's bytes under the image's holes as they are
+  --skip-holes        leave the target's bytes where the image has nothing used
+                      (holes, space file systems do not use) as they are;
+                      by default that space is zeroed or discarded
   --workers N         workers (default: one per CPU)
   --sector-size N     logical sector size of a TARGET file (default: the image's)
   --quiet             no progress`,

@@ -5,12 +5,10 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"io"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/lifeboat-dev/lifeboat/pkg/fsprobe"
 	"github.com/lifeboat-dev/lifeboat/pkg/image"
 	"github.com/lifeboat-dev/lifeboat/pkg/progress"
 	"github.com/lifeboat-dev/lifeboat/pkg/ptable"
@@ -30,6 +28,9 @@ type CaptureOptions struct {
 	Progress   *progress.Tracker
 	// Warnings are recorded in the manifest with the capture's own.
 	Warnings []string
+	// AllSectors reads and stores every sector, used by a file system or
+	// not (a forensic copy). Otherwise only what file systems use is read.
+	AllSectors bool
 }
 
 type chunkInfo struct {
@@ -73,7 +74,8 @@ func Capture(ctx context.Context, src Source, r *repo.Repo, o CaptureOptions) (*
 	if err != nil {
 		return nil, fmt.Errorf("capture: %w", err)
 	}
-	probeFileSystems(src, tbl)
+	o.Progress.SetStage("reading allocation maps")
+	plan := planUsed(src, tbl, o.AllSectors)
 	areas, err := readAreas(src, tbl.Areas)
 	if err != nil {
 		return nil, fmt.Errorf("capture: %w", err)
@@ -88,21 +90,34 @@ func Capture(ctx context.Context, src Source, r *repo.Repo, o CaptureOptions) (*
 	n := image.ExtentCount(size, es)
 	extents := make([]image.Extent, n)
 	var (
-		mu    sync.Mutex
-		known = map[image.Hash]*chunkInfo{}
-		holes atomic.Int64
+		mu     sync.Mutex
+		known  = map[image.Hash]*chunkInfo{}
+		holes  atomic.Int64
+		unused atomic.Int64
+		read   atomic.Int64
 	)
 	cbufs := make([][]byte, workers)
 	for w := range cbufs {
 		cbufs[w] = make([]byte, 0, repo.MaxStored(es))
 	}
 	o.Progress.SetStage("capturing")
-	err = readExtents(ctx, src, size, es, workers, func(w, i int, off int64, data []byte) error {
-		defer o.Progress.Add(int64(len(data)))
-		if allZero(data) {
+	err = readUsedExtents(ctx, src, size, es, int64(lss), workers, plan.used, &read, func(w int, j extentJob) error {
+		i, off, data := j.i, j.off, j.buf
+		defer o.Progress.Add(j.n)
+		if j.runs != nil {
+			u := int64(0)
+			for _, r := range j.runs {
+				u += r.Len
+			}
+			unused.Add(j.n - u)
+		}
+		if data == nil || allZero(data) {
 			extents[i].Hole = true
-			holes.Add(int64(len(data)))
+			holes.Add(j.n)
 			return nil
+		}
+		if j.runs != nil {
+			extents[i].Used = capRuns(j.runs, image.MaxRunsPerExtent)
 		}
 		id := sha256.Sum256(data)
 		extents[i].ID = id
@@ -137,7 +152,7 @@ func Capture(ctx context.Context, src Source, r *repo.Repo, o CaptureOptions) (*
 		return nil, fmt.Errorf("capture %s: %w", o.Name, err)
 	}
 
-	st := image.Stats{BytesRead: size, HoleBytes: holes.Load(), UniqueChunks: int64(len(known))}
+	st := image.Stats{BytesRead: read.Load(), HoleBytes: holes.Load(), UnusedBytes: unused.Load(), UniqueChunks: int64(len(known))}
 	for i := range extents {
 		e := &extents[i]
 		if e.Hole {
@@ -172,7 +187,7 @@ func Capture(ctx context.Context, src Source, r *repo.Repo, o CaptureOptions) (*
 		HashAlg:     "sha256",
 		Compression: "zstd",
 		Table:       tbl,
-		Warnings:    append(append([]string(nil), o.Warnings...), tbl.Warnings...),
+		Warnings:    append(append(append([]string(nil), o.Warnings...), tbl.Warnings...), plan.warnings...),
 		Areas:       areas,
 		Extents:     extents,
 	}
@@ -210,20 +225,4 @@ func readAreas(src Source, list []ptable.Area) ([]image.Area, error) {
 		out = append(out, image.Area{Area: a, Data: buf, Truncated: n < a.Length})
 	}
 	return out, nil
-}
-
-// probeFileSystems records what each partition holds, for the image's
-// description. A partition that cannot be probed is left blank: the
-// capture itself does not depend on it.
-func probeFileSystems(src Source, tbl *ptable.Table) {
-	for i := range tbl.Partitions {
-		p := &tbl.Partitions[i]
-		if p.Extended || p.Start+p.Size > src.Size() {
-			continue
-		}
-		info, err := fsprobe.Probe(io.NewSectionReader(src, p.Start, p.Size), p.Size)
-		if err == nil {
-			p.FileSystem, p.FSVersion, p.FSLabel = info.Type, info.Version, info.Label
-		}
-	}
 }

@@ -9,6 +9,7 @@ import (
 	mrand "math/rand"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -524,7 +525,7 @@ func TestSecondCaptureStoresOnlyChanges(t *testing.T) {
 		t.Errorf("second capture stored %d bytes, the changed extents' chunks are %d", m2.Stats.NewBytes, changedBytes)
 	}
 	for i := range m1.Extents {
-		if !changed[int64(i)] && m1.Extents[i] != m2.Extents[i] {
+		if !changed[int64(i)] && !reflect.DeepEqual(m1.Extents[i], m2.Extents[i]) {
 			t.Errorf("unchanged extent %d differs between the images", i)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/lifeboat-dev/lifeboat/pkg/image"
 	"github.com/lifeboat-dev/lifeboat/pkg/progress"
 	"github.com/lifeboat-dev/lifeboat/pkg/ptable"
 	"github.com/lifeboat-dev/lifeboat/pkg/repo"
@@ -120,6 +121,18 @@ func Restore(ctx context.Context, im *repo.Image, dst Target, o RestoreOptions) 
 			return err
 		}
 		ptable.ApplyPatches(data, off, plan.Patches)
+		if e.Used != nil && !patched {
+			// A partly used extent: its used parts are written, and its
+			// unused parts zeroed like holes (or left, like holes).
+			u, err := writeUsed(dst, data, off, e.Used, skipHoles)
+			if err != nil {
+				return err
+			}
+			written.Add(u)
+			holes.Add(n - u)
+			chunks.Add(1)
+			return nil
+		}
 		if _, err := dst.WriteAt(data, off); err != nil {
 			return err
 		}
@@ -187,6 +200,52 @@ func Restore(ctx context.Context, im *repo.Image, dst Target, o RestoreOptions) 
 		return sum, fmt.Errorf("restore of %s stopped: %w", m.Name, err)
 	}
 	return sum, nil
+}
+
+// zeroGap is the smallest unused gap inside an extent that is zeroed with
+// Target.Zero (a discard or a punched hole) rather than written as zeros.
+const zeroGap = 64 << 10
+
+// writeUsed writes the used runs of an extent's data at off; the gaps
+// between them are zeroed, written as zeros when short, or left alone
+// when leave is set. It returns the bytes of the runs.
+func writeUsed(dst Target, data []byte, off int64, runs []image.Run, leave bool) (int64, error) {
+	var used int64
+	at := int64(0) // data before at is done
+	for k := 0; k < len(runs); {
+		lo, hi := runs[k].Off, runs[k].Off+runs[k].Len
+		used += runs[k].Len
+		k++
+		for !leave && k < len(runs) && runs[k].Off-hi < zeroGap {
+			used += runs[k].Len
+			hi = runs[k].Off + runs[k].Len
+			k++
+		}
+		if !leave && lo > at {
+			if err := zeroOrWrite(dst, data[at:lo], off+at); err != nil {
+				return used, err
+			}
+		}
+		if _, err := dst.WriteAt(data[lo:hi], off+lo); err != nil {
+			return used, err
+		}
+		at = hi
+	}
+	if !leave && at < int64(len(data)) {
+		if err := zeroOrWrite(dst, data[at:], off+at); err != nil {
+			return used, err
+		}
+	}
+	return used, nil
+}
+
+// zeroOrWrite makes zeros (the whole of buf) read at off.
+func zeroOrWrite(dst Target, zeros []byte, off int64) error {
+	if len(zeros) < zeroGap {
+		_, err := dst.WriteAt(zeros, off)
+		return err
+	}
+	return dst.Zero(off, int64(len(zeros)))
 }
 
 func overlaps(patches []ptable.Patch, off, n int64) bool {

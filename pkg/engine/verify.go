@@ -56,6 +56,9 @@ var ErrVerifyFailed = errors.New("verification failed")
 type VerifyOptions struct {
 	Workers  int
 	Progress *progress.Tracker
+	// UsedOnly compares only what file systems use (VerifyTarget after a
+	// restore that left unused space untouched).
+	UsedOnly bool
 }
 
 // Verify checks that every chunk of an image is present and matches its
@@ -195,7 +198,11 @@ func VerifyTarget(ctx context.Context, im *repo.Image, dst Source, o VerifyOptio
 		defer o.Progress.Add(int64(len(data)))
 		checked.Add(1)
 		e := m.Extents[i]
-		if !overlaps(plan.Patches, off, int64(len(data))) {
+		patched := overlaps(plan.Patches, off, int64(len(data)))
+		if o.UsedOnly && e.Hole && !patched {
+			return nil
+		}
+		if !patched && (e.Used == nil || !o.UsedOnly) {
 			switch {
 			case e.Hole && !allZero(data):
 				report(i, off, e, "the image has zeros here, the disk does not")
@@ -213,6 +220,15 @@ func VerifyTarget(ctx context.Context, im *repo.Image, dst Source, o VerifyOptio
 			return nil
 		}
 		ptable.ApplyPatches(want, off, plan.Patches)
+		if o.UsedOnly && e.Used != nil && !patched {
+			for _, r := range e.Used {
+				if !bytes.Equal(want[r.Off:r.Off+r.Len], data[r.Off:r.Off+r.Len]) {
+					report(i, off, e, "the disk's bytes differ from the image in the part file systems use")
+					break
+				}
+			}
+			return nil
+		}
 		if !bytes.Equal(want, data) {
 			report(i, off, e, "the disk's bytes differ from the image")
 		}

@@ -17,8 +17,9 @@ import (
 	"github.com/lifeboat-dev/lifeboat/pkg/ptable"
 )
 
-// Version is the manifest format version this package writes and reads.
-const Version = 1
+// Version is the manifest format version this package writes. It reads
+// versions 1 and 2 (version 1 has no partly used extents).
+const Version = 2
 
 // Magic starts every manifest file. The high first byte and the CR LF and
 // ^Z bytes catch transfers that mangle binary files (as PNG's does).
@@ -34,8 +35,12 @@ const (
 	MaxAreas      = 64
 	MaxAreaBytes  = 16 << 20 // per area
 	MaxAreasTotal = 64 << 20
-	headerSize    = 32
-	trailerSize   = sha256.Size
+	// MaxRunsPerExtent and MaxRuns bound the used-range lists of partly
+	// used extents, per extent and in all.
+	MaxRunsPerExtent = 256
+	MaxRuns          = 1 << 22
+	headerSize       = 32
+	trailerSize      = sha256.Size
 )
 
 // HashSize is the size of a chunk id.
@@ -65,6 +70,15 @@ type Extent struct {
 	ID   Hash
 	// Stored is the chunk's size in the repository (compressed).
 	Stored uint32
+	// Used, when not nil, lists the parts of the extent that file systems
+	// use, sorted and apart; the chunk holds zeros everywhere else. Nil
+	// means the whole extent is used.
+	Used []Run
+}
+
+// Run is a byte range inside an extent, relative to its start.
+type Run struct {
+	Off, Len int64
 }
 
 // Disk describes the captured disk.
@@ -82,9 +96,12 @@ type Disk struct {
 
 // Stats are the capture's numbers.
 type Stats struct {
-	BytesRead    int64   `json:"bytes_read"`
-	DataBytes    int64   `json:"data_bytes"` // bytes in non-hole extents
-	HoleBytes    int64   `json:"hole_bytes"`
+	BytesRead int64 `json:"bytes_read"`
+	DataBytes int64 `json:"data_bytes"` // bytes in non-hole extents
+	HoleBytes int64 `json:"hole_bytes"`
+	// UnusedBytes are the bytes file systems do not use: not read, and
+	// stored as zeros (holes, or zeroed parts of chunks).
+	UnusedBytes  int64   `json:"unused_bytes,omitempty"`
 	Chunks       int64   `json:"chunks"`        // non-hole extents
 	UniqueChunks int64   `json:"unique_chunks"` // distinct chunk ids
 	StoredBytes  int64   `json:"stored_bytes"`  // compressed size of the unique chunks
@@ -172,6 +189,31 @@ func (m *Manifest) Validate() error {
 	if want := ExtentCount(d.Size, m.ExtentSize); int64(len(m.Extents)) != want {
 		return fmt.Errorf("%d extents, a disk of %d bytes in extents of %d needs %d", len(m.Extents), d.Size, m.ExtentSize, want)
 	}
+	lss := int64(d.LogicalSectorSize)
+	runs := 0
+	for i, e := range m.Extents {
+		if e.Used == nil {
+			continue
+		}
+		if e.Hole {
+			return fmt.Errorf("extent %d is a hole with used ranges", i)
+		}
+		if len(e.Used) == 0 || len(e.Used) > MaxRunsPerExtent {
+			return fmt.Errorf("extent %d lists %d used ranges, 1 to %d allowed", i, len(e.Used), MaxRunsPerExtent)
+		}
+		runs += len(e.Used)
+		_, n := m.ExtentRange(i)
+		end := int64(-1)
+		for _, r := range e.Used {
+			if r.Off <= end || r.Len <= 0 || r.Off%lss != 0 || r.Len%lss != 0 || r.Off > n-r.Len {
+				return fmt.Errorf("extent %d: used range %d+%d is out of order or outside the extent of %d bytes", i, r.Off, r.Len, n)
+			}
+			end = r.Off + r.Len
+		}
+	}
+	if runs > MaxRuns {
+		return fmt.Errorf("%d used ranges, at most %d", runs, MaxRuns)
+	}
 	if len(m.Areas) > MaxAreas {
 		return fmt.Errorf("%d boot areas, at most %d", len(m.Areas), MaxAreas)
 	}
@@ -212,12 +254,14 @@ func coders() (*zstd.Encoder, *zstd.Decoder) {
 
 // maxBody bounds the uncompressed body.
 func maxBody() uint64 {
-	return uint64(4 + MaxMetaSize + 8 + MaxExtents*(1+HashSize+4) + 4 + MaxAreas*(1+255+8+8+8) + MaxAreasTotal)
+	return uint64(4 + MaxMetaSize + 8 + MaxExtents*(1+HashSize+4) + 4 + MaxAreas*(1+255+8+8+8) + MaxAreasTotal +
+		MaxRuns*2*binary.MaxVarintLen32)
 }
 
 const (
-	kindHole  = 0
-	kindChunk = 1
+	kindHole    = 0
+	kindChunk   = 1
+	kindPartial = 2 // a chunk and its used ranges (version 2)
 )
 
 // Encode validates the manifest and encodes it. It sets m.ID.
@@ -243,9 +287,26 @@ func (m *Manifest) Encode() ([]byte, error) {
 			body.WriteByte(kindHole)
 			continue
 		}
-		body.WriteByte(kindChunk)
+		if e.Used == nil {
+			body.WriteByte(kindChunk)
+		} else {
+			body.WriteByte(kindPartial)
+		}
 		body.Write(e.ID[:])
 		body.Write(le.AppendUint32(nil, e.Stored))
+		if e.Used == nil {
+			continue
+		}
+		// Ranges in sectors: the count, then each range's gap from the
+		// previous one's end and its length.
+		lss := int64(m.Disk.LogicalSectorSize)
+		body.Write(binary.AppendUvarint(nil, uint64(len(e.Used))))
+		end := int64(0)
+		for _, r := range e.Used {
+			body.Write(binary.AppendUvarint(nil, uint64((r.Off-end)/lss)))
+			body.Write(binary.AppendUvarint(nil, uint64(r.Len/lss)))
+			end = r.Off + r.Len
+		}
 	}
 	body.Write(le.AppendUint32(nil, uint32(len(m.Areas))))
 	for _, a := range m.Areas {
@@ -289,8 +350,9 @@ func Decode(b []byte) (*Manifest, error) {
 		return nil, formatErr("bad magic %q: not a Lifeboat image manifest", b[:8])
 	}
 	le := binary.LittleEndian
-	if v := le.Uint32(b[8:]); v != Version {
-		return nil, formatErr("format version %d; this Lifeboat reads version %d", v, Version)
+	v := le.Uint32(b[8:])
+	if v < 1 || v > Version {
+		return nil, formatErr("format version %d; this Lifeboat reads versions 1 to %d", v, Version)
 	}
 	if f := le.Uint32(b[12:]); f != 0 {
 		return nil, formatErr("unknown flags %#x", f)
@@ -322,7 +384,7 @@ func Decode(b []byte) (*Manifest, error) {
 	if uint64(len(body)) != blen {
 		return nil, formatErr("body decompressed to %d bytes, header says %d", len(body), blen)
 	}
-	m, err := decodeBody(body)
+	m, err := decodeBody(body, v)
 	if err != nil {
 		return nil, err
 	}
@@ -362,6 +424,19 @@ func (r *reader) u32(what string) uint32 {
 	return 0
 }
 
+func (r *reader) uvarint(what string) uint64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.err = formatErr("%s: bad varint", what)
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
 func (r *reader) u64(what string) uint64 {
 	if b := r.take(8, what); b != nil {
 		return binary.LittleEndian.Uint64(b)
@@ -369,7 +444,7 @@ func (r *reader) u64(what string) uint64 {
 	return 0
 }
 
-func decodeBody(body []byte) (*Manifest, error) {
+func decodeBody(body []byte, version uint32) (*Manifest, error) {
 	r := &reader{b: body}
 	mlen := r.u32("metadata length")
 	if mlen > MaxMetaSize {
@@ -390,16 +465,41 @@ func decodeBody(body []byte) (*Manifest, error) {
 	if count > MaxExtents || count > uint64(len(r.b)) {
 		return nil, formatErr("extent count %d is out of range", count)
 	}
+	lss := uint64(m.Disk.LogicalSectorSize)
+	if lss == 0 || lss > 65536 {
+		return nil, formatErr("logical sector size %d", lss)
+	}
 	m.Extents = make([]Extent, count)
+	runs := 0
 	for i := range m.Extents {
 		switch k := r.u8("extent kind"); {
 		case r.err != nil:
 			return nil, r.err
 		case k == kindHole:
 			m.Extents[i].Hole = true
-		case k == kindChunk:
+		case k == kindChunk, k == kindPartial && version >= 2:
 			copy(m.Extents[i].ID[:], r.take(HashSize, "chunk id"))
 			m.Extents[i].Stored = r.u32("chunk size")
+			if k == kindChunk {
+				continue
+			}
+			n := r.uvarint("used range count")
+			if r.err == nil && (n == 0 || n > MaxRunsPerExtent || runs+int(n) > MaxRuns) {
+				return nil, formatErr("extent %d lists %d used ranges", i, n)
+			}
+			runs += int(n)
+			used := make([]Run, 0, n)
+			end := uint64(0)
+			for j := uint64(0); j < n && r.err == nil; j++ {
+				gap, l := r.uvarint("used range gap"), r.uvarint("used range length")
+				if gap > uint64(MaxExtentSize) || l > uint64(MaxExtentSize) {
+					return nil, formatErr("extent %d: used range out of bounds", i)
+				}
+				off := end + gap*lss
+				used = append(used, Run{Off: int64(off), Len: int64(l * lss)})
+				end = off + l*lss
+			}
+			m.Extents[i].Used = used
 		default:
 			return nil, formatErr("extent %d has unknown kind %d", i, k)
 		}

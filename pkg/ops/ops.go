@@ -45,6 +45,8 @@ type CaptureRequest struct {
 	// SectorSize is the logical sector size of a Source file (0: 512).
 	SectorSize   int
 	AllowMounted bool
+	// AllSectors captures every sector, not only what file systems use.
+	AllSectors bool
 }
 
 // CaptureJob is a capture whose checks passed and whose source is open.
@@ -115,7 +117,7 @@ func (j *CaptureJob) Run(ctx context.Context, tr *progress.Tracker) (*image.Mani
 	return engine.Capture(ctx, j.src, j.Repo, engine.CaptureOptions{
 		Name: j.req.Name, Identity: j.Identity(), ExtentSize: j.req.ExtentSize,
 		Workers: j.req.Workers, Level: j.req.Level, Tool: j.env.Tool,
-		Progress: tr, Warnings: j.Warnings,
+		Progress: tr, Warnings: j.Warnings, AllSectors: j.req.AllSectors,
 	})
 }
 
@@ -130,7 +132,9 @@ type RestoreRequest struct {
 	// SectorSize is the logical sector size of a Target file (0: the
 	// image's).
 	SectorSize int
-	SkipHoles  bool
+	// SkipHoles leaves the target's bytes where the image has nothing
+	// used (holes and unused parts of extents) as they are.
+	SkipHoles bool
 	// Verify reads the target back after writing and compares it with the
 	// image.
 	Verify bool
@@ -270,7 +274,7 @@ func (j *RestoreJob) Run(ctx context.Context, tr *progress.Tracker) (res Restore
 		if err := j.dst.DropCache(); err != nil {
 			return res, err
 		}
-		rep, err := engine.VerifyTarget(ctx, j.Image, j.dst, engine.VerifyOptions{Workers: j.req.Workers, Progress: tr})
+		rep, err := engine.VerifyTarget(ctx, j.Image, j.dst, engine.VerifyOptions{Workers: j.req.Workers, Progress: tr, UsedOnly: j.req.SkipHoles})
 		res.Verified = &rep
 		if err != nil {
 			return res, err

@@ -61,6 +61,11 @@ type Partition struct {
 	FileSystem string `json:"fs,omitempty"`
 	FSVersion  string `json:"fs_version,omitempty"`
 	FSLabel    string `json:"fs_label,omitempty"`
+	// Capture says how the capture read the partition: "used blocks (ext
+	// block bitmaps)", "every sector: ..."; UsedBytes is what it read of
+	// it. Set by capture.
+	Capture   string `json:"capture,omitempty"`
+	UsedBytes int64  `json:"used_bytes,omitempty"`
 }
 
 // Area is a region of the disk outside the partitions that boot loaders
