@@ -16,8 +16,11 @@ import (
 	"github.com/lifeboat-dev/lifeboat/pkg/units"
 )
 
-var levelNames = []string{"fastest", "default", "better", "best"}
-var levelValues = []repo.Level{repo.LevelFastest, repo.LevelDefault, repo.LevelBetter, repo.LevelBest}
+var levelNames = []string{"fastest", "fast", "better", "best"}
+var levelValues = []repo.Level{repo.LevelFastest, repo.LevelFast, repo.LevelBetter, repo.LevelBest}
+
+// defaultLevel is the index of repo.LevelDefault in levelValues.
+const defaultLevel = 2
 
 // captureState is what the capture wizard has chosen so far.
 type captureState struct {
@@ -30,7 +33,7 @@ type captureState struct {
 // startCapture runs the capture wizard: source, repository, name and
 // options, summary, run.
 func (u *UI) startCapture(pre *ops.DiskInfo) {
-	st := &captureState{level: 1}
+	st := &captureState{level: defaultLevel}
 	u.pickDisk(" Capture: 1/4 choose the disk to capture ", "", pre, nil, func(d ops.DiskInfo) {
 		st.disk = d
 		u.pickRepo(" Capture: 2/4 choose the repository to store the image in ", func(r repoEntry) {
@@ -251,7 +254,7 @@ func (u *UI) captureSummary(st *captureState) {
 			fmt.Fprintf(&b, "\n  [::b]Read[::-]   %s\n", cleanLine(j.Source.Describe()))
 			fmt.Fprintf(&b, "         %s\n", strings.ReplaceAll(describeDisk(st.disk, u.home.flags(st.disk)), "\n", "\n         "))
 			fmt.Fprintf(&b, "  [::b]Into[::-]   repository %s\n         as image %q\n", cleanLine(j.Repo.Dir()), cleanLine(st.name))
-			fmt.Fprintf(&b, "  [::b]With[::-]   %s compression, 4 MiB extents; zeros are stored as holes\n", levelNames[st.level])
+			fmt.Fprintf(&b, "  [::b]With[::-]   %s compression; only what file systems use is read\n", levelNames[st.level])
 			for _, w := range j.Warnings {
 				fmt.Fprintf(&b, "  [::b]Warning[::-] %s\n", clean(w))
 			}
@@ -272,6 +275,9 @@ func (u *UI) runCapture(st *captureState, job *ops.CaptureJob) {
 		var b strings.Builder
 		fmt.Fprintf(&b, "Image %s in %s\n\n", cleanLine(m.Name), cleanLine(job.Repo.Dir()))
 		fmt.Fprintf(&b, "read         %s at %s\n", units.Bytes(s.BytesRead), units.Rate(s.BytesRead, s.Seconds))
+		if s.UnusedBytes > 0 {
+			fmt.Fprintf(&b, "skipped      %s that file systems do not use\n", units.Bytes(s.UnusedBytes))
+		}
 		fmt.Fprintf(&b, "data         %s in %d chunks; %s of zeros as holes\n", units.Bytes(s.DataBytes), s.Chunks, units.Bytes(s.HoleBytes))
 		fmt.Fprintf(&b, "stored new   %s (%d chunks); %d chunks were already stored\n", units.Bytes(s.NewBytes), s.NewChunks, s.UniqueChunks-s.NewChunks)
 		fmt.Fprintf(&b, "image size   %s compressed\n", units.Bytes(s.StoredBytes))

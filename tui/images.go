@@ -189,6 +189,9 @@ func (s *imagesScreen) details() {
 	fmt.Fprintf(&b, "disk      %s, %d/%d-byte sectors, %s partition table\n", units.Bytes(m.Disk.Size), m.Disk.LogicalSectorSize, m.Disk.PhysicalSectorSize, m.Table.Type)
 	st := m.Stats
 	fmt.Fprintf(&b, "data      %s in %d chunks, %s of zeros; stored %s\n", units.Bytes(st.DataBytes), st.Chunks, units.Bytes(st.HoleBytes), units.Bytes(st.StoredBytes))
+	if st.UnusedBytes > 0 {
+		fmt.Fprintf(&b, "read      %s; %s unused by file systems not read\n", units.Bytes(st.BytesRead), units.Bytes(st.UnusedBytes))
+	}
 	if len(m.Table.Partitions) > 0 {
 		b.WriteString("\n")
 		parts := make([]ops.PartInfo, len(m.Table.Partitions))
@@ -197,6 +200,12 @@ func (s *imagesScreen) details() {
 			parts[i].FS.Type, parts[i].FS.Version, parts[i].FS.Label = p.FileSystem, p.FSVersion, p.FSLabel
 		}
 		writeParts(&b, parts)
+		b.WriteString("\n")
+		for _, p := range m.Table.Partitions {
+			if p.Capture != "" {
+				fmt.Fprintf(&b, "  %-3d read %s: %s\n", p.Number, units.Bytes(p.UsedBytes), cleanLine(p.Capture))
+			}
+		}
 	}
 	for _, w := range m.Warnings {
 		fmt.Fprintf(&b, "\n[::b]warning:[::-] %s", clean(w))

@@ -2,15 +2,20 @@
 # run.sh LIFEBOAT_BINARY
 #
 # Lifeboat's benchmark (make bench): captures and restores one reference
-# disk with Lifeboat and with the classic pipeline of disk-imaging scripts,
-# `dd bs=4M | zstd -T0 -3` and its reverse, in one run on one machine, and
-# prints wall time, CPU time (user+system of every process of the command)
-# and image size, each with its ratio to Lifeboat's.
+# disk with Lifeboat, with Clonezilla's pipeline (per partition
+# `partclone.<fs> -c | zstd -T0 -3`, and `zstd -dc | partclone.<fs> -r`
+# back, after the partition table) and with the classic pipeline of
+# disk-imaging scripts (`dd bs=4M | zstd -T0 -3` and its reverse), in one
+# run on one machine, and prints wall time, CPU time (user+system of every
+# process of the command) and image size, each with its ratio to Lifeboat's.
 #
 # Every command starts with a cold page cache (the disk is read from the
 # storage, as a real disk would be). Restores go to a loop device over a new
-# file, so both tools write to a block device; each restored disk is checked
-# against the reference disk after it is timed.
+# file, so every tool writes to a block device, and end with a sync. After
+# each restore is timed it is checked: the dd restore is byte-identical to
+# the reference disk; Lifeboat's reads back identical to its image (lifeboat
+# verify --target); Lifeboat's and partclone's file systems pass e2fsck -fn,
+# fsck.vfat -n and ntfsfix -n.
 #
 # Environment:
 #   BENCH_DIR      work directory (default /var/tmp/lifeboat-bench); the
@@ -41,8 +46,55 @@ fi
 ref_sum=$(sha256sum < "$ref" | cut -d' ' -f1)
 
 loop=""
-cleanup() { [ -n "$loop" ] && losetup -d "$loop" 2>/dev/null || true; }
+parts=() # loop devices over the partitions of the reference or target disk
+cleanup() {
+	[ -n "$loop" ] && losetup -d "$loop" 2>/dev/null || true
+	for l in "${parts[@]}"; do losetup -d "$l" 2>/dev/null || true; done
+	parts=()
+}
 trap cleanup EXIT
+
+# The reference disk's partitions: offset, size, and partclone's name for
+# the file system in each.
+mapfile -t layout < <(sfdisk -d "$ref" | awk -F'[=,]' '/start=/ {
+	t = toupper($6); gsub(/ /, "", t)
+	fs = t == "C12A7328-F81F-11D2-BA4B-00A0C93EC93B" ? "vfat" : t == "EBD0A0A2-B9E5-4433-87C0-68B6B72699C7" ? "ntfs" : "extfs"
+	printf "%.0f %.0f %s\n", $2 * 512, $4 * 512, fs }')
+attach_parts() { # attach_parts FILE: parts[i] is a loop device over partition i+1 of FILE
+	local l off sz fs
+	for l in "${layout[@]}"; do
+		read -r off sz fs <<< "$l"
+		parts+=("$(losetup -f --show -o "$off" --sizelimit "$sz" "$1")")
+	done
+	export PARTS="${parts[*]}"
+}
+check_fs() { # check_fs NAME [note]: the target's file systems pass their checkers; with note, a failure is reported, not fatal
+	local i fs off sz
+	for i in "${!layout[@]}"; do
+		read -r off sz fs <<< "${layout[$i]}"
+		case $fs in
+		extfs) e2fsck -fn "${parts[$i]}" ;;
+		vfat) fsck.vfat -n "${parts[$i]}" ;;
+		ntfs) ntfsfix -n "${parts[$i]}" ;;
+		esac >"$work/fsck.log" 2>&1 && continue
+		if [ -n "${2:-}" ]; then
+			notes+=("after $1, the $fs checker reports: $(grep -iE 'bad|error|fail' "$work/fsck.log" | head -2 | tr '\n' ' ')")
+			continue
+		fi
+		cat "$work/fsck.log" >&2
+		echo "bench: $1 restored a $fs file system that is not clean" >&2
+		exit 1
+	done
+}
+# Clonezilla's commands, one partition after the other.
+cz_capture="dd if='$ref' of='$work/cz/head.img' bs=1M count=1 status=none && sgdisk -b '$work/cz/gpt.bak' '$ref' >/dev/null"
+cz_restore="dd if='$work/cz/head.img' of=\"\$LOOP\" bs=1M status=none && sgdisk -l '$work/cz/gpt.bak' \"\$LOOP\" >/dev/null 2>&1"
+for i in "${!layout[@]}"; do
+	read -r _ _ fs <<< "${layout[$i]}"
+	cz_capture+=" && partclone.$fs -q -c -s \$(echo \$PARTS | cut -d' ' -f$((i + 1))) -o - 2>/dev/null | zstd -T0 -3 -q -o '$work/cz/part$((i + 1)).pc.zst'"
+	cz_restore+=" && zstd -dc -q '$work/cz/part$((i + 1)).pc.zst' | partclone.$fs -q -r -s - -o \$(echo \$PARTS | cut -d' ' -f$((i + 1))) 2>/dev/null"
+done
+cz_restore+=" && sync"
 
 # measure COMMAND: runs COMMAND (a bash command line) BENCH_RUNS times, each
 # after $BEFORE and with a cold cache, and sets WALL and CPU (seconds) of the
@@ -82,6 +134,7 @@ check_target() {
 
 repo_bytes() { find "$1" -type f -printf '%s\n' | awk '{ t += $1 } END { printf "%.0f\n", t }'; }
 
+notes=()
 rows=()
 row() { rows+=("$1"$'\t'"$2"$'\t'"$3"$'\t'"$4"); } # name, wall, cpu, bytes
 
@@ -104,20 +157,36 @@ if [ "$last_ext" != "$(echo $extents | cut -d' ' -f1)" ]; then
 	flag=""; [ "$first" != default ] && flag="--extent-size $first"
 	"$lifeboat" capture --quiet --repo "$work/repo" --name ref $flag "$ref"
 fi
-BEFORE="rm -rf '$work/repo-better'"
-measure "'$lifeboat' capture --quiet --repo '$work/repo-better' --name ref --level better '$ref'"
-row "lifeboat capture --level better" "$WALL" "$CPU" "$(repo_bytes "$work/repo-better")"
-rm -rf "$work/repo-better"
+BEFORE="rm -rf '$work/repo-fast'"
+measure "'$lifeboat' capture --quiet --repo '$work/repo-fast' --name ref --level fast '$ref'"
+row "lifeboat capture --level fast" "$WALL" "$CPU" "$(repo_bytes "$work/repo-fast")"
+rm -rf "$work/repo-fast"
+BEFORE=""
+
+attach_parts "$ref"
+BEFORE="rm -rf '$work/cz' && mkdir -p '$work/cz'"
+measure "$cz_capture"
+row "partclone | zstd -T0 -3 (Clonezilla)" "$WALL" "$CPU" "$(repo_bytes "$work/cz")"
+cleanup
 BEFORE=""
 
 measure "dd if='$ref' bs=4M status=none | zstd -T0 -3 -q -f -o '$work/ref.img.zst'"
 row "dd bs=4M | zstd -T0 -3" "$WALL" "$CPU" "$(stat -c %s "$work/ref.img.zst")"
 
 BEFORE="new_target"
-measure "'$lifeboat' restore --quiet --yes --repo '$work/repo' --name ref \"\$LOOP\""
-check_target "lifeboat restore"
+measure "'$lifeboat' restore --quiet --yes --repo '$work/repo' --name ref \"\$LOOP\" && sync"
+"$lifeboat" verify --repo "$work/repo" --name ref --target "$loop" >/dev/null ||
+	{ echo "bench: lifeboat restore wrote a disk that differs from its image" >&2; exit 1; }
+attach_parts "$work/target.img"
+check_fs "lifeboat restore"
 row "lifeboat restore" "$WALL" "$CPU" "-"
 
+BEFORE="new_target && attach_parts '$work/target.img'"
+measure "$cz_restore"
+check_fs "partclone -r" note
+row "zstd -dc | partclone -r (Clonezilla)" "$WALL" "$CPU" "-"
+
+BEFORE="new_target"
 measure "zstd -dc -q '$work/ref.img.zst' | dd of=\"\$LOOP\" bs=4M iflag=fullblock conv=fsync status=none"
 check_target "zstd -d | dd"
 row "zstd -dc | dd bs=4M" "$WALL" "$CPU" "-"
@@ -147,3 +216,4 @@ echo "$json" > "$work/bench.json"
 echo
 echo "x: ratio to Lifeboat's line of the same kind (capture or restore); above 1 means Lifeboat is faster or smaller."
 echo "Results also in $work/bench.json"
+for n in "${notes[@]}"; do echo "note: $n"; done

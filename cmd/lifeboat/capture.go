@@ -14,15 +14,15 @@ import (
 )
 
 var levels = map[string]repo.Level{
-	"fastest": repo.LevelFastest, "default": repo.LevelDefault,
-	"better": repo.LevelBetter, "best": repo.LevelBest,
+	"fastest": repo.LevelFastest, "fast": repo.LevelFast,
+	"better": repo.LevelBetter, "best": repo.LevelBest, "default": repo.LevelDefault,
 }
 
 func (e *env) capture(ctx context.Context, args []string) error {
 	fs := newFlags("capture")
 	repoDir := repoFlag(fs)
 	name := fs.String("name", "", "image name")
-	level := fs.String("level", "default", "compression level")
+	level := fs.String("level", "better", "compression level")
 	extent := fs.String("extent-size", "4M", "extent size")
 	workers := fs.Int("workers", 0, "workers")
 	sector := fs.Int("sector-size", 512, "logical sector size of a file")
@@ -41,7 +41,7 @@ func (e *env) capture(ctx context.Context, args []string) error {
 	}
 	lvl, ok := levels[*level]
 	if !ok {
-		return usageError(fmt.Sprintf("--level %q: want fastest, default, better or best", *level))
+		return usageError(fmt.Sprintf("--level %q: want fastest, fast, better or best", *level))
 	}
 	es, err := parseSize(*extent)
 	if err != nil || es < image.MinExtentSize || es > image.MaxExtentSize || es&(es-1) != 0 {

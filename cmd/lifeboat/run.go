@@ -99,7 +99,7 @@ hashed and compressed, and stored only if the repository does not hold it.
 Options:
   --repo DIR          repository (default $LIFEBOAT_REPO); created if missing
   --name NAME         image name: letters, digits, '.', '_', '+', '-'
-  --level LEVEL       compression: fastest, default, better, best (default "default")
+  --level LEVEL       compression: fastest, fast, better, best (default "better")
   --extent-size SIZE  extent size, a power of two from 64K to 64M (default 4M)
   --workers N         compression workers (default: one per CPU)
   --sector-size N     logical sector size of a SOURCE file (default 512)

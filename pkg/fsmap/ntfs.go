@@ -311,6 +311,9 @@ func (v *ntfs) content(a *ntfsAttr, n int64, what string) ([]byte, error) {
 		}
 		return a.value[:n], nil
 	}
+	if n > v.d.size {
+		return nil, corrupt("%s of %d bytes in a partition of %d bytes", what, n, v.d.size)
+	}
 	out := make([]byte, n)
 	limit := min(n, a.initSize)
 	for _, r := range a.runs {

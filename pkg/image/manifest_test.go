@@ -32,9 +32,32 @@ func sample() *Manifest {
 			{Area: ptable.Area{Name: "mbr", Offset: 0, Length: 512}, Data: bytes.Repeat([]byte{0xAB}, 512)},
 			{Area: ptable.Area{Name: "gap", Offset: 1024, Length: 1 << 20}, Data: []byte("GRUB"), Truncated: true},
 		},
-		Extents: []Extent{{ID: sha256.Sum256([]byte("a")), Stored: 123}, {Hole: true}, {ID: sha256.Sum256([]byte("b")), Stored: 7}},
+		Extents: []Extent{{ID: sha256.Sum256([]byte("a")), Stored: 123, Used: []Run{{0, 4096}, {1 << 20, 8192}}},
+			{Hole: true}, {ID: sha256.Sum256([]byte("b")), Stored: 7}},
 	}
 	return m
+}
+
+// TestReadsVersion1: a version-1 manifest (no partly used extents) is
+// still read.
+func TestReadsVersion1(t *testing.T) {
+	m := sample()
+	m.Extents[0].Used = nil
+	b, err := m.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[8] = 1
+	n := len(b) - 32
+	sum := sha256.Sum256(b[:n])
+	copy(b[n:], sum[:])
+	got, err := Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(m.Extents, got.Extents); diff != "" {
+		t.Fatal(diff)
+	}
 }
 
 func TestRoundTrip(t *testing.T) {
@@ -94,15 +117,20 @@ func TestDecodeRefuses(t *testing.T) {
 
 func TestValidateRefuses(t *testing.T) {
 	cases := map[string]func(m *Manifest){
-		"extent count":  func(m *Manifest) { m.Extents = m.Extents[:2] },
-		"extent size":   func(m *Manifest) { m.ExtentSize = 3 << 20 },
-		"sector":        func(m *Manifest) { m.Disk.LogicalSectorSize = 1000 },
-		"size":          func(m *Manifest) { m.Disk.Size = 0 },
-		"area outside":  func(m *Manifest) { m.Areas[0].Offset = m.Disk.Size },
-		"area too long": func(m *Manifest) { m.Areas[0].Data = make([]byte, 513) },
-		"name":          func(m *Manifest) { m.Name = "../etc/passwd" },
-		"hash":          func(m *Manifest) { m.HashAlg = "md5" },
-		"no table":      func(m *Manifest) { m.Table = nil },
+		"extent count":   func(m *Manifest) { m.Extents = m.Extents[:2] },
+		"extent size":    func(m *Manifest) { m.ExtentSize = 3 << 20 },
+		"sector":         func(m *Manifest) { m.Disk.LogicalSectorSize = 1000 },
+		"size":           func(m *Manifest) { m.Disk.Size = 0 },
+		"area outside":   func(m *Manifest) { m.Areas[0].Offset = m.Disk.Size },
+		"area too long":  func(m *Manifest) { m.Areas[0].Data = make([]byte, 513) },
+		"name":           func(m *Manifest) { m.Name = "../etc/passwd" },
+		"hash":           func(m *Manifest) { m.HashAlg = "md5" },
+		"no table":       func(m *Manifest) { m.Table = nil },
+		"used on hole":   func(m *Manifest) { m.Extents[1].Used = []Run{{0, 512}} },
+		"used overlaps":  func(m *Manifest) { m.Extents[0].Used = []Run{{0, 4096}, {2048, 4096}} },
+		"used outside":   func(m *Manifest) { m.Extents[2].Used = []Run{{0, 4 << 20}} },
+		"used unaligned": func(m *Manifest) { m.Extents[0].Used = []Run{{100, 512}} },
+		"used empty":     func(m *Manifest) { m.Extents[0].Used = []Run{} },
 	}
 	for name, mutate := range cases {
 		m := sample()
