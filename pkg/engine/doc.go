@@ -2,8 +2,19 @@
 // a disk into a repository, Restore an image onto a disk, Verify an image's
 // chunks, and VerifyTarget a restored disk against its image.
 //
-// Capture reads the disk in extents (4 MiB by default) in one reader
-// goroutine and hands them to one worker per CPU, which drops all-zero
+// Capture first reads the partition table and, for each partition, the
+// file system's allocation map (package fsmap); the disk's used ranges are
+// everything outside mapped file systems plus what their maps mark used. A
+// partition that is not clean, whose map fails its checks, or that has no
+// map reader is used whole, with a warning in the manifest unless that is
+// expected (encrypted, LVM, no file system). CaptureOptions.AllSectors
+// skips the maps.
+//
+// It then reads the disk in extents (4 MiB by default) in one reader
+// goroutine: an extent with nothing used is not read at all; one partly
+// used is read in its used runs (gaps under 256 KiB read through) with
+// zeros elsewhere, and keeps its run list in the manifest. It hands them
+// to one worker per CPU, which drops all-zero
 // extents as holes, hashes the rest (SHA-256), and compresses and stores
 // the chunks the repository does not have yet. Only after every chunk is
 // stored and the repository synced is the manifest written, so a cancelled
@@ -19,7 +30,10 @@
 // decompress and hash-check each chunk and write it at its offset; a chunk
 // that fails its check is never written and stops the restore with an error
 // naming the chunk and the disk offset. Holes are zeroed (BLKZEROOUT or
-// hole punching) unless the target is known to read as zeros. The first
+// hole punching) unless the target is known to read as zeros; in a partly
+// used extent the used runs are written and the gaps zeroed the same way
+// (written as zeros when under 64 KiB). RestoreOptions.SkipHoles leaves
+// all unused space as the target had it. The first
 // extent, which holds the partition table, is written last, so an
 // interrupted restore does not leave a disk whose table looks whole. On a
 // larger target, a GPT's backup moves to the target's end (ptable.RelocateGPT).
