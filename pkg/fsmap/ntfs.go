@@ -20,7 +20,6 @@ const (
 	ntfsMaxIndexBytes      = 64 << 20
 	ntfsVolumeDirty        = 0x0001
 	ntfsIndexEntryLast     = 0x2
-	ntfsIndexEntrySubnode  = 0x1
 	ntfsMaxRecordSize      = 64 << 10
 	ntfsMinRecordSize      = 256
 	ntfsMaxClusterSize     = 2 << 20
@@ -150,20 +149,18 @@ func ntfsFixup(r []byte, bps int64) error {
 	usaOff, usaCount := int(le16(r[4:])), int(le16(r[6:]))
 	stride := int(min(bps, 512))
 	if usaCount < 1 || usaOff+2*usaCount > len(r) || (usaCount-1)*stride > len(r) {
-		return errFixup("update sequence of %d at %d", usaCount, usaOff)
+		return fmt.Errorf("update sequence of %d at %d", usaCount, usaOff)
 	}
 	usn := r[usaOff : usaOff+2]
 	for i := 1; i < usaCount; i++ {
 		end := i*stride - 2
 		if r[end] != usn[0] || r[end+1] != usn[1] {
-			return errFixup("sector %d fails its update sequence check (torn write)", i-1)
+			return fmt.Errorf("sector %d fails its update sequence check (torn write)", i-1)
 		}
 		r[end], r[end+1] = r[usaOff+2*i], r[usaOff+2*i+1]
 	}
 	return nil
 }
-
-func errFixup(format string, args ...any) error { return fmt.Errorf(format, args...) }
 
 // record reads MFT record nr, through the $MFT's runs when it lies beyond
 // the first run.
@@ -271,14 +268,14 @@ func (v *ntfs) decodeRuns(b []byte) ([]ntfsRun, error) {
 		h := b[i]
 		nl, ol := int(h&0xf), int(h>>4)
 		if nl == 0 || nl > 8 || ol > 8 || i+1+nl+ol > len(b) {
-			return nil, errFixup("bad run header %#x", h)
+			return nil, fmt.Errorf("bad run header %#x", h)
 		}
 		n := int64(0)
 		for k := nl - 1; k >= 0; k-- {
 			n = n<<8 | int64(b[i+1+k])
 		}
 		if n <= 0 || n > v.clusters {
-			return nil, errFixup("run of %d clusters", n)
+			return nil, fmt.Errorf("run of %d clusters", n)
 		}
 		run := ntfsRun{vcn: vcn, lcn: -1, n: n}
 		if ol > 0 {
@@ -288,13 +285,13 @@ func (v *ntfs) decodeRuns(b []byte) ([]ntfsRun, error) {
 			}
 			lcn += d
 			if lcn < 0 || lcn+n > v.clusters {
-				return nil, errFixup("run at cluster %d of %d clusters beyond the volume's %d", lcn, n, v.clusters)
+				return nil, fmt.Errorf("run at cluster %d of %d clusters beyond the volume's %d", lcn, n, v.clusters)
 			}
 			run.lcn = lcn
 		}
 		runs = append(runs, run)
 		if len(runs) > ntfsMaxRuns {
-			return nil, errFixup("more than %d runs", ntfsMaxRuns)
+			return nil, fmt.Errorf("more than %d runs", ntfsMaxRuns)
 		}
 		vcn += n
 		i += 1 + nl + ol
