@@ -255,7 +255,7 @@ func (u *UI) captureSummary(st *captureState) {
 			fmt.Fprintf(&b, "         %s\n", strings.ReplaceAll(describeDisk(st.disk, u.home.flags(st.disk)), "\n", "\n         "))
 			fmt.Fprintf(&b, "  [::b]Into[::-]   repository %s\n         as image %q\n", cleanLine(j.Repo.Dir()), cleanLine(st.name))
 			fmt.Fprintf(&b, "  [::b]With[::-]   %s compression; only what file systems use is read\n", levelNames[st.level])
-			for _, w := range j.Warnings {
+			for _, w := range append(append([]string(nil), j.Warnings...), j.Plan.Warnings...) {
 				fmt.Fprintf(&b, "  [::b]Warning[::-] %s\n", clean(w))
 			}
 			b.WriteString("\n  Nothing on the disk is changed. Press Enter to start.")

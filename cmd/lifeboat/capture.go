@@ -57,7 +57,7 @@ func (e *env) capture(ctx context.Context, args []string) error {
 	}
 	defer job.Close()
 	r := job.Repo
-	for _, w := range job.Warnings {
+	for _, w := range append(append([]string(nil), job.Warnings...), job.Plan.Warnings...) {
 		fmt.Fprintln(e.stderr, "warning:", w)
 	}
 	fmt.Fprintf(e.stderr, "capturing %s (%s) into %s as %q\n", job.Source.Describe(), human(job.Size), r.Dir(), *name)

@@ -245,3 +245,28 @@ func TestSafetyOnBlockDevices(t *testing.T) {
 		t.Fatal(r)
 	}
 }
+
+// TestUncleanWarnedBeforeCapture: a file system that is not clean is named
+// in a warning before the capture starts, and in the summary after.
+func TestUncleanWarnedBeforeCapture(t *testing.T) {
+	dir := t.TempDir()
+	src := demoDisk(t, dir)
+	// Set ext4's "needs journal recovery" flag, as a crash leaves it.
+	sb := 9*MiB + 1024
+	raw, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.WriteAt(t, src, []byte{raw[sb+0x60] | 0x4}, int64(sb+0x60))
+	r := lifeboat(t, "", "capture", "--repo", filepath.Join(dir, "repo"), "--name", "crashed", src)
+	if r.code != 0 {
+		t.Fatal(r)
+	}
+	warn := strings.Index(r.stderr, "warning: partition 2 (ext4) is not clean: its journal needs recovery")
+	if warn < 0 || warn > strings.Index(r.stderr, "capturing") {
+		t.Errorf("no warning before the capture starts:\n%s", r.stderr)
+	}
+	if !strings.Contains(r.stdout, "every sector: its journal needs recovery") || !strings.Contains(r.stdout, "warning: partition 2 (ext4) is not clean") {
+		t.Errorf("the summary does not say how partition 2 was read:\n%s", r.stdout)
+	}
+}

@@ -31,6 +31,9 @@ type CaptureOptions struct {
 	// AllSectors reads and stores every sector, used by a file system or
 	// not (a forensic copy). Otherwise only what file systems use is read.
 	AllSectors bool
+	// Plan is PlanCapture's result for this source, when the caller made
+	// it first (to show its warnings); nil: Capture makes it.
+	Plan *CapturePlan
 }
 
 type chunkInfo struct {
@@ -69,13 +72,15 @@ func Capture(ctx context.Context, src Source, r *repo.Repo, o CaptureOptions) (*
 		level = repo.LevelDefault
 	}
 
-	o.Progress.Start("reading the partition table", size)
-	tbl, err := ptable.Read(src, size, lss)
-	if err != nil {
-		return nil, fmt.Errorf("capture: %w", err)
+	o.Progress.Start("reading allocation maps", size)
+	plan := o.Plan
+	if plan == nil {
+		var err error
+		if plan, err = PlanCapture(src, o.AllSectors); err != nil {
+			return nil, fmt.Errorf("capture: %w", err)
+		}
 	}
-	o.Progress.SetStage("reading allocation maps")
-	plan := planUsed(src, tbl, o.AllSectors)
+	tbl := plan.Table
 	areas, err := readAreas(src, tbl.Areas)
 	if err != nil {
 		return nil, fmt.Errorf("capture: %w", err)
@@ -187,7 +192,7 @@ func Capture(ctx context.Context, src Source, r *repo.Repo, o CaptureOptions) (*
 		HashAlg:     "sha256",
 		Compression: "zstd",
 		Table:       tbl,
-		Warnings:    append(append(append([]string(nil), o.Warnings...), tbl.Warnings...), plan.warnings...),
+		Warnings:    append(append(append([]string(nil), o.Warnings...), tbl.Warnings...), plan.Warnings...),
 		Areas:       areas,
 		Extents:     extents,
 	}

@@ -3,7 +3,8 @@
 // chunks, and VerifyTarget a restored disk against its image.
 //
 // Capture first reads the partition table and, for each partition, the
-// file system's allocation map (package fsmap); the disk's used ranges are
+// file system's allocation map (package fsmap; PlanCapture does this
+// ahead, so callers can show its warnings before the capture starts); the disk's used ranges are
 // everything outside mapped file systems plus what their maps mark used. A
 // partition that is not clean, whose map fails its checks, or that has no
 // map reader is used whole, with a warning in the manifest unless that is

@@ -12,11 +12,25 @@ import (
 	"github.com/lifeboat-dev/lifeboat/pkg/ptable"
 )
 
-// usedPlan is what a capture reads: the disk's used ranges (sorted, apart),
-// or all of it when used is nil.
-type usedPlan struct {
-	used     []fsmap.Range
-	warnings []string
+// CapturePlan is what a capture of a disk will read, worked out before it
+// starts, so that its warnings can be shown first: the partition table,
+// with how each partition is read (Partition.Capture and UsedBytes), and
+// what the user must know (a file system that is not clean is read whole).
+type CapturePlan struct {
+	Table    *ptable.Table
+	Warnings []string
+	used     []fsmap.Range // sorted and apart; nil: the whole disk
+}
+
+// PlanCapture reads the source's partition table and its file systems'
+// allocation maps; with allSectors, every sector is to be read.
+func PlanCapture(src Source, allSectors bool) (*CapturePlan, error) {
+	tbl, err := ptable.Read(src, src.Size(), src.LogicalSectorSize())
+	if err != nil {
+		return nil, fmt.Errorf("read the partition table: %w", err)
+	}
+	used, warnings := planUsed(src, tbl, allSectors)
+	return &CapturePlan{Table: tbl, Warnings: warnings, used: used}, nil
 }
 
 // planUsed probes each partition, reads the allocation maps of those whose
@@ -24,11 +38,8 @@ type usedPlan struct {
 // captured. Everything outside partitions (boot code, gaps, the EBRs of
 // an extended partition) is used. A partition whose map cannot be read, or
 // whose file system is not clean, is used whole, with a warning.
-func planUsed(src Source, tbl *ptable.Table, allSectors bool) usedPlan {
-	var (
-		plan usedPlan
-		free []fsmap.Range // disk offsets of what mapped partitions leave unused
-	)
+func planUsed(src Source, tbl *ptable.Table, allSectors bool) (used []fsmap.Range, warnings []string) {
+	var free []fsmap.Range // disk offsets of what mapped partitions leave unused
 	size := src.Size()
 	overlap := overlapping(tbl.Partitions)
 	for i := range tbl.Partitions {
@@ -52,11 +63,11 @@ func planUsed(src Source, tbl *ptable.Table, allSectors bool) usedPlan {
 			continue
 		case err != nil:
 			p.Capture = "every sector: its content could not be probed"
-			plan.warnings = append(plan.warnings, fmt.Sprintf("%s: %v; every sector is captured", name, err))
+			warnings = append(warnings, fmt.Sprintf("%s: %v; every sector is captured", name, err))
 			continue
 		case overlap[i]:
 			p.Capture = "every sector: it overlaps another partition"
-			plan.warnings = append(plan.warnings, fmt.Sprintf("%s overlaps another partition; every sector is captured", name))
+			warnings = append(warnings, fmt.Sprintf("%s overlaps another partition; every sector is captured", name))
 			continue
 		case info.Type == "":
 			p.Capture = "every sector: no file system recognised"
@@ -73,16 +84,16 @@ func planUsed(src Source, tbl *ptable.Table, allSectors bool) usedPlan {
 		case errors.Is(err, fsmap.ErrUnsupported):
 			p.Capture = "every sector: no allocation map reader for " + info.String()
 			if info.Type == "xfs" || info.Type == "btrfs" {
-				plan.warnings = append(plan.warnings, fmt.Sprintf("%s: Lifeboat cannot read %s allocation maps yet; every sector is captured", name, info))
+				warnings = append(warnings, fmt.Sprintf("%s: Lifeboat cannot read %s allocation maps yet; every sector is captured", name, info))
 			}
 			continue
 		case err != nil:
 			p.Capture = "every sector: its allocation map is unreadable"
-			plan.warnings = append(plan.warnings, fmt.Sprintf("%s: %v; every sector is captured instead", name, err))
+			warnings = append(warnings, fmt.Sprintf("%s: %v; every sector is captured instead", name, err))
 			continue
 		case m.Unclean != "":
 			p.Capture = "every sector: " + m.Unclean
-			plan.warnings = append(plan.warnings, fmt.Sprintf("%s is not clean: %s. Every sector is captured so that the copy is exactly the disk's state", name, m.Unclean))
+			warnings = append(warnings, fmt.Sprintf("%s is not clean: %s. Every sector is captured so that the copy is exactly the disk's state", name, m.Unclean))
 			continue
 		}
 		p.Capture = "used blocks (" + m.Method + ")"
@@ -99,21 +110,21 @@ func planUsed(src Source, tbl *ptable.Table, allSectors bool) usedPlan {
 		}
 	}
 	if len(free) == 0 {
-		return plan
+		return nil, warnings
 	}
 	sort.Slice(free, func(a, b int) bool { return free[a].Off < free[b].Off })
 	at := int64(0)
-	plan.used = []fsmap.Range{}
+	used = []fsmap.Range{}
 	for _, f := range free {
 		if f.Off > at {
-			plan.used = append(plan.used, fsmap.Range{Off: at, Len: f.Off - at})
+			used = append(used, fsmap.Range{Off: at, Len: f.Off - at})
 		}
 		at = max(at, f.End())
 	}
 	if at < size {
-		plan.used = append(plan.used, fsmap.Range{Off: at, Len: size - at})
+		used = append(used, fsmap.Range{Off: at, Len: size - at})
 	}
-	return plan
+	return used, warnings
 }
 
 // overlapping marks partitions (other than extended containers) that

@@ -53,8 +53,12 @@ type CaptureRequest struct {
 type CaptureJob struct {
 	Source   safety.Device
 	Warnings []string // recorded in the image
-	Size     int64
-	Repo     *repo.Repo
+	// Plan says how each partition will be read; its warnings (a file
+	// system that is not clean, a map that cannot be read) are for the
+	// user to see before the capture starts, and go in the image too.
+	Plan *engine.CapturePlan
+	Size int64
+	Repo *repo.Repo
 
 	env Env
 	req CaptureRequest
@@ -98,8 +102,13 @@ func PrepareCapture(env Env, req CaptureRequest) (*CaptureJob, error) {
 		src.Close()
 		return nil, fmt.Errorf("capture %s: %w in %s", req.Name, repo.ErrImageExists, r.Dir())
 	}
+	plan, err := engine.PlanCapture(src, req.AllSectors)
+	if err != nil {
+		src.Close()
+		return nil, fmt.Errorf("capture %s: %w", req.Source, err)
+	}
 	src.Advise()
-	return &CaptureJob{Source: dev, Warnings: warnings, Size: src.Size(), Repo: r, env: env, req: req, src: src}, nil
+	return &CaptureJob{Source: dev, Warnings: warnings, Plan: plan, Size: src.Size(), Repo: r, env: env, req: req, src: src}, nil
 }
 
 // Identity is what the image records about the source.
@@ -117,7 +126,7 @@ func (j *CaptureJob) Run(ctx context.Context, tr *progress.Tracker) (*image.Mani
 	return engine.Capture(ctx, j.src, j.Repo, engine.CaptureOptions{
 		Name: j.req.Name, Identity: j.Identity(), ExtentSize: j.req.ExtentSize,
 		Workers: j.req.Workers, Level: j.req.Level, Tool: j.env.Tool,
-		Progress: tr, Warnings: j.Warnings, AllSectors: j.req.AllSectors,
+		Progress: tr, Warnings: j.Warnings, Plan: j.Plan,
 	})
 }
 
