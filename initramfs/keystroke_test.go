@@ -89,7 +89,7 @@ func TestKeystrokeCaptureRestore(t *testing.T) {
 		}
 		return false
 	})
-	v.keys("Tab", "Tab", "Enter") // past the compression to Next
+	v.keys("Tab", "Tab", "Tab", "Enter") // past the compression and the all-sectors box to Next
 	s = v.waitFor(2*time.Minute, "4/4 summary", "serial DEMO-SRC", `as image "demo1"`, "Press Enter to start")
 	t.Logf("capture wizard walked in %s:\n%s", took(), s)
 	v.keys("Enter")

@@ -28,6 +28,8 @@ type captureState struct {
 	repo  repoEntry
 	name  string
 	level int
+	// allSectors reads every sector, used by a file system or not.
+	allSectors bool
 }
 
 // startCapture runs the capture wizard: source, repository, name and
@@ -182,6 +184,7 @@ func (u *UI) captureOptions(st *captureState) {
 	form.SetBorder(true).SetTitle(" Capture: 3/4 name and options ")
 	form.AddInputField("Image name", st.name, 48, nil, func(t string) { st.name = strings.TrimSpace(t) })
 	form.AddDropDown("Compression", levelNames, st.level, func(_ string, i int) { st.level = i })
+	form.AddCheckbox("All sectors", st.allSectors, func(on bool) { st.allSectors = on })
 	form.AddButton("Next", func() { u.captureSummary(st) })
 	form.AddButton("Back", func() { u.back() })
 	form.SetCancelFunc(func() { u.back() })
@@ -221,7 +224,7 @@ func (u *UI) captureSummary(st *captureState) {
 	})
 	u.addPage(name, view, "[::b]Enter[::-] start the capture  [::b]Esc[::-] back")
 	u.show(name)
-	req := ops.CaptureRequest{Source: st.disk.Path, Repo: st.repo.Dir, Name: st.name, Level: levelValues[st.level], SectorSize: st.disk.LogicalSectorSize}
+	req := ops.CaptureRequest{Source: st.disk.Path, Repo: st.repo.Dir, Name: st.name, Level: levelValues[st.level], SectorSize: st.disk.LogicalSectorSize, AllSectors: st.allSectors}
 	go func() {
 		var err error
 		if st.repo.Found != nil && st.repo.Found.ReadOnly && u.cfg.Find != nil {
@@ -254,7 +257,11 @@ func (u *UI) captureSummary(st *captureState) {
 			fmt.Fprintf(&b, "\n  [::b]Read[::-]   %s\n", cleanLine(j.Source.Describe()))
 			fmt.Fprintf(&b, "         %s\n", strings.ReplaceAll(describeDisk(st.disk, u.home.flags(st.disk)), "\n", "\n         "))
 			fmt.Fprintf(&b, "  [::b]Into[::-]   repository %s\n         as image %q\n", cleanLine(j.Repo.Dir()), cleanLine(st.name))
-			fmt.Fprintf(&b, "  [::b]With[::-]   %s compression; only what file systems use is read\n", levelNames[st.level])
+			what := "only what file systems use is read"
+			if st.allSectors {
+				what = "every sector is read"
+			}
+			fmt.Fprintf(&b, "  [::b]With[::-]   %s compression; %s\n", levelNames[st.level], what)
 			for _, w := range append(append([]string(nil), j.Warnings...), j.Plan.Warnings...) {
 				fmt.Fprintf(&b, "  [::b]Warning[::-] %s\n", clean(w))
 			}

@@ -190,7 +190,7 @@ func (s *imagesScreen) details() {
 	st := m.Stats
 	fmt.Fprintf(&b, "data      %s in %d chunks, %s of zeros; stored %s\n", units.Bytes(st.DataBytes), st.Chunks, units.Bytes(st.HoleBytes), units.Bytes(st.StoredBytes))
 	if st.UnusedBytes > 0 {
-		fmt.Fprintf(&b, "read      %s; %s unused by file systems not read\n", units.Bytes(st.BytesRead), units.Bytes(st.UnusedBytes))
+		fmt.Fprintf(&b, "read      %s; %s not read: file systems do not use it\n", units.Bytes(st.BytesRead), units.Bytes(st.UnusedBytes))
 	}
 	if len(m.Table.Partitions) > 0 {
 		b.WriteString("\n")

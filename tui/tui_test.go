@@ -213,8 +213,16 @@ func (h *harness) selectDisk(path string) {
 // toCaptureSummary walks the capture wizard for the disk at path to its
 // summary: the first repository offered (the screen must show repo, a
 // directory or "found on ..."), the image named name ("" keeps the default
-// name), default compression. It returns the summary screen.
+// name), default compression, only used blocks. It returns the summary
+// screen.
 func (h *harness) toCaptureSummary(path, repo, name string) string {
+	h.t.Helper()
+	return h.toCaptureSummaryWith(path, repo, name, false)
+}
+
+// toCaptureSummaryWith is toCaptureSummary with the "All sectors" box
+// ticked or not.
+func (h *harness) toCaptureSummaryWith(path, repo, name string, allSectors bool) string {
 	h.t.Helper()
 	h.selectDisk(path)
 	h.typeText("c")
@@ -228,6 +236,10 @@ func (h *harness) toCaptureSummary(path, repo, name string) string {
 		h.typeText(name)
 	}
 	h.key(tcell.KeyTab) // compression
+	h.key(tcell.KeyTab) // all sectors
+	if allSectors {
+		h.typeText(" ")
+	}
 	h.key(tcell.KeyTab) // Next
 	h.key(tcell.KeyEnter)
 	return h.waitFor("4/4 summary", "Press Enter to start")
@@ -323,6 +335,8 @@ func TestCaptureRestoreVerify(t *testing.T) {
 	parts := list[0].Manifest.Table.Partitions
 	if len(parts) != 2 || parts[0].FileSystem != "ext4" || parts[0].FSLabel != "data" {
 		t.Errorf("image partitions %+v: want ext4 \"data\" first", parts)
+	} else if !strings.HasPrefix(parts[0].Capture, "used blocks") {
+		t.Errorf("ext4 partition captured as %q, want used blocks", parts[0].Capture)
 	}
 	h.key(tcell.KeyEnter)
 	h.waitFor("q quit")
@@ -464,11 +478,16 @@ func TestRestoreErrors(t *testing.T) {
 	repoDir := filepath.Join(t.TempDir(), "repo")
 	h := start(t, Config{Files: []string{a, small, victim}, Repos: []string{repoDir}})
 
-	// Capture a through the UI.
-	h.toCaptureSummary(a, repoDir, "golden")
+	// Capture a through the UI, every sector.
+	if s := h.toCaptureSummaryWith(a, repoDir, "golden", true); !strings.Contains(s, "every sector is read") {
+		t.Errorf("capture summary does not say every sector is read:\n%s", s)
+	}
 	h.key(tcell.KeyEnter)
 	h.waitFor("finished in")
 	h.key(tcell.KeyEnter)
+	if list, err := ops.ListImages(repoDir); err != nil || len(list) != 1 || list[0].Manifest.Stats.BytesRead != list[0].Manifest.Disk.Size {
+		t.Fatalf("an every-sector capture: %+v, %v", list, err)
+	}
 
 	// Too small a target: refused before anything is written.
 	smallBefore := hashFile(t, small)
