@@ -81,6 +81,12 @@ func TestUncleanFileSystemsCapturedWhole(t *testing.T) {
 		detach(t, dev)
 		captureWhole(t, img, "Windows is hibernated")
 	})
+	t.Run("NTFS dirty", func(t *testing.T) {
+		img, dev := oneFS(t, 32*MiB, "ntfs-3g", "mkfs.ntfs", "-q", "-f", "-F")
+		detach(t, dev)
+		setNTFSDirty(t, img, MiB)
+		captureWhole(t, img, "marked dirty")
+	})
 	t.Run("FAT dirty", func(t *testing.T) {
 		img, dev := oneFS(t, 48*MiB, "mtools", "mkfs.vfat", "-F", "32", "-s", "1")
 		detach(t, dev)
@@ -261,4 +267,42 @@ func TestOutsideAreasAndLeaveUnused(t *testing.T) {
 			t.Error("an all-sectors restore differs from the source")
 		}
 	})
+}
+
+// setNTFSDirty sets the dirty flag of the NTFS volume at off in img, as
+// Windows leaves it after a crash: in the $VOLUME_INFORMATION attribute of
+// file record 3 ($Volume), which lies in the record's first sector.
+func setNTFSDirty(t *testing.T, img string, off int64) {
+	t.Helper()
+	f, err := os.OpenFile(img, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	boot := make([]byte, 512)
+	if _, err := f.ReadAt(boot, off); err != nil {
+		t.Fatal(err)
+	}
+	le := binary.LittleEndian
+	cs := int64(le.Uint16(boot[11:])) * int64(boot[13])
+	recOff := off + int64(le.Uint64(boot[48:]))*cs + 3*1024
+	rec := make([]byte, 1024)
+	if _, err := f.ReadAt(rec, recOff); err != nil {
+		t.Fatal(err)
+	}
+	for a := int(le.Uint16(rec[20:])); a+24 <= len(rec) && le.Uint32(rec[a:]) != 0xFFFFFFFF; a += int(le.Uint32(rec[a+4:])) {
+		if le.Uint32(rec[a:]) != 0x70 {
+			continue
+		}
+		flags := a + int(le.Uint16(rec[a+20:])) + 10
+		if flags%512 >= 510 {
+			t.Fatal("the volume flags lie under an update sequence number")
+		}
+		rec[flags] |= 1
+		if _, err := f.WriteAt(rec[flags:flags+1], recOff+int64(flags)); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	t.Fatal("no $VOLUME_INFORMATION in file record 3")
 }
