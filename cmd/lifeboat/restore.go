@@ -4,9 +4,12 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"path/filepath"
 	"strings"
+	"text/tabwriter"
 
+	"github.com/lifeboat-dev/lifeboat/pkg/layout"
 	"github.com/lifeboat-dev/lifeboat/pkg/ops"
 	"github.com/lifeboat-dev/lifeboat/pkg/progress"
 	"github.com/lifeboat-dev/lifeboat/pkg/ptable"
@@ -21,6 +24,9 @@ func (e *env) restore(ctx context.Context, args []string) (err error) {
 	skipHoles := fs.Bool("skip-holes", false, "leave holes untouched")
 	workers := fs.Int("workers", 0, "workers")
 	sector := fs.Int("sector-size", 0, "logical sector size of a file")
+	planOnly := fs.Bool("plan", false, "print the plan, write nothing")
+	layoutName := fs.String("layout", "", "keep, grow, scale or fit")
+	growPart := fs.Int("grow", 0, "partition the grow layout enlarges")
 	quiet := fs.Bool("quiet", false, "no progress")
 	pos, err := parse(fs, args, e.stderr)
 	if err != nil {
@@ -32,12 +38,26 @@ func (e *env) restore(ctx context.Context, args []string) (err error) {
 	if err := needRepoName(*repoDir, *name, true); err != nil {
 		return err
 	}
+	kind, err := layout.ParseKind(*layoutName)
+	if err != nil {
+		return usageError(err.Error())
+	}
+	if *growPart != 0 && kind != layout.Grow {
+		return usageError("--grow N goes with --layout grow")
+	}
 	job, err := ops.PrepareRestore(e.opsEnv(), ops.RestoreRequest{
 		Repo: *repoDir, Name: *name, Target: pos[0], Workers: *workers,
 		SectorSize: *sector, SkipHoles: *skipHoles, Verify: *verify,
+		Layout: kind, Grow: *growPart, PlanOnly: *planOnly,
 	})
 	if err != nil {
 		return err
+	}
+	if *planOnly {
+		defer job.Close()
+		writePlan(e.stdout, job)
+		fmt.Fprintln(e.stdout, "nothing was written (--plan)")
+		return nil
 	}
 	defer func() {
 		if cerr := job.Close(); err == nil {
@@ -103,9 +123,8 @@ func (e *env) confirm(job *ops.RestoreJob) error {
 	fmt.Fprintf(w, "IMAGE   %s, captured %s from %s, %s, %s table, %d partitions:\n",
 		m.Name, m.Created.Local().Format("2006-01-02 15:04"), dash(strings.TrimSpace(src)), human(m.Disk.Size), m.Table.Type, len(m.Table.Partitions))
 	writePartitions(w, m.Table.Partitions, "          ")
-	for _, c := range job.Plan.Changes {
-		fmt.Fprintln(w, "NOTE   ", c)
-	}
+	fmt.Fprintln(w)
+	writePlan(w, job)
 	word := filepath.Base(dev.Path)
 	if dev.Disk != nil {
 		word = dev.Disk.Name
@@ -120,6 +139,38 @@ func (e *env) confirm(job *ops.RestoreJob) error {
 		return fmt.Errorf("%w: you typed %q, not %q; nothing was written", errNotConfirmed, answer, word)
 	}
 	return nil
+}
+
+// writePlan prints how the image will be laid out on the target.
+func writePlan(w io.Writer, job *ops.RestoreJob) {
+	p, m := job.Plan, job.Image.M
+	fmt.Fprintf(w, "PLAN    %s layout: %s (%s, %s, %d-byte sectors) onto %s (%s, %d-byte sectors)\n",
+		p.Kind, m.Name, m.Table.Type, human(p.Source.Size), p.Source.SectorSize, job.Target.Path, human(p.Target.Size), p.Target.SectorSize)
+	if len(p.Parts) > 0 {
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "          #\tstart\tsize\twas\tfile system\twhat happens")
+		for _, pt := range p.Parts {
+			was := "same"
+			if pt.Start != pt.Src.Start || pt.Size != pt.Src.Size {
+				was = human(pt.Src.Start) + ", " + human(pt.Src.Size)
+			}
+			fsName := pt.Src.FileSystem
+			if pt.Src.FSLabel != "" {
+				fsName += fmt.Sprintf(" %q", pt.Src.FSLabel)
+			}
+			if pt.Extended {
+				fsName = "extended"
+			}
+			fmt.Fprintf(tw, "          %d\t%s\t%s\t%s\t%s\t%s\n", pt.Number, human(pt.Start), human(pt.Size), was, dash(fsName), pt.Note)
+		}
+		tw.Flush()
+	}
+	for _, c := range p.Changes {
+		fmt.Fprintln(w, "NOTE   ", c)
+	}
+	for _, s := range p.Skipped {
+		fmt.Fprintln(w, "NOT    ", s)
+	}
 }
 
 func writePartitions(w interface{ Write([]byte) (int, error) }, parts []ptable.Partition, indent string) {

@@ -109,13 +109,33 @@ Options:
   --quiet             no progress`,
 	"restore": `lifeboat restore --repo DIR --name NAME [--yes] [options] TARGET
 
-Writes image NAME onto TARGET. Without --yes, shows what will be destroyed
-and asks you to type the target's name. Every chunk is checked before it is
-written; a damaged chunk stops the restore and is named.
+Writes image NAME onto TARGET. Without --yes, shows the plan and what will
+be destroyed, and asks you to type the target's name. Every chunk is
+checked before it is written; a damaged chunk stops the restore and is
+named.
+
+The partitions are laid out on the target by the first of these layouts
+that works, or the one --layout names:
+  keep    every partition where it was (the target may be larger, or
+          smaller when the partitions end before the target does)
+  grow    the last partition (or the one --grow N names) grows to fill the
+          target, and its file system grows to match; partitions after a
+          chosen one move to the end of the disk
+  scale   every partition moves and grows in proportion (aligned to 1 MiB),
+          and their file systems grow
+  fit     onto a smaller disk (shrinking file systems: not available yet;
+          a target that is too small is refused with the shortfall)
+Grow and scale write a new partition table (numbers, type GUIDs, GUIDs,
+names and attributes kept). File systems grow with resize2fs (ext2/3/4),
+ntfsresize (NTFS), xfs_growfs and btrfs (mounted); swap gets a new header;
+FAT and exFAT keep their size in the larger partition.
 
 Options:
   --repo DIR          repository (default $LIFEBOAT_REPO)
   --name NAME         image to restore
+  --plan              print the plan and write nothing
+  --layout LAYOUT     keep, grow, scale or fit (default: the first that works)
+  --grow N            the partition the grow layout enlarges (default: the last)
   --yes               do not ask for confirmation
   --verify            read the disk back afterwards and compare it with the image
   --skip-holes        leave the target's bytes where the image has nothing used

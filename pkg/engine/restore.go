@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/lifeboat-dev/lifeboat/pkg/image"
+	"github.com/lifeboat-dev/lifeboat/pkg/layout"
 	"github.com/lifeboat-dev/lifeboat/pkg/progress"
 	"github.com/lifeboat-dev/lifeboat/pkg/ptable"
 	"github.com/lifeboat-dev/lifeboat/pkg/repo"
@@ -23,7 +25,9 @@ type RestoreOptions struct {
 	TargetReadsZeros bool
 	// SkipHoles leaves the target's bytes under holes untouched.
 	SkipHoles bool
-	Progress  *progress.Tracker
+	// Layout is the plan to follow (PlanRestore); nil plans one.
+	Layout   *layout.Plan
+	Progress *progress.Tracker
 }
 
 // RestoreSummary is what a restore did.
@@ -35,69 +39,62 @@ type RestoreSummary struct {
 	Seconds      float64
 }
 
-// TooSmallError is returned for a target smaller than the image's disk.
-type TooSmallError struct {
-	Need, Have int64
-}
-
-func (e *TooSmallError) Error() string {
-	return fmt.Sprintf("target is %d bytes, the image needs %d (%d bytes short); restoring onto a smaller disk is not supported yet", e.Have, e.Need, e.Need-e.Have)
-}
+// TooSmallError is returned for a target no layout fits.
+type TooSmallError = layout.TooSmallError
 
 // ErrSectorSize is returned when the target's logical sector size differs
 // from the image's on a disk with a partition table.
-var ErrSectorSize = errors.New("logical sector sizes differ")
+var ErrSectorSize = layout.ErrSectorSize
 
-// Plan is what a restore of an image onto a target will do, computed before
-// anything is written.
-type Plan struct {
-	Patches []ptable.Patch
-	Changes []string
-}
-
-// PlanRestore checks that the image fits the target and computes the
-// partition-table changes the target's size needs.
-func PlanRestore(im *repo.Image, targetSize int64, targetSector int) (*Plan, error) {
+// PlanRestore reads the image's partition table and computes how the image
+// lands on a target of the given size and sector size (package layout).
+func PlanRestore(im *repo.Image, t layout.Target, o layout.Options) (*layout.Plan, error) {
 	m := im.M
-	if targetSize < m.Disk.Size {
-		return nil, &TooSmallError{Need: m.Disk.Size, Have: targetSize}
+	tbl, err := ptable.Read(im, m.Disk.Size, m.Disk.LogicalSectorSize)
+	if err != nil {
+		return nil, fmt.Errorf("read the image's partition table: %w", err)
 	}
-	if targetSector != m.Disk.LogicalSectorSize && m.Table.Type != ptable.TypeNone {
-		return nil, fmt.Errorf("%w: the image's disk has %d-byte sectors and a %s partition table, the target has %d-byte sectors; converting is not supported yet",
-			ErrSectorSize, m.Disk.LogicalSectorSize, m.Table.Type, targetSector)
-	}
-	p := &Plan{}
-	if targetSize > m.Disk.Size && m.Table.Type == ptable.TypeGPT {
-		tbl, err := ptable.Read(im, m.Disk.Size, m.Disk.LogicalSectorSize)
-		if err != nil {
-			return nil, fmt.Errorf("read the image's partition table: %w", err)
-		}
-		p.Patches, err = tbl.RelocateGPT(m.Disk.Size, targetSize)
-		if err != nil {
-			return nil, err
-		}
-		if len(p.Patches) > 0 {
-			last := targetSize/int64(m.Disk.LogicalSectorSize) - 1
-			p.Changes = append(p.Changes, fmt.Sprintf("moved the backup GPT to the end of the larger target (LBA %d) and updated the primary GPT header and protective MBR to match", last))
-		}
-	}
-	return p, nil
+	return layout.Compute(m, tbl, im, t, o)
 }
 
-// Restore writes an image onto a target disk.
+// planFor is the plan a restore or a check of dst follows.
+func planFor(im *repo.Image, dst interface {
+	Size() int64
+	LogicalSectorSize() int
+}, p *layout.Plan) (*layout.Plan, error) {
+	if p != nil {
+		if p.Target.Size != dst.Size() || p.Target.SectorSize != dst.LogicalSectorSize() {
+			return nil, fmt.Errorf("the plan is for a target of %d bytes with %d-byte sectors, the target has %d bytes with %d-byte sectors",
+				p.Target.Size, p.Target.SectorSize, dst.Size(), dst.LogicalSectorSize())
+		}
+		return p, nil
+	}
+	return PlanRestore(im, layout.Target{Size: dst.Size(), SectorSize: dst.LogicalSectorSize()}, layout.Options{})
+}
+
+// Restore writes an image onto a target disk, laid out as o.Layout says
+// (nil: the first layout that works, keep on a large enough disk).
 func Restore(ctx context.Context, im *repo.Image, dst Target, o RestoreOptions) (RestoreSummary, error) {
 	start := time.Now()
 	var sum RestoreSummary
 	m := im.M
-	plan, err := PlanRestore(im, dst.Size(), dst.LogicalSectorSize())
+	plan, err := planFor(im, dst, o.Layout)
 	if err != nil {
 		return sum, err
 	}
+	mt := newMapped(dst, plan.Segments, m.Disk.Size)
 	workers := workerCount(o.Workers)
 	o.Progress.Start("restoring", m.Disk.Size)
 
 	var written, holes, chunks atomic.Int64
 	skipHoles := o.SkipHoles || o.TargetReadsZeros
+	if !o.TargetReadsZeros {
+		for _, w := range plan.Wipe {
+			if err := dst.Zero(w.Dst, w.Len); err != nil {
+				return sum, fmt.Errorf("restore of %s: clear the target at byte %d: %w", m.Name, w.Dst, err)
+			}
+		}
+	}
 	type buffers struct{ data, raw []byte }
 	bufs := make([]buffers, workers)
 	for w := range bufs {
@@ -107,41 +104,42 @@ func Restore(ctx context.Context, im *repo.Image, dst Target, o RestoreOptions) 
 	writeExtent := func(w, i int) error {
 		off, n := m.ExtentRange(i)
 		defer o.Progress.Add(n)
+		var covered int64
+		for _, pc := range mt.pieces(off, n) {
+			covered += pc.n
+		}
+		if covered == 0 {
+			return nil
+		}
 		e := m.Extents[i]
-		patched := overlaps(plan.Patches, off, n)
-		if e.Hole && !patched {
-			holes.Add(n)
+		if e.Hole {
+			holes.Add(covered)
 			if skipHoles {
 				return nil
 			}
-			return dst.Zero(off, n)
+			return mt.Zero(off, n)
 		}
 		data, err := im.Extent(i, bufs[w].data, bufs[w].raw)
 		if err != nil {
 			return err
 		}
-		ptable.ApplyPatches(data, off, plan.Patches)
-		if e.Used != nil && !patched {
+		if e.Used != nil {
 			// A partly used extent: its used parts are written, and its
 			// unused parts zeroed like holes (or left, like holes).
-			u, err := writeUsed(dst, data, off, e.Used, skipHoles)
+			u, err := writeUsed(mt, data, off, e.Used, skipHoles)
 			if err != nil {
 				return err
 			}
 			written.Add(u)
-			holes.Add(n - u)
+			holes.Add(covered - u)
 			chunks.Add(1)
 			return nil
 		}
-		if _, err := dst.WriteAt(data, off); err != nil {
+		if _, err := mt.WriteAt(data, off); err != nil {
 			return err
 		}
-		if e.Hole {
-			holes.Add(n)
-		} else {
-			written.Add(n)
-			chunks.Add(1)
-		}
+		written.Add(covered)
+		chunks.Add(1)
 		return nil
 	}
 
@@ -173,19 +171,14 @@ func Restore(ctx context.Context, im *repo.Image, dst Target, o RestoreOptions) 
 		err = ctx.Err()
 	}
 	if err == nil {
-		// The extent with the partition table goes last.
+		// The extent with the partition table goes last, and the table
+		// changes after it, the first sectors last of all: an interrupted
+		// restore does not leave a disk whose table looks whole.
 		err = writeExtent(0, 0)
 	}
 	if err == nil {
-		// Parts of patches past the image's end (the relocated backup GPT).
-		for _, p := range plan.Patches {
-			if end := p.Offset + int64(len(p.Data)); end > m.Disk.Size {
-				lo := max(p.Offset, m.Disk.Size)
-				if _, err = dst.WriteAt(p.Data[lo-p.Offset:], lo); err != nil {
-					break
-				}
-			}
-		}
+		o.Progress.SetStage("writing the partition table")
+		err = writePatches(dst, plan.Patches)
 	}
 	if err == nil {
 		o.Progress.SetStage("flushing the target")
@@ -200,6 +193,19 @@ func Restore(ctx context.Context, im *repo.Image, dst Target, o RestoreOptions) 
 		return sum, fmt.Errorf("restore of %s stopped: %w", m.Name, err)
 	}
 	return sum, nil
+}
+
+// writePatches writes the table changes, from the end of the disk to its
+// start.
+func writePatches(dst Target, patches []ptable.Patch) error {
+	ps := append([]ptable.Patch(nil), patches...)
+	sort.SliceStable(ps, func(a, b int) bool { return ps[a].Offset > ps[b].Offset })
+	for _, p := range ps {
+		if _, err := dst.WriteAt(p.Data, p.Offset); err != nil {
+			return fmt.Errorf("write the partition table at byte %d: %w", p.Offset, err)
+		}
+	}
+	return nil
 }
 
 // zeroGap is the smallest unused gap inside an extent that is zeroed with

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/lifeboat-dev/lifeboat/pkg/image"
+	"github.com/lifeboat-dev/lifeboat/pkg/layout"
 	"github.com/lifeboat-dev/lifeboat/pkg/progress"
 	"github.com/lifeboat-dev/lifeboat/pkg/ptable"
 	"github.com/lifeboat-dev/lifeboat/pkg/repo"
@@ -59,6 +60,9 @@ type VerifyOptions struct {
 	// UsedOnly compares only what file systems use (VerifyTarget after a
 	// restore that left unused space untouched).
 	UsedOnly bool
+	// Layout is the plan the restore followed (nil: the plan it would
+	// make).
+	Layout *layout.Plan
 }
 
 // Verify checks that every chunk of an image is present and matches its
@@ -167,22 +171,24 @@ func sortProblems(p []Problem) []Problem {
 }
 
 // VerifyTarget reads a restored disk back and compares it with the image,
-// including the partition-table changes a restore onto a larger disk makes.
-// Extents the restore did not change are compared by hash without reading
-// their chunks.
-func VerifyTarget(ctx context.Context, im *repo.Image, dst Source, o VerifyOptions) (VerifyReport, error) {
+// as laid out by o.Layout (nil: the plan a restore would make), including
+// the partition-table writes. Extents the restore copied unchanged to the
+// same offsets are compared by hash without reading their chunks.
+func VerifyTarget(ctx context.Context, im *repo.Image, dst Target, o VerifyOptions) (VerifyReport, error) {
 	start := time.Now()
 	m := im.M
-	plan, err := PlanRestore(im, dst.Size(), dst.LogicalSectorSize())
+	plan, err := planFor(im, dst, o.Layout)
 	if err != nil {
 		return VerifyReport{}, err
 	}
+	mt := newMapped(dst, plan.Segments, m.Disk.Size)
 	workers := workerCount(o.Workers)
 	o.Progress.Start("comparing the disk with the image", m.Disk.Size)
 	var (
 		mu       sync.Mutex
 		problems []Problem
 		checked  atomic.Int64
+		compared atomic.Int64
 	)
 	report := func(i int, off int64, e image.Extent, what string) {
 		p := Problem{Extents: []int{i}, Offset: off, Problem: what}
@@ -194,15 +200,24 @@ func VerifyTarget(ctx context.Context, im *repo.Image, dst Source, o VerifyOptio
 		mu.Unlock()
 	}
 	wbufs := make([][2][]byte, workers)
-	err = readExtents(ctx, dst, m.Disk.Size, m.ExtentSize, workers, func(w, i int, off int64, data []byte) error {
-		defer o.Progress.Add(int64(len(data)))
-		checked.Add(1)
-		e := m.Extents[i]
-		patched := overlaps(plan.Patches, off, int64(len(data)))
-		if o.UsedOnly && e.Hole && !patched {
+	err = readExtents(ctx, mt, m.Disk.Size, m.ExtentSize, workers, func(w, i int, off int64, data []byte) error {
+		n := int64(len(data))
+		defer o.Progress.Add(n)
+		pcs := mt.pieces(off, n)
+		if len(pcs) == 0 {
 			return nil
 		}
-		if !patched && (e.Used == nil || !o.UsedOnly) {
+		checked.Add(1)
+		e := m.Extents[i]
+		patched := false
+		for _, pc := range pcs {
+			compared.Add(pc.n)
+			patched = patched || overlaps(plan.Patches, pc.dst, pc.n)
+		}
+		if o.UsedOnly && e.Hole {
+			return nil
+		}
+		if !patched && mt.whole(off, n) && (e.Used == nil || !o.UsedOnly) {
 			switch {
 			case e.Hole && !allZero(data):
 				report(i, off, e, "the image has zeros here, the disk does not")
@@ -219,36 +234,29 @@ func VerifyTarget(ctx context.Context, im *repo.Image, dst Source, o VerifyOptio
 			report(i, off, e, "cannot read the image: "+describe(err))
 			return nil
 		}
-		ptable.ApplyPatches(want, off, plan.Patches)
-		if o.UsedOnly && e.Used != nil && !patched {
-			for _, r := range e.Used {
-				if !bytes.Equal(want[r.Off:r.Off+r.Len], data[r.Off:r.Off+r.Len]) {
-					report(i, off, e, "the disk's bytes differ from the image in the part file systems use")
-					break
-				}
-			}
-			return nil
+		for _, pc := range pcs {
+			ptable.ApplyPatches(want[pc.rel:pc.rel+pc.n], pc.dst, plan.Patches)
 		}
-		if !bytes.Equal(want, data) {
-			report(i, off, e, "the disk's bytes differ from the image")
+		for _, pc := range pcs {
+			if differs(want, data, pc, e.Used, o.UsedOnly && e.Used != nil && !patched) {
+				report(i, off, e, "the disk's bytes differ from the image")
+				break
+			}
 		}
 		return nil
 	})
 	if err == nil {
 		for _, p := range plan.Patches {
-			if end := p.Offset + int64(len(p.Data)); end > m.Disk.Size {
-				lo := max(p.Offset, m.Disk.Size)
-				got := make([]byte, end-lo)
-				if _, err = readFullAt(dst, got, lo); err != nil {
-					break
-				}
-				if !bytes.Equal(got, p.Data[lo-p.Offset:]) {
-					problems = append(problems, Problem{Extents: []int{-1}, Offset: lo, Problem: "the relocated backup GPT is not in place"})
-				}
+			got := make([]byte, len(p.Data))
+			if _, err = readFullAt(dst, got, p.Offset); err != nil {
+				break
+			}
+			if !bytes.Equal(got, p.Data) {
+				problems = append(problems, Problem{Extents: []int{-1}, Offset: p.Offset, Problem: "the partition table written at this offset is not in place"})
 			}
 		}
 	}
-	rep := VerifyReport{Chunks: checked.Load(), Bytes: m.Disk.Size, Problems: sortProblems(problems), Seconds: time.Since(start).Seconds()}
+	rep := VerifyReport{Chunks: checked.Load(), Bytes: compared.Load(), Problems: sortProblems(problems), Seconds: time.Since(start).Seconds()}
 	if err != nil {
 		return rep, fmt.Errorf("compare disk with %s: %w", m.Name, err)
 	}
@@ -256,4 +264,19 @@ func VerifyTarget(ctx context.Context, im *repo.Image, dst Source, o VerifyOptio
 		return rep, fmt.Errorf("compare disk with %s: %w: %d extents differ", m.Name, ErrVerifyFailed, len(rep.Problems))
 	}
 	return rep, nil
+}
+
+// differs compares the piece pc of an extent, want against got, in the
+// used runs only when usedOnly.
+func differs(want, got []byte, pc piece, used []image.Run, usedOnly bool) bool {
+	if !usedOnly {
+		return !bytes.Equal(want[pc.rel:pc.rel+pc.n], got[pc.rel:pc.rel+pc.n])
+	}
+	for _, r := range used {
+		lo, hi := max(r.Off, pc.rel), min(r.Off+r.Len, pc.rel+pc.n)
+		if lo < hi && !bytes.Equal(want[lo:hi], got[lo:hi]) {
+			return true
+		}
+	}
+	return false
 }

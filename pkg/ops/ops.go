@@ -11,6 +11,7 @@ import (
 	"github.com/lifeboat-dev/lifeboat/pkg/engine"
 	"github.com/lifeboat-dev/lifeboat/pkg/image"
 	"github.com/lifeboat-dev/lifeboat/pkg/inventory"
+	"github.com/lifeboat-dev/lifeboat/pkg/layout"
 	"github.com/lifeboat-dev/lifeboat/pkg/progress"
 	"github.com/lifeboat-dev/lifeboat/pkg/ptable"
 	"github.com/lifeboat-dev/lifeboat/pkg/repo"
@@ -147,6 +148,14 @@ type RestoreRequest struct {
 	// Verify reads the target back after writing and compares it with the
 	// image.
 	Verify bool
+	// Layout picks how partitions are laid out ("": the first of keep,
+	// grow, scale, fit that works); Grow is the partition the grow layout
+	// enlarges (0: the last).
+	Layout layout.Kind
+	Grow   int
+	// PlanOnly plans the restore and opens the target only to read its
+	// size and table: the job cannot Run.
+	PlanOnly bool
 }
 
 // RestoreJob is a restore whose checks passed and whose target is open
@@ -158,7 +167,7 @@ type RestoreJob struct {
 	// error that kept it from being read, if any.
 	Current    *ptable.Table
 	CurrentErr error
-	Plan       *engine.Plan
+	Plan       *layout.Plan
 	// Created is set when the target is a new file made for this restore.
 	Created bool
 	Size    int64
@@ -211,6 +220,9 @@ func PrepareRestore(env Env, req RestoreRequest) (_ *RestoreJob, err error) {
 	if lss == 0 {
 		lss = m.Disk.LogicalSectorSize
 	}
+	if req.PlanOnly {
+		return planOnly(im, dev, req, codec, lss)
+	}
 	dst, err := disk.Open(req.Target, disk.Options{Write: true, CreateSize: m.Disk.Size, SectorSize: lss})
 	if err != nil {
 		return nil, err
@@ -225,12 +237,38 @@ func PrepareRestore(env Env, req RestoreRequest) (_ *RestoreJob, err error) {
 	if err := dst.Lock(true); err != nil {
 		return nil, err
 	}
-	job.Plan, err = engine.PlanRestore(im, dst.Size(), dst.LogicalSectorSize())
+	job.Plan, err = engine.PlanRestore(im, layout.Target{Size: dst.Size(), SectorSize: dst.LogicalSectorSize()}, layout.Options{Kind: req.Layout, Grow: req.Grow})
 	if err != nil {
 		return nil, fmt.Errorf("restore %s onto %s: %w", m.Name, req.Target, err)
 	}
 	if !job.Created {
 		job.Current, job.CurrentErr = ptable.Read(dst, dst.Size(), dst.LogicalSectorSize())
+	}
+	return job, nil
+}
+
+// planOnly plans a restore without opening the target for writing; a
+// target file that does not exist yet would be made the image's size.
+func planOnly(im *repo.Image, dev safety.Device, req RestoreRequest, codec *repo.Codec, lss int) (*RestoreJob, error) {
+	m := im.M
+	job := &RestoreJob{Image: im, Target: dev, req: req, codec: codec}
+	t := layout.Target{Size: m.Disk.Size, SectorSize: lss}
+	if _, err := os.Stat(req.Target); err == nil {
+		d, err := disk.Open(req.Target, disk.Options{SectorSize: lss})
+		if err != nil {
+			return nil, err
+		}
+		t = layout.Target{Size: d.Size(), SectorSize: d.LogicalSectorSize()}
+		job.Current, job.CurrentErr = ptable.Read(d, d.Size(), d.LogicalSectorSize())
+		d.Close()
+	} else {
+		job.Created = true
+	}
+	job.Size = t.Size
+	var err error
+	job.Plan, err = engine.PlanRestore(im, t, layout.Options{Kind: req.Layout, Grow: req.Grow})
+	if err != nil {
+		return nil, fmt.Errorf("restore %s onto %s: %w", m.Name, req.Target, err)
 	}
 	return job, nil
 }
@@ -264,6 +302,9 @@ func (j *RestoreJob) Confirms(answer string) bool {
 // Run writes the image onto the target, then reads it back if the request
 // asks to. tr is restarted for each stage.
 func (j *RestoreJob) Run(ctx context.Context, tr *progress.Tracker) (res RestoreResult, err error) {
+	if j.dst == nil {
+		return res, errors.New("restore: the job was prepared to plan only")
+	}
 	defer func() {
 		if err != nil {
 			j.failed = true
@@ -273,7 +314,7 @@ func (j *RestoreJob) Run(ctx context.Context, tr *progress.Tracker) (res Restore
 		}
 	}()
 	sum, err := engine.Restore(ctx, j.Image, j.dst, engine.RestoreOptions{
-		Workers: j.req.Workers, TargetReadsZeros: j.Created, SkipHoles: j.req.SkipHoles, Progress: tr,
+		Workers: j.req.Workers, TargetReadsZeros: j.Created, SkipHoles: j.req.SkipHoles, Progress: tr, Layout: j.Plan,
 	})
 	res.RestoreSummary = sum
 	if err != nil {
@@ -283,8 +324,19 @@ func (j *RestoreJob) Run(ctx context.Context, tr *progress.Tracker) (res Restore
 		if err := j.dst.DropCache(); err != nil {
 			return res, err
 		}
-		rep, err := engine.VerifyTarget(ctx, j.Image, j.dst, engine.VerifyOptions{Workers: j.req.Workers, Progress: tr, UsedOnly: j.req.SkipHoles})
+		rep, err := engine.VerifyTarget(ctx, j.Image, j.dst, engine.VerifyOptions{Workers: j.req.Workers, Progress: tr, UsedOnly: j.req.SkipHoles, Layout: j.Plan})
 		res.Verified = &rep
+		if err != nil {
+			return res, err
+		}
+	}
+	if len(j.Plan.Grown()) > 0 {
+		if err := j.dst.Sync(); err != nil {
+			return res, err
+		}
+		changes, warnings, err := engine.GrowFileSystems(ctx, j.req.Target, j.Plan, tr)
+		res.Changes = append(res.Changes, changes...)
+		res.Warnings = append(res.Warnings, warnings...)
 		if err != nil {
 			return res, err
 		}

@@ -55,6 +55,9 @@ type Partition struct {
 	Bootable   bool   `json:"bootable,omitempty"` // MBR active flag
 	Logical    bool   `json:"logical,omitempty"`  // MBR logical partition inside an extended one
 	Extended   bool   `json:"extended,omitempty"` // MBR extended container
+	// EBR is where a logical partition's extended boot record is, in
+	// bytes from the start of the disk.
+	EBR int64 `json:"ebr,omitempty"`
 	// FileSystem, FSVersion and FSLabel say what the partition held when
 	// it was read (blkid's type names: "ext4", "vfat", "ntfs", "swap"...,
 	// and its variant: "FAT32"); set by capture, not by Read.
@@ -381,6 +384,7 @@ func readEBRChain(r io.ReaderAt, ext, extSize, lss, sectors int64) ([]Partition,
 					TypeName: mbrTypeNames[typ],
 					Bootable: e1[0] == 0x80,
 					Logical:  true,
+					EBR:      cur * lss,
 				})
 			}
 		}

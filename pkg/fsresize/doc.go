@@ -1,0 +1,17 @@
+// Package fsresize grows the file system in a partition that a restore
+// made larger, with each file system's own tool where one exists:
+// resize2fs for ext2/3/4 (after `e2fsck -f -p`, as resize2fs asks, and
+// checked with `e2fsck -f -n` after), ntfsresize for NTFS (which also
+// schedules Windows' chkdsk, as it always does), and Lifeboat's own
+// header rewrite for Linux swap (the size is one field; the UUID and label
+// stay). XFS and btrfs grow only while mounted, so they are mounted on a
+// temporary directory when the kernel can, and grown there with
+// xfs_growfs or `btrfs filesystem resize max`.
+//
+// Growable says ahead, without touching a disk, whether and how a file
+// system type can grow; plans show its answer. Grow works on a block
+// device that holds exactly the partition (a loop device over the
+// target's range, see Loop) and returns what it did in a sentence. It
+// fails with the tool's own message; a file system whose grow failed is
+// left as the tool left it, and the caller reports it.
+package fsresize

@@ -1,0 +1,174 @@
+package fsresize
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// ErrCannotGrow is returned by Growable for a file system Lifeboat cannot
+// grow.
+var ErrCannotGrow = errors.New("cannot grow")
+
+// Growable says how a file system of type fs (blkid's names) is grown, or
+// why it is not.
+func Growable(fs string) (how string, err error) {
+	switch fs {
+	case "ext2", "ext3", "ext4":
+		return "resize2fs", nil
+	case "ntfs":
+		return "ntfsresize", nil
+	case "swap":
+		return "a new swap header", nil
+	case "xfs":
+		return "xfs_growfs (mounted)", nil
+	case "btrfs":
+		return "btrfs filesystem resize (mounted)", nil
+	case "vfat":
+		return "", fmt.Errorf("%w: FAT grows while it is restored (package layout), not after", ErrCannotGrow)
+	case "exfat":
+		return "", fmt.Errorf("%w: no tool grows exFAT", ErrCannotGrow)
+	case "":
+		return "", fmt.Errorf("%w: no file system recognised", ErrCannotGrow)
+	}
+	return "", fmt.Errorf("%w: Lifeboat does not resize %s", ErrCannotGrow, fs)
+}
+
+// Grow grows the file system of type fs on dev, a block device holding
+// exactly the partition, to fill it.
+func Grow(ctx context.Context, dev, fs string) (string, error) {
+	if _, err := Growable(fs); err != nil {
+		return "", err
+	}
+	switch fs {
+	case "ext2", "ext3", "ext4":
+		// resize2fs wants a freshly checked file system; -p repairs only
+		// what is safe and fails otherwise.
+		if out, err := run(ctx, "e2fsck", "-f", "-p", dev); err != nil && exitCode(err) > 1 {
+			return "", fmt.Errorf("e2fsck -f -p %s before growing: %w: %s", dev, err, out)
+		}
+		if out, err := run(ctx, "resize2fs", dev); err != nil {
+			return "", fmt.Errorf("resize2fs %s: %w: %s", dev, err, out)
+		}
+		if out, err := run(ctx, "e2fsck", "-f", "-n", dev); err != nil {
+			return "", fmt.Errorf("e2fsck -f -n %s after growing: %w: %s", dev, err, out)
+		}
+		return "with resize2fs; e2fsck finds it clean", nil
+	case "ntfs":
+		if out, err := run(ctx, "ntfsresize", "--force", "--no-progress-bar", dev); err != nil {
+			return "", fmt.Errorf("ntfsresize %s: %w: %s", dev, err, out)
+		}
+		return "with ntfsresize (Windows runs chkdsk once at its next start)", nil
+	case "swap":
+		return growSwap(dev)
+	case "xfs":
+		return growMounted(ctx, dev, fs, "xfs_growfs", "xfs_growfs")
+	case "btrfs":
+		return growMounted(ctx, dev, fs, "btrfs filesystem resize max", "btrfs", "filesystem", "resize", "max")
+	}
+	return "", fmt.Errorf("%w: %s", ErrCannotGrow, fs)
+}
+
+// run runs a tool and returns its output, the last lines of it when long.
+func run(ctx context.Context, name string, args ...string) (string, error) {
+	if _, err := exec.LookPath(name); err != nil {
+		return "", fmt.Errorf("%s is not available here: %w", name, err)
+	}
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = append(os.Environ(), "LC_ALL=C")
+	out, err := cmd.CombinedOutput()
+	return tail(string(out), 6), err
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "; ")
+}
+
+func exitCode(err error) int {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
+	}
+	return -1
+}
+
+// growMounted mounts dev on a temporary directory, runs the tool with the
+// mount point as its last argument, and unmounts.
+func growMounted(ctx context.Context, dev, fs, what string, tool ...string) (string, error) {
+	dir, err := os.MkdirTemp("", "lifeboat-grow-")
+	if err != nil {
+		return "", err
+	}
+	defer os.Remove(dir)
+	if err := unix.Mount(dev, dir, fs, 0, ""); err != nil {
+		return "", fmt.Errorf("mount %s (%s) to grow it: %w; grow it with %s after booting", dev, fs, err, what)
+	}
+	out, rerr := run(ctx, tool[0], append(tool[1:], dir)...)
+	uerr := unix.Unmount(dir, 0)
+	if rerr != nil {
+		return "", fmt.Errorf("%s on %s: %w: %s", what, dev, rerr, out)
+	}
+	if uerr != nil {
+		return "", fmt.Errorf("unmount %s after growing: %w", dir, uerr)
+	}
+	return "with " + what, nil
+}
+
+// growSwap rewrites a Linux swap header's last-page field for the
+// device's size.
+func growSwap(dev string) (string, error) {
+	f, err := os.OpenFile(dev, os.O_RDWR, 0)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	size, err := f.Seek(0, 2)
+	if err != nil {
+		return "", fmt.Errorf("size of %s: %w", dev, err)
+	}
+	hdr := make([]byte, 65536)
+	n, _ := f.ReadAt(hdr, 0)
+	hdr = hdr[:n]
+	page := 0
+	for _, ps := range []int{4096, 8192, 16384, 65536} {
+		if ps <= len(hdr) && bytes.Equal(hdr[ps-10:ps], []byte("SWAPSPACE2")) {
+			page = ps
+			break
+		}
+	}
+	if page == 0 {
+		return "", fmt.Errorf("%s: no swap header (SWAPSPACE2) found", dev)
+	}
+	le := binary.LittleEndian
+	if v := le.Uint32(hdr[1024:1028]); v != 1 {
+		return "", fmt.Errorf("%s: swap header version %d, not 1", dev, v)
+	}
+	last := size/int64(page) - 1
+	if last > 0xFFFFFFFF {
+		last = 0xFFFFFFFF
+	}
+	old := le.Uint32(hdr[1028:1032])
+	if int64(old) >= last {
+		return "swap area already fills the partition", nil
+	}
+	b := make([]byte, 4)
+	le.PutUint32(b, uint32(last))
+	if _, err := f.WriteAt(b, 1028); err != nil {
+		return "", fmt.Errorf("write swap header of %s: %w", dev, err)
+	}
+	if err := f.Sync(); err != nil {
+		return "", fmt.Errorf("sync %s: %w", dev, err)
+	}
+	return fmt.Sprintf("with a new swap header (%d pages, was %d)", last+1, old+1), nil
+}
