@@ -62,7 +62,7 @@ type Segment struct {
 
 // Part is one partition as the plan lays it out.
 type Part struct {
-	ptable.Partition       // on the target
+	ptable.Partition                  // on the target
 	Src              ptable.Partition // on the image's disk
 	// GrowFS is set when the file system is to be grown to the new size
 	// after the data is written; Note says what happens to it either way.
