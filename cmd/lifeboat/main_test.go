@@ -270,3 +270,63 @@ func TestUncleanWarnedBeforeCapture(t *testing.T) {
 		t.Errorf("the summary does not say how partition 2 was read:\n%s", r.stdout)
 	}
 }
+
+// TestRestorePlan: --plan prints the plan and writes nothing, for every
+// layout; the confirmation shows the plan; a grow restore grows ext4.
+func TestRestorePlan(t *testing.T) {
+	testutil.Root(t)
+	dir := t.TempDir()
+	src := demoDisk(t, dir)
+	t.Setenv("LIFEBOAT_REPO", filepath.Join(dir, "repo"))
+	if r := lifeboat(t, "", "capture", "--name", "demo", "--quiet", src); r.code != 0 {
+		t.Fatal(r)
+	}
+	big := filepath.Join(dir, "big.img")
+	os.WriteFile(big, bytes.Repeat([]byte{7}, 72*MiB), 0o644)
+	before := testutil.HashFile(t, big, -1)
+	for _, c := range []struct {
+		args []string
+		want []string
+	}{
+		{nil, []string{"PLAN    keep layout: demo (gpt, 48.0 MiB, 512-byte sectors) onto " + big, "moved the backup GPT"}},
+		{[]string{"--layout", "grow"}, []string{"PLAN    grow layout", "ext4 grown to fill the 62.0 MiB partition (resize2fs)", "wrote a new gpt partition table"}},
+		{[]string{"--layout", "scale"}, []string{"PLAN    scale layout", "moved from 9.0 MiB; ext4 grown"}},
+		{[]string{"--layout", "grow", "--grow", "1"}, []string{"PLAN    grow layout", "moved from 9.0 MiB; ext4 as captured"}},
+	} {
+		r := lifeboat(t, "", append(append([]string{"restore", "--name", "demo", "--plan"}, c.args...), big)...)
+		for _, w := range append(c.want, "nothing was written (--plan)") {
+			if r.code != 0 || !strings.Contains(r.stdout, w) {
+				t.Errorf("restore --plan %q: want %q in\n%s", c.args, w, r)
+			}
+		}
+		if testutil.HashFile(t, big, -1) != before {
+			t.Fatalf("restore --plan %q wrote the target", c.args)
+		}
+	}
+	for _, c := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"--layout", "sideways", big}, exitUsage, "use keep, grow, scale or fit"},
+		{[]string{"--grow", "2", big}, exitUsage, "--grow N goes with --layout grow"},
+		{[]string{"--layout", "grow", "--grow", "9", big}, exitFailed, "no partition 9"},
+		{[]string{filepath.Join(dir, "small.img")}, exitTooSmall, "bytes short"},
+	} {
+		if strings.HasSuffix(c.args[len(c.args)-1], "small.img") {
+			os.WriteFile(c.args[len(c.args)-1], make([]byte, 24*MiB), 0o644)
+		}
+		r := lifeboat(t, "", append([]string{"restore", "--name", "demo", "--plan"}, c.args...)...)
+		if r.code != c.code || !strings.Contains(fmt.Sprint(r.err), c.want) {
+			t.Errorf("restore --plan %q: want exit %d and %q, got %s", c.args, c.code, c.want, r)
+		}
+	}
+	// The confirmation shows the plan; the grow restore grows ext4.
+	r := lifeboat(t, "big.img\n", "restore", "--name", "demo", "--layout", "grow", "--verify", big)
+	if r.code != 0 || !strings.Contains(r.stderr, "PLAN    grow layout") || !strings.Contains(r.stdout, "partition 2 (ext4) grown to 62.0 MiB with resize2fs; e2fsck finds it clean") {
+		t.Fatal(r)
+	}
+	if out := testutil.Run(t, "sgdisk", "-v", big); !strings.Contains(out, "No problems found") {
+		t.Fatal(out)
+	}
+}

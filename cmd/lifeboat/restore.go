@@ -94,7 +94,11 @@ func (e *env) restore(ctx context.Context, args []string) (err error) {
 		fmt.Fprintln(e.stdout, "  note  ", c)
 	}
 	if v := res.Verified; v != nil {
-		fmt.Fprintf(e.stdout, "  verified: the disk reads back identical to the image (%s in %.1f s)\n", human(v.Bytes), v.Seconds)
+		what := "the disk reads back identical to the image"
+		if !job.Plan.Identity() {
+			what = "every partition reads back identical to the image where the plan put it, and the new table is in place"
+		}
+		fmt.Fprintf(e.stdout, "  verified: %s (%s in %.1f s)\n", what, human(v.Bytes), v.Seconds)
 	}
 	for _, w := range res.Warnings {
 		fmt.Fprintln(e.stdout, "  warning:", w)

@@ -254,9 +254,14 @@ func (s *source) partsEnd() int64 {
 	return end
 }
 
-// keepNeed is the smallest target the keep layout works on.
+// keepNeed is the smallest target the keep layout works on: the
+// partitions and the backup GPT (data outside the partitions past that is
+// left behind, and the plan says so).
 func (s *source) keepNeed() int64 {
-	return max(s.partsEnd(), s.data) + s.tbl.BackupReserve()
+	if s.tbl.Type == ptable.TypeNone || len(s.parts) == 0 {
+		return max(s.data, 1)
+	}
+	return s.partsEnd() + s.tbl.BackupReserve()
 }
 
 // dataEstimate is about what a fit layout would need: the head, and each
@@ -312,9 +317,6 @@ func (s *source) plan(k Kind, t Target, o Options) (*Plan, error) {
 
 func (s *source) keep(t Target) (*Plan, error) {
 	need := s.keepNeed()
-	if s.tbl.Type == ptable.TypeNone {
-		need = max(s.data, 1)
-	}
 	if t.Size < need {
 		return nil, &TooSmallError{Need: need, Have: t.Size, Data: s.dataEstimate()}
 	}
@@ -338,7 +340,9 @@ func (s *source) keep(t Target) (*Plan, error) {
 			p.Changes = append(p.Changes, fmt.Sprintf("moved the backup GPT to the end of the %s target (LBA %d) and updated the primary GPT header and protective MBR to match", where, last))
 		}
 	}
-	if t.Size < s.size {
+	if room := t.Size - s.tbl.BackupReserve(); s.data > room {
+		p.Changes = append(p.Changes, fmt.Sprintf("bytes %d-%d of the image, after the last partition, hold data that does not fit on the smaller target: not written", room, s.data-1))
+	} else if t.Size < s.size {
 		p.Changes = append(p.Changes, fmt.Sprintf("the image's last %s hold no data and are not written (the target is smaller)", units.Bytes(s.size-t.Size)))
 	}
 	return p, nil
@@ -419,7 +423,11 @@ func (s *source) rewrite(k Kind, t Target, o Options) (*Plan, error) {
 		return nil, fmt.Errorf("plan %s: %w", k, err)
 	}
 	p.Patches = append(p.Patches, tp...)
-	p.Changes = append(p.Changes, fmt.Sprintf("wrote a new %s partition table for the %s layout (partition numbers, types, GUIDs, names and attributes kept)", tbl.Type, k))
+	kept := "partition numbers, types, GUIDs, names and attributes"
+	if tbl.Type == ptable.TypeMBR {
+		kept = "partition numbers, types, boot flags and the disk signature"
+	}
+	p.Changes = append(p.Changes, fmt.Sprintf("wrote a new %s partition table for the %s layout (%s kept)", tbl.Type, k, kept))
 	if s.tbl.Type != ptable.TypeGPT {
 		// An MBR target must not keep a GPT from before at its end.
 		tail := int64(33) * lss
@@ -509,7 +517,7 @@ func growNote(src, dst ptable.Partition) (bool, string) {
 		}
 		return false, fmt.Sprintf("%s%s kept at %s (%s); the rest of the partition is unused", moved, name, units.Bytes(src.Size), why)
 	}
-	return true, fmt.Sprintf("%s%s grown from %s to fill the partition (%s)", moved, name, units.Bytes(src.Size), how)
+	return true, fmt.Sprintf("%s%s grown to fill the %s partition (%s)", moved, name, units.Bytes(dst.Size), how)
 }
 
 // growPositions keeps every partition where it is but the chosen one,

@@ -1,0 +1,400 @@
+package engine
+
+// Restores onto disks of another size, laid out by package layout: real
+// file systems made and filled with their own tools, restored with keep,
+// grow and scale, grown by their own tools, and checked by them.
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/lifeboat-dev/lifeboat/internal/testutil"
+	"github.com/lifeboat-dev/lifeboat/pkg/disk"
+	"github.com/lifeboat-dev/lifeboat/pkg/layout"
+	"github.com/lifeboat-dev/lifeboat/pkg/progress"
+	"github.com/lifeboat-dev/lifeboat/pkg/repo"
+)
+
+// partSpec is one partition of a test disk; c is nil for an extended
+// partition.
+type partSpec struct {
+	start, size int64
+	typ, name   string // sfdisk's type; GPT name
+	c           *fsCase
+	logical     bool
+}
+
+// layoutDisk makes a disk with the partitions, each file system made and
+// filled by its own tools over garbage, and returns the snapshot of each
+// (by partition number).
+func layoutDisk(t *testing.T, path, label string, size int64, parts []partSpec) map[int]map[string]string {
+	t.Helper()
+	mk(t, path, size)
+	garbage(t, path, 0, size, 3)
+	script := "label: " + label + "\n"
+	for _, p := range parts {
+		line := fmt.Sprintf("start=%d, size=%d, type=%s", p.start/512, p.size/512, p.typ)
+		if p.name != "" {
+			line += fmt.Sprintf(", name=%q", p.name)
+		}
+		script += line + "\n"
+	}
+	cmd := exec.Command("sfdisk", "-q", "--no-reread", path)
+	cmd.Stdin = strings.NewReader(script)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("sfdisk: %v %s\n%s", err, out, script)
+	}
+	tbl := tableOf(t, path, 512)
+	snaps := map[int]map[string]string{}
+	for _, p := range parts {
+		if p.c == nil {
+			continue
+		}
+		num := 0
+		for _, q := range tbl.Partitions {
+			if q.Start == p.start {
+				num = q.Number
+			}
+		}
+		dev := loopPart(t, path, p.start, p.size)
+		mkfs := append([]string(nil), p.c.mkfs...)
+		// Record the partition's start, as installers do (Windows boots
+		// from it).
+		switch p.c.typ {
+		case "ntfs":
+			mkfs = append(mkfs, "-p", fmt.Sprint(p.start/512), "-H", "255", "-S", "63")
+		case "vfat":
+			mkfs = append(mkfs, "-h", fmt.Sprint(p.start/512))
+		}
+		testutil.Run(t, mkfs[0], append(mkfs[1:], dev)...)
+		fillFS(t, *p.c, dev, filepath.Join(t.TempDir(), "tree"))
+		snaps[num] = snapshot(t, *p.c, dev)
+		detach(t, dev)
+	}
+	return snaps
+}
+
+// restoreLayout plans and restores an image onto a file of size bytes
+// full of garbage, grows its file systems, and returns the plan.
+func restoreLayout(t *testing.T, im *repo.Image, path string, size int64, kind layout.Kind) *layout.Plan {
+	t.Helper()
+	mk(t, path, size)
+	garbage(t, path, 0, size, 4)
+	d, err := disk.Open(path, disk.Options{Write: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	plan, err := PlanRestore(im, layout.Target{Size: d.Size(), SectorSize: d.LogicalSectorSize()}, layout.Options{Kind: kind})
+	if err != nil {
+		t.Fatalf("plan %s: %v", kind, err)
+	}
+	if plan.Kind != kind {
+		t.Fatalf("plan is %s, asked for %s", plan.Kind, kind)
+	}
+	before := testutil.HashFile(t, path, -1)
+	if _, err := Restore(context.Background(), im, d, RestoreOptions{Layout: plan, Progress: &progress.Tracker{}}); err != nil {
+		t.Fatal(err)
+	}
+	if testutil.HashFile(t, path, -1) == before {
+		t.Fatal("the restore wrote nothing")
+	}
+	if rep, err := VerifyTarget(context.Background(), im, d, VerifyOptions{Layout: plan}); err != nil {
+		t.Fatalf("restored disk against the image and plan: %v %v", err, rep.Problems)
+	}
+	changes, warnings, err := GrowFileSystems(context.Background(), path, plan, &progress.Tracker{})
+	if err != nil || len(warnings) > 0 {
+		t.Fatalf("grow: %v %q", err, warnings)
+	}
+	if len(changes) != len(plan.Grown()) {
+		t.Errorf("grew %q, the plan says %d", changes, len(plan.Grown()))
+	}
+	t.Logf("%s: %q", kind, changes)
+	return plan
+}
+
+// checkLayout checks the target's table against the plan and each file
+// system: its checker is clean, its files are the source's, and it fills
+// its partition when the plan grew it.
+func checkLayout(t *testing.T, path string, plan *layout.Plan, cases map[int]*fsCase, snaps map[int]map[string]string) {
+	t.Helper()
+	got := tableOf(t, path, 512)
+	if len(got.Partitions) != len(plan.Parts) {
+		t.Fatalf("target has %d partitions, plan %d", len(got.Partitions), len(plan.Parts))
+	}
+	for i, p := range plan.Parts {
+		g := got.Partitions[i]
+		if g.Number != p.Number || g.Start != p.Start || g.Size != p.Size || g.Type != p.Type || g.GUID != p.Src.GUID || g.Name != p.Src.Name || g.Logical != p.Logical {
+			t.Errorf("partition %d on the target: %+v\nplanned: %+v", g.Number, g, p.Partition)
+		}
+	}
+	for _, p := range plan.Parts {
+		c := cases[p.Number]
+		if c == nil {
+			continue
+		}
+		dev := loopPart(t, path, p.Start, p.Size)
+		if out, err := exec.Command(c.check[0], append(c.check[1:], dev)...).CombinedOutput(); err != nil {
+			t.Errorf("%s on partition %d: %v\n%s", strings.Join(c.check, " "), p.Number, err, out)
+		}
+		diffSnapshots(t, snaps[p.Number], snapshot(t, *c, dev))
+		if c.typ == "ntfs" || c.typ == "vfat" {
+			if h := hiddenSectors(t, dev); h != p.Start/512 {
+				t.Errorf("partition %d (%s) at sector %d: its boot sector says it starts at sector %d", p.Number, c.name, p.Start/512, h)
+			}
+		}
+		fsSize := fileSystemSize(t, c, dev)
+		switch {
+		case p.Size == p.Src.Size && fsSize > p.Src.Size:
+			t.Errorf("partition %d: file system of %d bytes in a partition of %d", p.Number, fsSize, p.Size)
+		case p.Size > p.Src.Size && fsSize < p.Size-MiB:
+			t.Errorf("partition %d (%s) grew from %d to %d bytes, its file system is %d bytes", p.Number, c.name, p.Src.Size, p.Size, fsSize)
+		}
+		detach(t, dev)
+	}
+}
+
+// hiddenSectors is the partition start a FAT or NTFS boot sector records.
+func hiddenSectors(t *testing.T, dev string) int64 {
+	t.Helper()
+	f, err := os.Open(dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b := make([]byte, 512)
+	if _, err := f.ReadAt(b, 0); err != nil {
+		t.Fatal(err)
+	}
+	return int64(binary.LittleEndian.Uint32(b[28:32]))
+}
+
+// fileSystemSize is the size its file system says it has.
+func fileSystemSize(t *testing.T, c *fsCase, dev string) int64 {
+	t.Helper()
+	switch c.typ {
+	case "vfat":
+		b := make([]byte, 512)
+		f, err := os.Open(dev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if _, err := f.ReadAt(b, 0); err != nil {
+			t.Fatal(err)
+		}
+		le := binary.LittleEndian
+		total := int64(le.Uint16(b[19:21]))
+		if total == 0 {
+			total = int64(le.Uint32(b[32:36]))
+		}
+		return total * int64(le.Uint16(b[11:13]))
+	case "ntfs":
+		out := testutil.Run(t, "ntfsresize", "-i", "-f", dev)
+		m := regexp.MustCompile(`Current volume size: (\d+) bytes`).FindStringSubmatch(out)
+		if m == nil {
+			t.Fatalf("ntfsresize -i:\n%s", out)
+		}
+		n, _ := strconv.ParseInt(m[1], 10, 64)
+		return n
+	default:
+		out := testutil.Run(t, "dumpe2fs", "-h", dev)
+		var count, bs int64
+		for _, l := range strings.Split(out, "\n") {
+			if v, ok := strings.CutPrefix(l, "Block count:"); ok {
+				fmt.Sscan(strings.TrimSpace(v), &count)
+			}
+			if v, ok := strings.CutPrefix(l, "Block size:"); ok {
+				fmt.Sscan(strings.TrimSpace(v), &bs)
+			}
+		}
+		return count * bs
+	}
+}
+
+func layoutCases() (esp, ext4, ntfs, fat16 fsCase) {
+	for _, c := range fsCases() {
+		switch c.name {
+		case "FAT32":
+			esp = c
+		case "ext4":
+			ext4 = c
+		case "NTFS":
+			ntfs = c
+		case "FAT16":
+			fat16 = c
+		}
+	}
+	esp.dataMiB, ext4.dataMiB, ntfs.dataMiB, fat16.dataMiB = 6, 8, 6, 4
+	return
+}
+
+// TestLayoutsGPT restores a GPT disk with an EFI system partition (FAT32),
+// ext4 and NTFS onto a disk 1.5 times larger with each layout.
+func TestLayoutsGPT(t *testing.T) {
+	testutil.Root(t)
+	esp, ext4, ntfs, _ := layoutCases()
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.img")
+	const size = 164 * MiB
+	parts := []partSpec{
+		{start: MiB, size: 48 * MiB, typ: "C12A7328-F81F-11D2-BA4B-00A0C93EC93B", name: "EFI system", c: &esp},
+		{start: 49 * MiB, size: 64 * MiB, typ: "0FC63DAF-8483-4772-8E79-3D69D8477DE4", name: "root", c: &ext4},
+		{start: 113 * MiB, size: 48 * MiB, typ: "EBD0A0A2-B9E5-4433-87C0-68B6B72699C7", name: "data", c: &ntfs},
+	}
+	snaps := layoutDisk(t, src, "gpt", size, parts)
+	cases := map[int]*fsCase{1: &esp, 2: &ext4, 3: &ntfs}
+	r := newRepo(t)
+	capture(t, r, src, "img", CaptureOptions{})
+	im := openImage(t, r, "img")
+	srcTable := tableOf(t, src, 512)
+
+	for _, kind := range []layout.Kind{layout.Keep, layout.Grow, layout.Scale} {
+		t.Run(string(kind), func(t *testing.T) {
+			dst := filepath.Join(t.TempDir(), "dst.img")
+			plan := restoreLayout(t, im, dst, size*3/2, kind)
+			if out := testutil.Run(t, "sgdisk", "-v", dst); !strings.Contains(out, "No problems found") {
+				t.Errorf("sgdisk -v:\n%s", out)
+			}
+			got := tableOf(t, dst, 512)
+			if got.DiskID != srcTable.DiskID {
+				t.Errorf("disk GUID %s, source %s", got.DiskID, srcTable.DiskID)
+			}
+			last := plan.Parts[len(plan.Parts)-1]
+			switch kind {
+			case layout.Keep:
+				if len(plan.Grown()) != 0 || plan.Rewritten {
+					t.Errorf("keep grows %d file systems, rewrites the table: %v", len(plan.Grown()), plan.Rewritten)
+				}
+			case layout.Grow:
+				if want := int64(size*3/2 - MiB); last.Start+last.Size != want || last.Start != last.Src.Start {
+					t.Errorf("grow: the last partition is at %d, %d bytes; want it to end at %d", last.Start, last.Size, want)
+				}
+			case layout.Scale:
+				for _, p := range plan.Parts {
+					if p.Size < p.Src.Size*14/10 || p.Start%MiB != 0 {
+						t.Errorf("scale: partition %d at %d, %d bytes (was %d)", p.Number, p.Start, p.Size, p.Src.Size)
+					}
+				}
+			}
+			checkLayout(t, dst, plan, cases, snaps)
+		})
+	}
+}
+
+// TestLayoutsMBRLogical restores an MBR disk with a primary ext4 and an
+// extended partition holding a FAT16 and an ext4 logical partition: keep
+// round-trips it byte for byte, grow and scale write the EBR chain anew.
+func TestLayoutsMBRLogical(t *testing.T) {
+	testutil.Root(t)
+	_, ext4, _, fat16 := layoutCases()
+	ext4b := ext4
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.img")
+	const size = 150 * MiB
+	parts := []partSpec{
+		{start: MiB, size: 40 * MiB, typ: "83", c: &ext4},
+		{start: 42 * MiB, size: 108 * MiB, typ: "5"},
+		{start: 43 * MiB, size: 64 * MiB, typ: "6", c: &fat16, logical: true},
+		{start: 108 * MiB, size: 42 * MiB, typ: "83", c: &ext4b, logical: true},
+	}
+	snaps := layoutDisk(t, src, "dos", size, parts)
+	cases := map[int]*fsCase{1: &ext4, 5: &fat16, 6: &ext4b}
+	srcTable := tableOf(t, src, 512)
+	if len(srcTable.Partitions) != 4 || !srcTable.Partitions[3].Logical {
+		t.Fatalf("source table %+v", srcTable.Partitions)
+	}
+	r := newRepo(t)
+	capture(t, r, src, "img", CaptureOptions{})
+	im := openImage(t, r, "img")
+	sfdiskDump := func(p string) string {
+		out := testutil.Run(t, "sfdisk", "-d", p)
+		out = regexp.MustCompile(`(?m)^device: .*$`).ReplaceAllString(out, "")
+		return regexp.MustCompile(`(?m)^\S+?(\d+) :`).ReplaceAllString(out, "$1 :")
+	}
+	for _, kind := range []layout.Kind{layout.Keep, layout.Grow, layout.Scale} {
+		t.Run(string(kind), func(t *testing.T) {
+			dst := filepath.Join(t.TempDir(), "dst.img")
+			plan := restoreLayout(t, im, dst, size*3/2, kind)
+			if out, err := exec.Command("sfdisk", "-V", dst).CombinedOutput(); err != nil || !strings.Contains(string(out), "No errors detected") {
+				t.Errorf("sfdisk -V: %v\n%s", err, out)
+			}
+			got := tableOf(t, dst, 512)
+			if got.DiskID != srcTable.DiskID {
+				t.Errorf("disk signature %s, source %s", got.DiskID, srcTable.DiskID)
+			}
+			switch kind {
+			case layout.Keep:
+				if a, b := sfdiskDump(src), sfdiskDump(dst); a != b {
+					t.Errorf("sfdisk -d differs:\n%s\n%s", a, b)
+				}
+			case layout.Grow:
+				if ext, last := plan.Parts[1], plan.Parts[3]; ext.Start+ext.Size != int64(size*3/2) || last.Start+last.Size != ext.Start+ext.Size {
+					t.Errorf("grow: extended %+v, last logical %+v", ext.Partition, last.Partition)
+				}
+			case layout.Scale:
+				if p := plan.Parts[2]; p.Start == p.Src.Start || p.Size <= p.Src.Size {
+					t.Errorf("scale: the FAT16 logical partition did not move and grow: %+v", p.Partition)
+				}
+			}
+			checkLayout(t, dst, plan, cases, snaps)
+		})
+	}
+}
+
+// TestLayoutSmallerTarget: keep works on a smaller disk when the
+// partitions end before its end; a target the partitions do not fit is
+// refused with the shortfall and the size of the data, and nothing is
+// written.
+func TestLayoutSmallerTarget(t *testing.T) {
+	testutil.Root(t)
+	_, ext4, _, _ := layoutCases()
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.img")
+	snaps := layoutDisk(t, src, "gpt", 200*MiB, []partSpec{
+		{start: MiB, size: 96 * MiB, typ: "0FC63DAF-8483-4772-8E79-3D69D8477DE4", name: "root", c: &ext4},
+	})
+	r := newRepo(t)
+	capture(t, r, src, "img", CaptureOptions{})
+	im := openImage(t, r, "img")
+
+	dst := filepath.Join(dir, "dst.img")
+	plan := restoreLayout(t, im, dst, 120*MiB, layout.Keep)
+	if out := testutil.Run(t, "sgdisk", "-v", dst); !strings.Contains(out, "No problems found") {
+		t.Errorf("sgdisk -v on the smaller disk:\n%s", out)
+	}
+	checkLayout(t, dst, plan, map[int]*fsCase{1: &ext4}, snaps)
+
+	small := filepath.Join(dir, "small.img")
+	mk(t, small, 64*MiB)
+	before := testutil.HashFile(t, small, -1)
+	for _, kind := range []layout.Kind{"", layout.Keep, layout.Fit} {
+		_, err := PlanRestore(im, layout.Target{Size: 64 * MiB, SectorSize: 512}, layout.Options{Kind: kind})
+		var tse *TooSmallError
+		if !errors.As(err, &tse) {
+			t.Fatalf("layout %q onto 64 MiB: %v", kind, err)
+		}
+		if want := int64(97*MiB) + 33*512; tse.Need != want || tse.Have != 64*MiB {
+			t.Errorf("need %d have %d, want %d and %d", tse.Need, tse.Have, want, 64*MiB)
+		}
+		if tse.Data <= 8*MiB || tse.Data >= 64*MiB || !strings.Contains(err.Error(), "short") {
+			t.Errorf("data estimate %d, message %q", tse.Data, err)
+		}
+	}
+	if _, err := PlanRestore(im, layout.Target{Size: 64 * MiB, SectorSize: 512}, layout.Options{Kind: layout.Grow}); err == nil {
+		t.Error("grow onto a smaller disk planned")
+	}
+	if testutil.HashFile(t, small, -1) != before {
+		t.Error("planning wrote the target")
+	}
+}
+

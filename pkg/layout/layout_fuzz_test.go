@@ -1,0 +1,79 @@
+package layout
+
+import (
+	"encoding/binary"
+	"testing"
+)
+
+// FuzzFAT checks, for any boot sector, that parseFAT never panics, and
+// that a growth it plans keeps every FAT and the data area inside the new
+// size, moves the data area only forward, and covers the same clusters.
+func FuzzFAT(f *testing.F) {
+	for _, seed := range []struct {
+		bps, spc, rsvd, fats, root, tot16, fsz16 int
+		tot32, fsz32                             uint32
+	}{
+		{512, 4, 1, 2, 512, 16384, 12, 0, 0},       // FAT12, 8 MiB
+		{512, 4, 4, 2, 512, 0, 128, 131072, 0},     // FAT16, 64 MiB
+		{512, 1, 32, 2, 0, 0, 0, 98304, 757},       // FAT32, 48 MiB
+		{4096, 8, 8, 2, 0, 0, 0, 1 << 20, 1024},    // FAT32, 4 KiB sectors
+		{512, 64, 32, 1, 0, 0, 0, 1 << 24, 0x2000}, // FAT32, one FAT
+	} {
+		b := make([]byte, 512)
+		le := binary.LittleEndian
+		le.PutUint16(b[11:], uint16(seed.bps))
+		b[13] = byte(seed.spc)
+		le.PutUint16(b[14:], uint16(seed.rsvd))
+		b[16] = byte(seed.fats)
+		le.PutUint16(b[17:], uint16(seed.root))
+		le.PutUint16(b[19:], uint16(seed.tot16))
+		le.PutUint16(b[22:], uint16(seed.fsz16))
+		le.PutUint32(b[32:], seed.tot32)
+		le.PutUint32(b[36:], seed.fsz32)
+		le.PutUint16(b[48:], 1)
+		le.PutUint16(b[50:], 6)
+		b[510], b[511] = 0x55, 0xAA
+		f.Add(b, int64(64<<20), int64(100<<20))
+	}
+	f.Fuzz(func(t *testing.T, b []byte, part, grown int64) {
+		if len(b) < 512 {
+			return
+		}
+		b = append(b, make([]byte, 4096)...)[:4096]
+		part = part&(1<<40-1) + 1
+		g, err := parseFAT(b, part)
+		if err != nil {
+			return
+		}
+		if g.Total*g.BytesPerSec > part || g.Clusters <= 0 {
+			t.Fatalf("parsed %+v for a %d-byte partition", g, part)
+		}
+		grown = part + grown&(1<<36-1)
+		gr, ok := growFAT(g, grown)
+		if !ok {
+			return
+		}
+		n := gr.new
+		if n.Total*n.BytesPerSec > grown || n.Clusters <= g.Clusters || n.Clusters > maxClusters(g.Bits) {
+			t.Fatalf("growth %+v of %+v into %d bytes", n, g, grown)
+		}
+		if n.FATSize*n.BytesPerSec*8 < (n.Clusters+2)*int64(n.Bits) || n.dataStart() < g.dataStart() {
+			t.Fatalf("growth %+v: FATs too small or data moved back (from %+v)", n, g)
+		}
+		var data Segment
+		for _, s := range gr.segs {
+			if s.Dst+s.Len > n.Total*n.BytesPerSec || s.Src+s.Len > g.Total*g.BytesPerSec {
+				t.Fatalf("segment %+v outside the volumes", s)
+			}
+			data = s
+		}
+		if data.Src != g.dataStart()*g.BytesPerSec || data.Dst != n.dataStart()*n.BytesPerSec {
+			t.Fatalf("data segment %+v, data areas at sectors %d and %d", data, g.dataStart(), n.dataStart())
+		}
+		for _, w := range gr.wipe {
+			if w.Dst < n.Reserved*n.BytesPerSec || w.Dst+w.Len > n.dataStart()*n.BytesPerSec {
+				t.Fatalf("zeroed range %+v outside the FATs", w)
+			}
+		}
+	})
+}
