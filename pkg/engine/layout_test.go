@@ -397,4 +397,3 @@ func TestLayoutSmallerTarget(t *testing.T) {
 		t.Error("planning wrote the target")
 	}
 }
-
