@@ -4,6 +4,7 @@
 # Builds the rescue environment's kernel and initramfs into OUT_DIR:
 #   vmlinuz                Debian's signed kernel, unmodified
 #   initramfs.cpio.zst     u-root (init, a shell and the usual commands),
+#                          e2fsck, resize2fs and ntfsresize with their libraries,
 #                          lifeboat started at boot, the kernel modules below
 #   modules.txt            the modules shipped, one per line
 #
@@ -114,6 +115,14 @@ printf '%s\n' "${!seen[@]}" | sort > "$out/modules.txt"
 cp "$kroot/boot/vmlinuz-$release" "$out/vmlinuz"
 
 echo "${LIFEBOAT_VERSION:-dev}" > "$stage/lifeboat-version"
+# The file systems' own resize tools, which a restore onto a larger disk
+# runs (u-root adds the shared libraries they need): e2fsck and resize2fs
+# from e2fsprogs, ntfsresize from ntfs-3g.
+tools=()
+for t in e2fsck resize2fs ntfsresize; do
+	p=$(PATH=/usr/sbin:/sbin:$PATH command -v "$t") || { echo "initramfs: $t is missing (run make deps)" >&2; exit 1; }
+	tools+=(-files "$p:usr/sbin/$t")
+done
 # 3. u-root with lifeboat, and its version in /etc/lifeboat-version (go
 # build's -X does not reach a command inside u-root's busybox). The commands are Go tools of this module (go.mod
 # pins them); lifeboat boot is the program init starts.
@@ -121,7 +130,7 @@ cmds=$(cd "$top" && "$GO" list -f '{{.ImportPath}}' tool | grep '^github.com/u-r
 echo "initramfs: building u-root with lifeboat and $(echo "$cmds" | wc -l) commands, $(wc -l < "$out/modules.txt") modules"
 (cd "$top" && "$GO" tool u-root -o "$stage/initramfs.cpio" \
 	-initcmd init -uinitcmd "lifeboat boot" -defaultsh gosh \
-	-files "$stage/lib/modules:lib/modules" -files "$stage/lifeboat-version:etc/lifeboat-version" \
+	-files "$stage/lib/modules:lib/modules" -files "$stage/lifeboat-version:etc/lifeboat-version" "${tools[@]}" \
 	./cmd/lifeboat ./cmd/modprobe $cmds 2>&1 | grep -v "recommended Go versions\|Some packages may not compile\|golang.org/doc/install\|golang.org/dl/go1" || true)
 [ -s "$stage/initramfs.cpio" ] || { echo "initramfs: u-root failed" >&2; exit 1; }
 zstd -q -19 -T0 -f "$stage/initramfs.cpio" -o "$out/initramfs.cpio.zst"

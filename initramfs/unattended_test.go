@@ -2,6 +2,7 @@ package initramfs_test
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -10,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lifeboat-dev/lifeboat/pkg/disk"
+	"github.com/lifeboat-dev/lifeboat/pkg/engine"
+	"github.com/lifeboat-dev/lifeboat/pkg/ptable"
 	"github.com/lifeboat-dev/lifeboat/pkg/repo"
 )
 
@@ -112,5 +116,100 @@ func TestUnattendedCaptureRestore(t *testing.T) {
 	booted := bootDemoDisk(t, target)
 	if i := strings.Index(booted, demoMarker); i < 0 || !strings.Contains(booted[i:], id) {
 		t.Fatalf("the restored disk did not boot to its own marker and id %q:\n%s", id, booted)
+	}
+}
+
+// TestUnattendedRestoreScaled restores the demo disk, captured here, onto
+// a blank disk 1.5 times its size with lifeboat.layout=scale, in the
+// rescue environment: the ext4, FAT32 and NTFS partitions are moved and
+// grown there (resize2fs and ntfsresize shipped in the initramfs, FAT by
+// Lifeboat itself), the checkers find them clean here, and the restored
+// disk boots alone.
+func TestUnattendedRestoreScaled(t *testing.T) {
+	dir := bootDir(t)
+	needVM(t)
+	work := t.TempDir()
+	source := filepath.Join(work, "source.img")
+	id := "scaled restore test " + filepath.Base(work)
+	makeDemoDisk(t, source, id)
+	st, err := os.Stat(source)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree := t.TempDir()
+	r, err := repo.Create(filepath.Join(tree, "lifeboat"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := disk.Open(source, disk.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = engine.Capture(t.Context(), src, r, engine.CaptureOptions{Name: "demo", Tool: "lifeboat test"})
+	src.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	repoImg := filepath.Join(work, "repo.img")
+	if err := os.WriteFile(repoImg, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Truncate(repoImg, 512<<20)
+	if out, err := exec.Command("mkfs.ext4", "-q", "-F", "-L", "LBREPO", "-d", tree, repoImg).CombinedOutput(); err != nil {
+		t.Fatalf("mkfs.ext4: %v\n%s", err, out)
+	}
+	size := st.Size() * 3 / 2
+	target := blankDisk(t, "target.img", size)
+
+	cmdline := "console=tty0 console=ttyS0,115200 quiet lifeboat.job=restore lifeboat.repo=LABEL=LBREPO " +
+		"lifeboat.image=demo lifeboat.target=serial:BIGGER01 lifeboat.layout=scale lifeboat.after=poweroff"
+	v := startVM(t, "-m", "1024", "-smp", "2",
+		"-kernel", filepath.Join(dir, "vmlinuz"), "-initrd", filepath.Join(dir, "initramfs.cpio.zst"), "-append", cmdline,
+		"-device", "virtio-blk-pci,drive=repo,serial=REPO0001", "-drive", "file="+repoImg+",format=raw,if=none,id=repo",
+		"-device", "nvme,serial=BIGGER01,drive=dst", "-drive", "file="+target+",format=raw,if=none,id=dst",
+	)
+	out := v.waitExit(5 * time.Minute)
+	// The console wraps at 80 columns: compare without white space.
+	squeeze := func(s string) string { return strings.Join(strings.Fields(s), "") }
+	joined := squeeze(out)
+	for _, want := range []string{"scale layout", "partition 1 (ext4) grown to", "with resize2fs; e2fsck finds it clean",
+		"FAT32 grown from 64.0 MiB", "partition 3 (ntfs) grown to", "with ntfsresize", "restored demo", "UNATTENDED JOB DONE"} {
+		if !strings.Contains(joined, squeeze(want)) {
+			t.Fatalf("the console does not say %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(joined, "notgrown") {
+		t.Fatalf("a file system was not grown:\n%s", out)
+	}
+
+	// Each partition: moved and grown as planned, and clean.
+	d, err := disk.Open(target, disk.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tbl, err := ptable.Read(d, d.Size(), 512)
+	d.Close()
+	if err != nil || len(tbl.Partitions) != 3 {
+		t.Fatalf("restored table %+v: %v", tbl, err)
+	}
+	checks := [][]string{{"e2fsck", "-fn"}, {"fsck.vfat", "-n"}, {"ntfsfix", "-n"}}
+	for i, p := range tbl.Partitions {
+		if i == 0 && p.Size < 224<<20 {
+			t.Errorf("partition 1 is %d bytes: not scaled from 160 MiB", p.Size)
+		}
+		loop, err := exec.Command("losetup", "-f", "--show", "-o", fmt.Sprint(p.Start), "--sizelimit", fmt.Sprint(p.Size), target).Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		dev := strings.TrimSpace(string(loop))
+		c, err := exec.Command(checks[i][0], append(checks[i][1:], dev)...).CombinedOutput()
+		exec.Command("losetup", "-d", dev).Run()
+		if err != nil {
+			t.Errorf("%s on partition %d: %v\n%s", checks[i][0], p.Number, err, c)
+		}
+	}
+	booted := bootDemoDisk(t, target)
+	if i := strings.Index(booted, demoMarker); i < 0 || !strings.Contains(booted[i:], id) {
+		t.Fatalf("the scaled disk did not boot to its own marker and id %q:\n%s", id, booted)
 	}
 }

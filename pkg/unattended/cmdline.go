@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/lifeboat-dev/lifeboat/pkg/image"
+	"github.com/lifeboat-dev/lifeboat/pkg/layout"
 )
 
 // Prefix starts every Lifeboat parameter on the kernel command line.
@@ -30,7 +31,7 @@ const (
 // a note that it came from the network).
 var known = map[string]bool{
 	"job": true, "repo": true, "repodir": true, "image": true, "source": true,
-	"target": true, "after": true, "media": true, "netboot": true,
+	"target": true, "after": true, "media": true, "netboot": true, "layout": true,
 }
 
 // Params splits a kernel command line into its parameters, as the kernel
@@ -128,6 +129,9 @@ type Plan struct {
 	Image  string
 	Source DiskSpec // for capture
 	Target DiskSpec // for restore
+	// Layout is how the restore lays partitions out on the target ("":
+	// the first of keep, grow, scale, fit that works).
+	Layout layout.Kind
 	After  string
 }
 
@@ -154,7 +158,7 @@ func Parse(params map[string]string) (*Plan, error) {
 	}
 	if len(unknown) > 0 {
 		sort.Strings(unknown)
-		return nil, fmt.Errorf("unknown parameter %s on the kernel command line (known: lifeboat.job, .repo, .repodir, .image, .source, .target, .after)", strings.Join(unknown, ", "))
+		return nil, fmt.Errorf("unknown parameter %s on the kernel command line (known: lifeboat.job, .repo, .repodir, .image, .source, .target, .layout, .after)", strings.Join(unknown, ", "))
 	}
 	jobs, ok := params[Prefix+"job"]
 	if !ok {
@@ -221,6 +225,11 @@ func Parse(params map[string]string) (*Plan, error) {
 	if v, ok := params[Prefix+"target"]; ok {
 		if p.Target, err = parseDisk("target", v); err != nil {
 			return nil, err
+		}
+	}
+	if v, ok := params[Prefix+"layout"]; ok {
+		if p.Layout, err = layout.ParseKind(strings.ToLower(v)); err != nil {
+			return nil, fmt.Errorf("%slayout=%q: want keep, grow, scale or fit", Prefix, v)
 		}
 	}
 	if p.Has(JobCapture) && p.Source.IsZero() {

@@ -32,9 +32,9 @@ func TestParse(t *testing.T) {
 				Source: DiskSpec{Serial: "SRC-1"}, Target: DiskSpec{WWN: "0x5000c500a1b2c3d4"}, After: "poweroff"},
 		},
 		{
-			cmdline: "lifeboat.job=restore lifeboat.repo=UUID=1234-ABCD lifeboat.repodir=/images/site lifeboat.image=golden lifeboat.target=/dev/nvme0n1",
+			cmdline: "lifeboat.job=restore lifeboat.repo=UUID=1234-ABCD lifeboat.repodir=/images/site lifeboat.image=golden lifeboat.target=/dev/nvme0n1 lifeboat.layout=Scale",
 			want: &Plan{Jobs: []string{"restore"}, Repo: RepoSpec{UUID: "1234-ABCD", Dir: "/images/site"}, Image: "golden",
-				Target: DiskSpec{Path: "/dev/nvme0n1"}, After: "shell"},
+				Target: DiskSpec{Path: "/dev/nvme0n1"}, Layout: "scale", After: "shell"},
 		},
 		{
 			cmdline: "lifeboat.job=VERIFY lifeboat.repo=/dev/sdb1 lifeboat.image=golden",
@@ -58,6 +58,7 @@ func TestParse(t *testing.T) {
 		{cmdline: "lifeboat.job=restore lifeboat.repo=LABEL=R lifeboat.repodir=../up lifeboat.image=x lifeboat.target=serial:A", err: "lifeboat.repodir"},
 		{cmdline: "lifeboat.job=restore lifeboat.repo=/r lifeboat.repodir=/x lifeboat.image=x lifeboat.target=serial:A", err: "lifeboat.repodir goes with"},
 		{cmdline: "lifeboat.job=restore lifeboat.repo=LABEL=R lifeboat.image=x lifeboat.target=serial:A lifeboat.after=halt", err: "lifeboat.after"},
+		{cmdline: "lifeboat.job=restore lifeboat.repo=LABEL=R lifeboat.image=x lifeboat.target=serial:A lifeboat.layout=bigger", err: "lifeboat.layout=\"bigger\": want keep, grow, scale or fit"},
 		{cmdline: "lifeboat.job=capture,restore lifeboat.repo=LABEL=R lifeboat.image=x lifeboat.source=serial:A lifeboat.target=serial:A", err: "the same disk"},
 	} {
 		p, err := Parse(Params(tc.cmdline))

@@ -15,6 +15,8 @@
 //	lifeboat.image=NAME         the image to capture, verify or restore
 //	lifeboat.source=DISK        the disk to capture
 //	lifeboat.target=DISK        the disk to restore onto
+//	lifeboat.layout=LAYOUT      keep, grow, scale or fit (default: the first
+//	                            that works, keep on a large enough disk)
 //	lifeboat.after=ACTION       poweroff, reboot or shell (the text UI; the
 //	                            default)
 //

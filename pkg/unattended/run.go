@@ -10,6 +10,7 @@ import (
 
 	"github.com/lifeboat-dev/lifeboat/pkg/fsprobe"
 	"github.com/lifeboat-dev/lifeboat/pkg/inventory"
+	"github.com/lifeboat-dev/lifeboat/pkg/layout"
 	"github.com/lifeboat-dev/lifeboat/pkg/ops"
 	"github.com/lifeboat-dev/lifeboat/pkg/progress"
 	"github.com/lifeboat-dev/lifeboat/pkg/repofind"
@@ -85,7 +86,7 @@ func Run(ctx context.Context, p *Plan, cfg Config) error {
 			}
 			err = verify(ctx, cfg, repoDir, p.Image, against)
 		case JobRestore:
-			err = restore(ctx, cfg, target, repoDir, p.Image)
+			err = restore(ctx, cfg, target, repoDir, p.Image, p.Layout)
 			restored = err == nil
 		}
 		if err != nil {
@@ -137,16 +138,22 @@ func verify(ctx context.Context, cfg Config, repoDir, name, target string) error
 	return nil
 }
 
-func restore(ctx context.Context, cfg Config, target, repoDir, name string) error {
-	job, err := ops.PrepareRestore(cfg.Env, ops.RestoreRequest{Repo: repoDir, Name: name, Target: target})
+func restore(ctx context.Context, cfg Config, target, repoDir, name string, kind layout.Kind) error {
+	job, err := ops.PrepareRestore(cfg.Env, ops.RestoreRequest{Repo: repoDir, Name: name, Target: target, Layout: kind})
 	if err != nil {
 		return err
 	}
 	defer job.Close()
-	cfg.logf("restoring %s onto %s, as the kernel command line says", name, job.Target.Describe())
+	cfg.logf("restoring %s onto %s, as the kernel command line says, %s layout", name, job.Target.Describe(), job.Plan.Kind)
+	for _, pt := range job.Plan.Parts {
+		cfg.logf("partition %d at %s, %s: %s", pt.Number, units.Bytes(pt.Start), units.Bytes(pt.Size), pt.Note)
+	}
 	res, err := job.Run(ctx, cfg.Progress)
 	if err != nil {
 		return err
+	}
+	for _, c := range res.Changes {
+		cfg.logf("%s", c)
 	}
 	for _, w := range res.Warnings {
 		cfg.logf("warning: %s", w)
