@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gdamore/tcell/v2"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/lifeboat-dev/lifeboat/pkg/image"
 	"github.com/lifeboat-dev/lifeboat/pkg/inventory"
+	"github.com/lifeboat-dev/lifeboat/pkg/layout"
 	"github.com/lifeboat-dev/lifeboat/pkg/ops"
 	"github.com/lifeboat-dev/lifeboat/pkg/progress"
 	"github.com/lifeboat-dev/lifeboat/pkg/ptable"
@@ -156,17 +159,37 @@ func (u *UI) restoreSummary(m *image.Manifest, repoDir, target string) {
 		AddItem(status, 1, 0, false)
 	root.SetBorder(true).SetTitle(" Restore: 3/3 confirm ")
 	var job *ops.RestoreJob
-	left := false // Esc was pressed: a job prepared after that is closed at once
+	// left: Esc was pressed, a job prepared after that is closed at once.
+	// gen counts preparations (F2 starts a new one); they run one at a
+	// time, so a stale one has released the target before the next opens
+	// it.
+	var left atomic.Bool
+	var gen atomic.Int64
+	var prepMu sync.Mutex
 	closeJob := func() {
 		if job != nil {
 			job.Close()
 			job = nil
 		}
 	}
+	kind := layout.Kind("") // the first layout that works
+	var prepare func()
+	input.SetInputCapture(func(ev *tcell.EventKey) *tcell.EventKey {
+		if ev.Key() != tcell.KeyF2 {
+			return ev
+		}
+		// F2: the next layout; the restore is planned again.
+		next := map[layout.Kind]layout.Kind{"": layout.Keep, layout.Keep: layout.Grow, layout.Grow: layout.Scale, layout.Scale: ""}
+		kind = next[kind]
+		closeJob()
+		status.SetText("")
+		prepare()
+		return nil
+	})
 	input.SetDoneFunc(func(key tcell.Key) {
 		switch key {
 		case tcell.KeyEscape:
-			left = true
+			left.Store(true)
 			closeJob()
 			u.back()
 		case tcell.KeyEnter:
@@ -188,36 +211,70 @@ func (u *UI) restoreSummary(m *image.Manifest, repoDir, target string) {
 	})
 	u.addPage(name, root, "[::b]Esc[::-] back")
 	u.show(name)
-	go func() {
-		j, err := ops.PrepareRestore(u.cfg.Env, ops.RestoreRequest{Repo: repoDir, Name: m.Name, Target: target})
-		u.app.QueueUpdateDraw(func() {
-			if left {
-				// The technician went back while the target was being
-				// checked: release it (a new target file is removed).
+	prepare = func() {
+		mine, k := gen.Add(1), kind
+		stale := func() bool { return left.Load() || gen.Load() != mine }
+		what := "the first layout that works"
+		if k != "" {
+			what = "the " + string(k) + " layout"
+		}
+		root.SetTitle(" Restore: 3/3 confirm ")
+		view.SetText("\n  Checking the target and planning " + what + "...")
+		input.SetLabel("")
+		go func() {
+			prepMu.Lock()
+			defer prepMu.Unlock()
+			if stale() {
+				return
+			}
+			j, err := ops.PrepareRestore(u.cfg.Env, ops.RestoreRequest{Repo: repoDir, Name: m.Name, Target: target, Layout: k})
+			if stale() {
 				if j != nil {
 					j.Close()
 				}
 				return
 			}
-			if err != nil {
-				root.SetTitle(" Restore: cannot start ")
-				view.SetText(fmt.Sprintf("\n  [::b]The restore cannot start; nothing was written.[::-]\n\n  %s\n\n  [::b]What to do:[::-] %s", clean(err.Error()), clean(advice(err))))
-				input.SetLabel("Press Esc to go back. ")
-				u.logf("restore %s onto %s: %v", m.Name, target, err)
-				return
-			}
-			job = j
-			view.SetText(restoreText(j))
-			if j.Created {
-				input.SetLabel("Press Enter to start. ")
-				u.hintOf[name] = "[::b]Enter[::-] start  [::b]Esc[::-] back"
-			} else {
-				input.SetLabel(fmt.Sprintf("Type %s to destroy it and restore: ", cleanLine(j.ConfirmWord())))
-				u.hintOf[name] = "type the target's serial (or name), [::b]Enter[::-]  [::b]Esc[::-] back"
-			}
-			u.hints.SetText(" " + u.hintOf[name])
-		})
-	}()
+			u.app.QueueUpdateDraw(func() {
+				if stale() {
+					// The technician went back, or chose another layout,
+					// while the target was being checked: release it (a
+					// new target file is removed).
+					if j != nil {
+						j.Close()
+					}
+					return
+				}
+				layoutHint := "  [::b]F2[::-] layout: " + string(orAuto(k))
+				if err != nil {
+					root.SetTitle(" Restore: cannot start ")
+					view.SetText(fmt.Sprintf("\n  [::b]The restore cannot start with %s; nothing was written.[::-]\n\n  %s\n\n  [::b]What to do:[::-] %s", what, clean(err.Error()), clean(advice(err))))
+					input.SetLabel("Press Esc to go back, F2 for another layout. ")
+					u.hintOf[name] = "[::b]Esc[::-] back" + layoutHint
+					u.hints.SetText(" " + u.hintOf[name])
+					u.logf("restore %s onto %s (%s): %v", m.Name, target, what, err)
+					return
+				}
+				job = j
+				view.SetText(restoreText(j))
+				if j.Created {
+					input.SetLabel("Press Enter to start. ")
+					u.hintOf[name] = "[::b]Enter[::-] start  [::b]Esc[::-] back" + layoutHint
+				} else {
+					input.SetLabel(fmt.Sprintf("Type %s to destroy it and restore: ", cleanLine(j.ConfirmWord())))
+					u.hintOf[name] = "type the target's serial (or name), [::b]Enter[::-]  [::b]Esc[::-] back" + layoutHint
+				}
+				u.hints.SetText(" " + u.hintOf[name])
+			})
+		}()
+	}
+	prepare()
+}
+
+func orAuto(k layout.Kind) layout.Kind {
+	if k == "" {
+		return "auto"
+	}
+	return k
 }
 
 // restoreText says exactly what a restore destroys and what it writes.
@@ -246,19 +303,27 @@ func restoreText(j *ops.RestoreJob) string {
 		}
 	}
 	fmt.Fprintf(&b, "  [::b]Write[::-]   image %s, captured %s from %s\n", cleanLine(m.Name), m.Created.Local().Format("2006-01-02 15:04"), cleanLine(dash(sourceLong(m.Disk))))
-	fmt.Fprintf(&b, "          %s, %s partition table, %d partitions:\n", units.Bytes(m.Disk.Size), m.Table.Type, len(m.Table.Partitions))
-	parts := make([]ops.PartInfo, len(m.Table.Partitions))
-	for i, p := range m.Table.Partitions {
-		parts[i] = ops.PartInfo{Partition: p}
-		parts[i].FS.Type, parts[i].FS.Version, parts[i].FS.Label = p.FileSystem, p.FSVersion, p.FSLabel
-	}
-	var pb strings.Builder
-	writeParts(&pb, parts)
-	b.WriteString(indent(pb.String(), "        "))
-	for _, c := range j.Plan.Changes {
-		fmt.Fprintf(&b, "  [::b]Note[::-]    %s\n", clean(c))
-	}
+	fmt.Fprintf(&b, "          %s, %s partition table, %d partitions\n", units.Bytes(m.Disk.Size), m.Table.Type, len(m.Table.Partitions))
+	writePlan(&b, j.Plan)
 	return b.String()
+}
+
+// writePlan shows how the partitions land on the target, one line each.
+func writePlan(b *strings.Builder, p *layout.Plan) {
+	fmt.Fprintf(b, "  [::b]Layout[::-]  %s (F2 chooses another), onto %s:\n", p.Kind, units.Bytes(p.Target.Size))
+	for _, pt := range p.Parts {
+		fs := pt.Src.FileSystem
+		if pt.Src.FSLabel != "" {
+			fs += " " + pt.Src.FSLabel
+		}
+		fmt.Fprintf(b, "          #%-2d %9s at %-9s %s: %s\n", pt.Number, units.Bytes(pt.Size), units.Bytes(pt.Start), clean(dash(fs)), clean(pt.Note))
+	}
+	for _, c := range p.Changes {
+		fmt.Fprintf(b, "  [::b]Note[::-]    %s\n", clean(c))
+	}
+	for _, s := range p.Skipped {
+		fmt.Fprintf(b, "  [::b]Not[::-]     %s\n", clean(s))
+	}
 }
 
 // currentParts are the target's partitions now, with their file systems.

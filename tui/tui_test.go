@@ -352,6 +352,15 @@ func TestCaptureRestoreVerify(t *testing.T) {
 	if !strings.Contains(s, "Write") || !strings.Contains(s, "laptop-monday") {
 		t.Errorf("restore summary:\n%s", s)
 	}
+	// F2 plans each layout in turn, then the first that works again.
+	h.key(tcell.KeyF2)
+	h.waitFor("Layout  keep (F2", "F2 layout: keep", "Type spare.img")
+	h.key(tcell.KeyF2)
+	h.waitFor("Layout  grow (F2", "wrote a new gpt partition table", "Type spare.img")
+	h.key(tcell.KeyF2)
+	h.waitFor("Layout  scale (F2", "Type spare.img")
+	h.key(tcell.KeyF2)
+	h.waitFor("Layout  keep (F2", "F2 layout: auto", "Type spare.img")
 	h.typeText("sda")
 	h.key(tcell.KeyEnter)
 	h.waitFor("You typed \"sda\", not \"spare.img\". Nothing was written.")

@@ -364,6 +364,9 @@ func (s *source) rewrite(k Kind, t Target, o Options) (*Plan, error) {
 	}
 	end := alignDown(usable, MiB) // where the last partition may end
 	srcEnd := s.partsEnd()
+	if end < srcEnd && srcEnd <= usable {
+		end = srcEnd // a disk of the same size: the last partition stays as it ends
+	}
 	if end < srcEnd {
 		return nil, notApplicable("the target is smaller than the image's partitions (they end at %s, the target's usable space at %s)", units.Bytes(srcEnd), units.Bytes(end))
 	}
