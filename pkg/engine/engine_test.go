@@ -268,15 +268,33 @@ func TestRoundTripLoopDevices(t *testing.T) {
 			if a, b := testutil.HashFile(t, src, -1), testutil.HashFile(t, dst, -1); a != b {
 				t.Fatal("restored loop device differs from the source")
 			}
-			// And the other sector size is refused.
+			// Onto the other sector size the table is converted: the
+			// partitions stay at their byte offsets, their bytes equal.
 			other := 4096
 			if lss == 4096 {
 				other = 512
 			}
-			wrong := testutil.Loop(t, testutil.Sparse(t, "wrong.img", m.Disk.Size), other)
-			_, err = restore(t, r, "loop", wrong, 0, 0)
-			if !errors.Is(err, ErrSectorSize) {
+			otherFile := testutil.Sparse(t, "other.img", m.Disk.Size)
+			otherDev := testutil.Loop(t, otherFile, other)
+			sum, err := restore(t, r, "loop", otherDev, 0, 0)
+			if err != nil {
 				t.Fatalf("restore onto %d-byte sectors: %v", other, err)
+			}
+			if !strings.Contains(strings.Join(sum.Changes, "\n"), fmt.Sprintf("counts the target's %d-byte sectors", other)) {
+				t.Errorf("changes %q", sum.Changes)
+			}
+			if out := testutil.Run(t, "sgdisk", "-v", otherDev); !strings.Contains(out, "No problems found") {
+				t.Errorf("sgdisk -v on %d-byte sectors:\n%s", other, out)
+			}
+			got := tableOf(t, otherDev, other)
+			for i, p := range m.Table.Partitions {
+				g := got.Partitions[i]
+				if g.Start != p.Start || g.Size != p.Size || g.Type != p.Type || g.GUID != p.GUID {
+					t.Errorf("partition %d on %d-byte sectors: %+v, was %+v", p.Number, other, g, p)
+				}
+				if a, b := hashRange(t, srcFile, p.Start, p.Size), hashRange(t, otherFile, p.Start, p.Size); a != b {
+					t.Errorf("partition %d differs after the conversion", p.Number)
+				}
 			}
 		})
 	}

@@ -76,9 +76,18 @@ func layoutDisk(t *testing.T, path, label string, size int64, parts []partSpec) 
 			mkfs = append(mkfs, "-h", fmt.Sprint(p.start/512))
 		}
 		testutil.Run(t, mkfs[0], append(mkfs[1:], dev)...)
-		fillFS(t, *p.c, dev, filepath.Join(t.TempDir(), "tree"))
-		snaps[num] = snapshot(t, *p.c, dev)
-		detach(t, dev)
+		files := dev
+		if p.c.fill == "mtools" {
+			// mtools cannot size some FAT32 volumes on loop devices; it
+			// reads the image at the partition's offset instead.
+			detach(t, dev)
+			files = fmt.Sprintf("%s@@%d", path, p.start)
+		}
+		fillFS(t, *p.c, files, filepath.Join(t.TempDir(), "tree"))
+		snaps[num] = snapshot(t, *p.c, files)
+		if files == dev {
+			detach(t, dev)
+		}
 	}
 	return snaps
 }
@@ -127,7 +136,7 @@ func restoreLayout(t *testing.T, im *repo.Image, path string, size int64, kind l
 // its partition when the plan grew it.
 func checkLayout(t *testing.T, path string, plan *layout.Plan, cases map[int]*fsCase, snaps map[int]map[string]string) {
 	t.Helper()
-	got := tableOf(t, path, 512)
+	got := tableOf(t, path, plan.Target.SectorSize)
 	if len(got.Partitions) != len(plan.Parts) {
 		t.Fatalf("target has %d partitions, plan %d", len(got.Partitions), len(plan.Parts))
 	}
@@ -146,10 +155,14 @@ func checkLayout(t *testing.T, path string, plan *layout.Plan, cases map[int]*fs
 		if out, err := exec.Command(c.check[0], append(c.check[1:], dev)...).CombinedOutput(); err != nil {
 			t.Errorf("%s on partition %d: %v\n%s", strings.Join(c.check, " "), p.Number, err, out)
 		}
-		diffSnapshots(t, snaps[p.Number], snapshot(t, *c, dev))
+		files := dev
+		if c.snap == "mtools" {
+			files = fmt.Sprintf("%s@@%d", path, p.Start)
+		}
+		diffSnapshots(t, snaps[p.Number], snapshot(t, *c, files))
 		if c.typ == "ntfs" || c.typ == "vfat" {
-			if h := hiddenSectors(t, dev); h != p.Start/512 {
-				t.Errorf("partition %d (%s) at sector %d: its boot sector says it starts at sector %d", p.Number, c.name, p.Start/512, h)
+			if h := hiddenStart(t, dev); h != p.Start {
+				t.Errorf("partition %d (%s) at byte %d: its boot sector says it starts at byte %d", p.Number, c.name, p.Start, h)
 			}
 		}
 		fsSize := fileSystemSize(t, c, dev)
@@ -163,8 +176,9 @@ func checkLayout(t *testing.T, path string, plan *layout.Plan, cases map[int]*fs
 	}
 }
 
-// hiddenSectors is the partition start a FAT or NTFS boot sector records.
-func hiddenSectors(t *testing.T, dev string) int64 {
+// hiddenStart is the partition start a FAT or NTFS boot sector records
+// (its hidden sectors, in its own sectors), in bytes.
+func hiddenStart(t *testing.T, dev string) int64 {
 	t.Helper()
 	f, err := os.Open(dev)
 	if err != nil {
@@ -175,7 +189,8 @@ func hiddenSectors(t *testing.T, dev string) int64 {
 	if _, err := f.ReadAt(b, 0); err != nil {
 		t.Fatal(err)
 	}
-	return int64(binary.LittleEndian.Uint32(b[28:32]))
+	le := binary.LittleEndian
+	return int64(le.Uint32(b[28:32])) * int64(le.Uint16(b[11:13]))
 }
 
 // fileSystemSize is the size its file system says it has.
@@ -395,5 +410,117 @@ func TestLayoutSmallerTarget(t *testing.T) {
 	}
 	if testutil.HashFile(t, small, -1) != before {
 		t.Error("planning wrote the target")
+	}
+}
+
+// TestLayoutSectorConversion restores a 512-byte-sector GPT disk with a
+// FAT32 EFI system partition and ext4 onto a disk with 4096-byte sectors,
+// and that disk back onto 512-byte sectors: the table is converted, the
+// FAT's boot sector counts the new sectors, ext4 mounts on a 4Kn loop
+// device, the checkers are clean and the files equal. File systems that
+// cannot live on 4096-byte sectors are refused, saying why.
+func TestLayoutSectorConversion(t *testing.T) {
+	testutil.Root(t)
+	esp, ext4, _, _ := layoutCases()
+	// 4 KiB clusters, as installers make EFI system partitions; big
+	// enough for a FAT32 that mtools accepts (65525 clusters or more).
+	esp.mkfs = []string{"mkfs.vfat", "-F", "32", "-s", "8"}
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.img")
+	const size = 328 * MiB
+	snaps := layoutDisk(t, src, "gpt", size, []partSpec{
+		{start: MiB, size: 260 * MiB, typ: "C12A7328-F81F-11D2-BA4B-00A0C93EC93B", name: "EFI system", c: &esp},
+		{start: 261 * MiB, size: 64 * MiB, typ: "0FC63DAF-8483-4772-8E79-3D69D8477DE4", name: "root", c: &ext4},
+	})
+	cases := map[int]*fsCase{1: &esp, 2: &ext4}
+	r := newRepo(t)
+	capture(t, r, src, "img", CaptureOptions{})
+
+	restoreOnto := func(name, path string, lss int) *layout.Plan {
+		t.Helper()
+		im := openImage(t, r, name)
+		mk(t, path, size)
+		garbage(t, path, 0, size, 5)
+		d, err := disk.Open(path, disk.Options{Write: true, SectorSize: lss})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Close()
+		plan, err := PlanRestore(im, layout.Target{Size: size, SectorSize: lss}, layout.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if plan.Kind != layout.Keep || !plan.Rewritten {
+			t.Fatalf("plan onto %d-byte sectors: %s, rewritten %v", lss, plan.Kind, plan.Rewritten)
+		}
+		if _, err := Restore(context.Background(), im, d, RestoreOptions{Layout: plan, Progress: &progress.Tracker{}}); err != nil {
+			t.Fatal(err)
+		}
+		if rep, err := VerifyTarget(context.Background(), im, d, VerifyOptions{Layout: plan}); err != nil {
+			t.Fatalf("verify: %v %v", err, rep.Problems)
+		}
+		return plan
+	}
+	check := func(path string, lss int, plan *layout.Plan) {
+		t.Helper()
+		dev := testutil.Loop(t, path, lss)
+		if out := testutil.Run(t, "sgdisk", "-v", dev); !strings.Contains(out, "No problems found") {
+			t.Errorf("sgdisk -v on %d-byte sectors:\n%s", lss, out)
+		}
+		got := tableOf(t, dev, lss)
+		for i, p := range plan.Parts {
+			if g := got.Partitions[i]; g.Start != p.Src.Start || g.Size != p.Src.Size || g.GUID != p.Src.GUID || g.Name != p.Src.Name {
+				t.Errorf("partition %d on %d-byte sectors: %+v, was %+v", p.Number, lss, g, p.Src)
+			}
+		}
+		checkLayout(t, path, plan, cases, snaps)
+		// The kernel mounts ext4 from a disk with these sectors.
+		p := got.Partitions[1]
+		loop := strings.TrimSpace(testutil.Run(t, "losetup", "-f", "--show", "-b", fmt.Sprint(lss), "-o", fmt.Sprint(p.Start), "--sizelimit", fmt.Sprint(p.Size), path))
+		defer exec.Command("losetup", "-d", loop).Run()
+		mnt := mount(t, "mount", loop, true)
+		diffSnapshots(t, snaps[2], walkTree(t, mnt, true))
+		unmount(t, mnt)
+		// The FAT counts the disk's sectors.
+		b := make([]byte, 512)
+		f, _ := os.Open(path)
+		f.ReadAt(b, got.Partitions[0].Start)
+		f.Close()
+		if bps := binary.LittleEndian.Uint16(b[11:13]); int(bps) < lss {
+			t.Errorf("FAT32 on %d-byte sectors says %d bytes per sector", lss, bps)
+		}
+	}
+	big := filepath.Join(dir, "4kn.img")
+	plan := restoreOnto("img", big, 4096)
+	check(big, 4096, plan)
+
+	// And back: the 4Kn disk captured and restored onto 512-byte sectors.
+	bigDev := testutil.Loop(t, big, 4096)
+	capture(t, r, bigDev, "img4k", CaptureOptions{})
+	back := filepath.Join(dir, "back.img")
+	plan = restoreOnto("img4k", back, 512)
+	check(back, 512, plan)
+
+	// What cannot live on 4096-byte sectors is refused, saying why.
+	for _, c := range []struct {
+		mkfs []string
+		why  string
+	}{
+		{[]string{"mkfs.vfat", "-F", "32", "-s", "1"}, "its clusters are 512 bytes, smaller than a 4096-byte sector"},
+		{[]string{"mkfs.ext4", "-q", "-F", "-b", "1024"}, "its blocks are 1024 bytes"},
+		{[]string{"mkfs.ntfs", "-q", "-f", "-F"}, "Lifeboat does not convert NTFS"},
+	} {
+		p := filepath.Join(t.TempDir(), "bad.img")
+		mk(t, p, 64*MiB)
+		partitionDisk(t, p, MiB, 48*MiB)
+		dev := loopPart(t, p, MiB, 48*MiB)
+		testutil.Run(t, c.mkfs[0], append(c.mkfs[1:], dev)...)
+		detach(t, dev)
+		name := filepath.Base(filepath.Dir(p))
+		capture(t, r, p, name, CaptureOptions{})
+		_, err := PlanRestore(openImage(t, r, name), layout.Target{Size: 64 * MiB, SectorSize: 4096}, layout.Options{})
+		if !errors.Is(err, ErrSectorSize) || !strings.Contains(err.Error(), c.why) {
+			t.Errorf("%s onto 4096-byte sectors: %v, want it refused because %q", c.mkfs[0], err, c.why)
+		}
 	}
 }

@@ -37,14 +37,17 @@ func readFAT(d *dev) (*Map, error) {
 		return nil, corrupt("FAT data area starts at sector %d of %d", firstData, total)
 	}
 	clusters := (total - firstData) / spc
+	// The type as Linux decides it: FAT32 has no 16-bit FAT size (mkfs.fat
+	// makes FAT32 volumes with fewer than 65525 clusters too), FAT12 has
+	// fewer than 4085 clusters.
 	var bits int64
 	switch {
+	case le16(bs[22:]) == 0:
+		bits = 32
 	case clusters < 4085:
 		bits = 12
-	case clusters < 65525:
-		bits = 16
 	default:
-		bits = 32
+		bits = 16
 	}
 	if bits == 32 && rootEntries != 0 || bits != 32 && rootEntries == 0 {
 		return nil, corrupt("FAT%d with %d root directory entries", bits, rootEntries)

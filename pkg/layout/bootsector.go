@@ -67,11 +67,15 @@ func parseFAT(b []byte, partSize int64) (fatGeometry, error) {
 		return g, fmt.Errorf("volume of %d sectors of %d bytes does not fit its partition of %d bytes", g.Total, bps, partSize)
 	}
 	g.Clusters = (g.Total - g.dataStart()) / g.SecPerClus
+	// The type as Linux decides it: FAT32 has no 16-bit FAT size.
 	switch {
-	case g.Clusters <= maxClusters(12):
+	case le.Uint16(b[22:24]) != 0 && g.Clusters <= maxClusters(12):
 		g.Bits = 12
-	case g.Clusters <= maxClusters(16):
+	case le.Uint16(b[22:24]) != 0:
 		g.Bits = 16
+		if g.Clusters > maxClusters(16) {
+			return g, fmt.Errorf("FAT16 with %d clusters", g.Clusters)
+		}
 	default:
 		g.Bits = 32
 		if rootEnts != 0 {
@@ -158,12 +162,12 @@ func (gr fatGrowth) bootPatch(b []byte, hidden int64) []byte {
 }
 
 // fatPatches are the writes that finish a FAT volume's growth at the
-// partition starting at start (in bytes) on a disk with lss-byte sectors:
+// partition starting at start (in bytes):
 // the boot sector and its FAT32 backup, and the FAT32 FSInfo sectors with
 // the free count grown by the clusters added.
-func (gr fatGrowth) fatPatches(r io.ReaderAt, srcStart, start int64, lss int) ([]ptable.Patch, error) {
+func (gr fatGrowth) fatPatches(r io.ReaderAt, srcStart, start int64) ([]ptable.Patch, error) {
 	bps := gr.old.BytesPerSec
-	hidden := start / int64(lss)
+	hidden := start / bps
 	if binary.LittleEndian.Uint32(gr.old.boot[28:32]) == 0 {
 		hidden = -1 // a volume that did not record its start keeps not doing so
 	}
@@ -202,7 +206,7 @@ func (gr fatGrowth) fatPatches(r io.ReaderAt, srcStart, start int64, lss int) ([
 // field (the partition's start, which Windows' boot code uses) in its boot
 // sector and the backup after the volume, for a partition moved from
 // srcStart to start. Nil when the volume does not record its start.
-func ntfsHidden(r io.ReaderAt, srcStart, srcSize, start int64, lss int) ([]ptable.Patch, error) {
+func ntfsHidden(r io.ReaderAt, srcStart, srcSize, start int64) ([]ptable.Patch, error) {
 	b := make([]byte, 512)
 	if _, err := r.ReadAt(b, srcStart); err != nil {
 		return nil, fmt.Errorf("read NTFS boot sector at byte %d: %w", srcStart, err)
@@ -217,7 +221,7 @@ func ntfsHidden(r io.ReaderAt, srcStart, srcSize, start int64, lss int) ([]ptabl
 	}
 	set := func(sec []byte) []byte {
 		d := append([]byte(nil), sec...)
-		le.PutUint32(d[28:32], uint32(start/int64(lss)))
+		le.PutUint32(d[28:32], uint32(start/bps))
 		return d
 	}
 	out := []ptable.Patch{{Offset: start, Data: set(b)}}
@@ -229,4 +233,148 @@ func ntfsHidden(r io.ReaderAt, srcStart, srcSize, start int64, lss int) ([]ptabl
 		}
 	}
 	return out, nil
+}
+
+// convertFAT returns the writes that let a FAT volume with 512-byte (or
+// other small) logical sectors live on a disk of to-byte sectors, for the
+// partition now at dstStart: the boot sector's BPB counted in the new
+// sectors (bytes per sector, sectors per cluster, reserved sectors, FAT
+// size, total sectors, hidden sectors), and for FAT32 the FSInfo sector
+// and the backup boot sector at their new places. Every byte of the FATs
+// and the data area stays where it is; a volume whose regions do not fall
+// on whole new sectors is refused, saying which.
+func convertFAT(r io.ReaderAt, srcStart, dstStart int64, g fatGeometry, to int64) ([]ptable.Patch, fatGeometry, error) {
+	from := g.BytesPerSec
+	n := g
+	if to <= from {
+		return nil, g, nil // a FAT with sectors at least as large mounts as it is
+	}
+	f := to / from
+	name := fmt.Sprintf("FAT%d", g.Bits)
+	switch {
+	case g.SecPerClus%f != 0:
+		return nil, g, fmt.Errorf("its clusters are %d bytes, smaller than a %d-byte sector", g.SecPerClus*from, to)
+	case g.Reserved%f != 0, g.FATSize%f != 0, g.RootSectors%f != 0:
+		return nil, g, fmt.Errorf("its reserved area (%d sectors), FATs (%d sectors each) or root directory (%d sectors) do not end on a %d-byte boundary", g.Reserved, g.FATSize, g.RootSectors, to)
+	}
+	n.BytesPerSec, n.SecPerClus, n.Reserved, n.FATSize, n.RootSectors, n.Total = to, g.SecPerClus/f, g.Reserved/f, g.FATSize/f, g.RootSectors/f, g.Total/f
+	if (n.Total-n.dataStart())/n.SecPerClus != g.Clusters {
+		return nil, g, fmt.Errorf("its last cluster would not be whole in %d-byte sectors", to)
+	}
+	n.Clusters = g.Clusters
+	if g.Bits == 32 {
+		if n.Reserved < 2 {
+			return nil, g, fmt.Errorf("its reserved area (%d bytes) has no room for the FSInfo sector in %d-byte sectors", g.Reserved*from, to)
+		}
+		n.FSInfo, n.Backup = 1, 0
+		if n.Reserved >= 4 {
+			n.Backup = 2
+		}
+	}
+	le := binary.LittleEndian
+	boot := make([]byte, to)
+	copy(boot, g.boot[:512])
+	le.PutUint16(boot[11:13], uint16(to))
+	boot[13] = byte(n.SecPerClus)
+	le.PutUint16(boot[14:16], uint16(n.Reserved))
+	if le.Uint16(g.boot[19:21]) != 0 {
+		le.PutUint16(boot[19:21], uint16(n.Total))
+	} else {
+		le.PutUint32(boot[32:36], uint32(n.Total))
+	}
+	if g.Bits == 32 {
+		le.PutUint32(boot[36:40], uint32(n.FATSize))
+		le.PutUint16(boot[48:50], uint16(n.FSInfo))
+		le.PutUint16(boot[50:52], uint16(n.Backup))
+	} else {
+		le.PutUint16(boot[22:24], uint16(n.FATSize))
+	}
+	if le.Uint32(g.boot[28:32]) != 0 {
+		le.PutUint32(boot[28:32], uint32(dstStart/to))
+	}
+	out := []ptable.Patch{{Offset: dstStart, Data: boot}}
+	if g.Bits != 32 {
+		return out, n, nil
+	}
+	info := make([]byte, to)
+	if g.FSInfo > 0 && g.FSInfo < g.Reserved {
+		if _, err := r.ReadAt(info[:512], srcStart+g.FSInfo*from); err != nil {
+			return nil, g, fmt.Errorf("read the %s FSInfo sector: %w", name, err)
+		}
+	}
+	if string(info[0:4]) != "RRaA" {
+		// No FSInfo to carry over: write an empty one (free count unknown).
+		clear(info)
+		copy(info[0:4], "RRaA")
+		copy(info[484:488], "rrAa")
+		le.PutUint32(info[488:492], 0xFFFFFFFF)
+		le.PutUint32(info[492:496], 0xFFFFFFFF)
+		copy(info[508:512], []byte{0, 0, 0x55, 0xAA})
+	}
+	out = append(out, ptable.Patch{Offset: dstStart + n.FSInfo*to, Data: info})
+	if n.Backup > 0 {
+		out = append(out, ptable.Patch{Offset: dstStart + n.Backup*to, Data: boot},
+			ptable.Patch{Offset: dstStart + (n.Backup+1)*to, Data: info})
+	}
+	return out, n, nil
+}
+
+// sectorFit says whether the file system of partition p (in the image r)
+// can live on a disk of to-byte sectors: nil when it can, an explanation
+// when it cannot. FAT is converted elsewhere; this covers the rest.
+func sectorFit(r io.ReaderAt, p ptable.Partition, to int64) error {
+	le, be := binary.LittleEndian, binary.BigEndian
+	read := func(off int64, n int) []byte {
+		b := make([]byte, n)
+		if off+int64(n) > p.Size {
+			return nil
+		}
+		if _, err := r.ReadAt(b, p.Start+off); err != nil {
+			return nil
+		}
+		return b
+	}
+	switch p.FileSystem {
+	case "ext2", "ext3", "ext4":
+		sb := read(1024, 1024)
+		if sb == nil || le.Uint16(sb[56:58]) != 0xEF53 {
+			return errors.New("its ext superblock cannot be read")
+		}
+		if v := le.Uint32(sb[24:28]); v > 6 || int64(1024)<<v < to {
+			return fmt.Errorf("its blocks are %d bytes, smaller than a %d-byte sector, and the kernel does not mount such a file system", int64(1024)<<min(v, 16), to)
+		}
+	case "xfs":
+		sb := read(0, 512)
+		if sb == nil || string(sb[0:4]) != "XFSB" {
+			return errors.New("its XFS superblock cannot be read")
+		}
+		if ss := int64(be.Uint16(sb[102:104])); ss < to {
+			return fmt.Errorf("it was made for %d-byte sectors (its log and metadata are written in them), and the kernel does not mount it on %d-byte sectors", ss, to)
+		}
+	case "btrfs":
+		sb := read(0x10000, 4096)
+		if sb == nil || string(sb[0x40:0x48]) != "_BHRfS_M" {
+			return errors.New("its btrfs superblock cannot be read")
+		}
+		if ss := int64(le.Uint32(sb[0x90:0x94])); ss < to {
+			return fmt.Errorf("its sector size is %d bytes, smaller than the disk's %d", ss, to)
+		}
+	case "ntfs":
+		b := read(0, 512)
+		if b == nil || string(b[3:11]) != "NTFS    " {
+			return errors.New("its NTFS boot sector cannot be read")
+		}
+		if bps := int64(le.Uint16(b[11:13])); bps < to {
+			return fmt.Errorf("NTFS records %d-byte sectors in its boot sector and lays out its records in them; Lifeboat does not convert NTFS", bps)
+		}
+	case "exfat":
+		b := read(0, 512)
+		if b == nil || string(b[3:11]) != "EXFAT   " {
+			return errors.New("its exFAT boot sector cannot be read")
+		}
+		if shift := b[108]; shift > 12 || int64(1)<<shift < to {
+			return fmt.Errorf("exFAT records %d-byte sectors in its boot region (with a checksum); Lifeboat does not convert exFAT", int64(1)<<min(shift, 16))
+		}
+	}
+	return nil
 }

@@ -290,12 +290,13 @@ func (s *source) dataEstimate() int64 {
 }
 
 func (s *source) plan(k Kind, t Target, o Options) (*Plan, error) {
-	if t.SectorSize != s.lss && s.tbl.Type != ptable.TypeNone {
-		return nil, fmt.Errorf("%w: the image's disk has %d-byte sectors and a %s partition table, the target has %d-byte sectors; converting is not supported yet",
-			ErrSectorSize, s.lss, s.tbl.Type, t.SectorSize)
-	}
+	conv := t.SectorSize != s.lss && s.tbl.Type != ptable.TypeNone
 	switch k {
 	case Keep:
+		if conv {
+			// Same places, a table counted in the target's sectors.
+			return s.rewrite(Keep, t, o)
+		}
 		return s.keep(t)
 	case Grow, Scale:
 		if s.tbl.Type == ptable.TypeNone || len(s.parts) == 0 {
@@ -304,7 +305,7 @@ func (s *source) plan(k Kind, t Target, o Options) (*Plan, error) {
 		return s.rewrite(k, t, o)
 	case Fit:
 		// Only what keep does for now: shrinking is not available yet.
-		p, err := s.keep(t)
+		p, err := s.plan(Keep, t, o)
 		if err != nil {
 			return nil, err
 		}
@@ -354,20 +355,21 @@ type placed struct{ start, size, ebr int64 }
 // rewrite plans the grow and scale layouts: partitions placed anew and
 // the table written anew.
 func (s *source) rewrite(k Kind, t Target, o Options) (*Plan, error) {
-	lss := int64(s.lss)
+	tl := int64(t.SectorSize)
+	conv := t.SectorSize != s.lss
 	var usable int64
 	switch s.tbl.Type {
 	case ptable.TypeGPT:
-		usable = t.Size - ptable.GPTReserve(s.lss)
+		usable = t.Size - ptable.GPTReserve(t.SectorSize)
 	default:
-		usable = min(t.Size, ptable.MBRLimit(s.lss))
+		usable = min(t.Size, ptable.MBRLimit(t.SectorSize))
 	}
 	end := alignDown(usable, MiB) // where the last partition may end
 	srcEnd := s.partsEnd()
 	if end < srcEnd && srcEnd <= usable {
 		end = srcEnd // a disk of the same size: the last partition stays as it ends
 	}
-	if end < srcEnd {
+	if end < srcEnd && !(k == Keep && alignDown(srcEnd, tl) <= usable) {
 		return nil, notApplicable("the target is smaller than the image's partitions (they end at %s, the target's usable space at %s)", units.Bytes(srcEnd), units.Bytes(end))
 	}
 	first := int64(-1)
@@ -376,28 +378,42 @@ func (s *source) rewrite(k Kind, t Target, o Options) (*Plan, error) {
 			first = p.Start
 		}
 	}
-	if s.tbl.Type == ptable.TypeGPT && first < ptable.GPTFirstUsable(s.lss) {
-		return nil, notApplicable("the first partition starts at LBA %d, inside the GPT Lifeboat writes", first/lss)
+	if s.tbl.Type == ptable.TypeGPT && first < ptable.GPTFirstUsable(t.SectorSize) {
+		return nil, notApplicable("the first partition starts at byte %d, inside the GPT Lifeboat writes", first)
 	}
 	var pos map[int]placed
 	var err error
-	if k == Grow {
+	switch k {
+	case Keep:
+		pos = map[int]placed{}
+		for _, p := range s.parts {
+			if p.Start%tl != 0 || (p.Logical && p.EBR%tl != 0) {
+				return nil, notApplicable("partition %d starts at byte %d, not on a %d-byte sector: it cannot stay where it was", p.Number, p.Start, tl)
+			}
+			pos[p.Number] = placed{p.Start, alignDown(p.Size, tl), p.EBR}
+		}
+	case Grow:
 		pos, err = s.growPositions(end, o.Grow)
-	} else {
+	default:
 		pos = s.scalePositions(first, srcEnd, end)
 	}
 	if err != nil {
 		return nil, err
 	}
-	tbl := &ptable.Table{Type: s.tbl.Type, SectorSize: s.lss, DiskID: s.tbl.DiskID}
+	tbl := &ptable.Table{Type: s.tbl.Type, SectorSize: t.SectorSize, DiskID: s.tbl.DiskID}
 	p := &Plan{Kind: k, Source: Target{s.size, s.lss}, Target: t, Table: tbl, Rewritten: true}
 	p.Segments = append(p.Segments, Segment{0, 0, first})
+	if conv && s.tbl.Type == ptable.TypeGPT && tl > 512 {
+		// LBA 0 is larger now: the rest of it (the old GPT header and
+		// entries) is cleared.
+		p.Patches = append(p.Patches, ptable.Patch{Offset: 512, Data: make([]byte, tl-512)})
+	}
 	for _, sp := range s.parts {
 		np := sp
 		n := pos[sp.Number]
-		np.Start, np.Size, np.EBR = n.start, n.size, n.ebr
-		if np.Start%lss != 0 || np.Size%lss != 0 {
-			return nil, fmt.Errorf("plan %s: partition %d placed at byte %d, %d bytes, not whole sectors", k, sp.Number, np.Start, np.Size)
+		np.Start, np.Size, np.EBR = n.start, alignUp(n.size, tl), n.ebr
+		if np.Start%tl != 0 || np.EBR%tl != 0 {
+			return nil, fmt.Errorf("plan %s: partition %d placed at byte %d, not on a %d-byte sector", k, sp.Number, np.Start, tl)
 		}
 		tbl.Partitions = append(tbl.Partitions, np)
 		part := Part{Partition: np, Src: sp}
@@ -405,14 +421,26 @@ func (s *source) rewrite(k Kind, t Target, o Options) (*Plan, error) {
 		case sp.Extended:
 			part.Note = "extended partition (container)"
 		case sp.FileSystem == "vfat":
-			if err := s.placeFAT(p, &part); err != nil {
+			if err := s.placeFAT(p, &part, tl); err != nil {
 				return nil, err
 			}
 		default:
-			p.Segments = append(p.Segments, Segment{sp.Start, np.Start, sp.Size})
+			if conv {
+				if err := sectorFit(s.img, sp, tl); err != nil {
+					return nil, fmt.Errorf("%w: partition %d (%s) cannot live on %d-byte sectors: %v", ErrSectorSize, sp.Number, dash(sp.FileSystem), tl, err)
+				}
+			}
+			p.Segments = append(p.Segments, Segment{sp.Start, np.Start, min(sp.Size, np.Size)})
 			part.GrowFS, part.Note = growNote(sp, np)
+			if conv {
+				if sp.FileSystem == "" || sp.FileSystem == "swap" {
+					part.Note += fmt.Sprintf("; whether its contents work with %d-byte sectors is not checked", tl)
+				} else {
+					part.Note += fmt.Sprintf("; works with %d-byte sectors", tl)
+				}
+			}
 			if sp.FileSystem == "ntfs" && np.Start != sp.Start {
-				ps, err := ntfsHidden(s.img, sp.Start, sp.Size, np.Start, s.lss)
+				ps, err := ntfsHidden(s.img, sp.Start, sp.Size, np.Start)
 				if err != nil {
 					return nil, err
 				}
@@ -431,9 +459,12 @@ func (s *source) rewrite(k Kind, t Target, o Options) (*Plan, error) {
 		kept = "partition numbers, types, boot flags and the disk signature"
 	}
 	p.Changes = append(p.Changes, fmt.Sprintf("wrote a new %s partition table for the %s layout (%s kept)", tbl.Type, k, kept))
+	if conv {
+		p.Changes = append(p.Changes, fmt.Sprintf("the table counts the target's %d-byte sectors; the image's disk had %d-byte sectors", tl, s.lss))
+	}
 	if s.tbl.Type != ptable.TypeGPT {
 		// An MBR target must not keep a GPT from before at its end.
-		tail := int64(33) * lss
+		tail := 33 * tl
 		if t.Size-tail >= end {
 			p.Wipe = append(p.Wipe, Segment{Dst: t.Size - tail, Len: tail})
 		}
@@ -444,7 +475,7 @@ func (s *source) rewrite(k Kind, t Target, o Options) (*Plan, error) {
 // placeFAT lays a FAT volume into its new partition: grown there when the
 // partition is larger (its FATs grow, the clusters follow unchanged), and
 // its boot sector's record of the partition's start updated when it moved.
-func (s *source) placeFAT(p *Plan, part *Part) error {
+func (s *source) placeFAT(p *Plan, part *Part, tl int64) error {
 	sp, np := part.Src, part.Partition
 	moved := ""
 	if np.Start != sp.Start {
@@ -456,12 +487,28 @@ func (s *source) placeFAT(p *Plan, part *Part) error {
 	}
 	g, err := parseFAT(b, sp.Size)
 	if err != nil {
+		if tl > int64(s.lss) {
+			return fmt.Errorf("%w: partition %d (FAT) cannot be converted to %d-byte sectors: its boot sector: %v", ErrSectorSize, sp.Number, tl, err)
+		}
 		// Not a FAT we understand: copied as it is.
-		p.Segments = append(p.Segments, Segment{sp.Start, np.Start, sp.Size})
+		p.Segments = append(p.Segments, Segment{sp.Start, np.Start, min(sp.Size, np.Size)})
 		part.Note = fmt.Sprintf("%sFAT kept as captured (its boot sector: %v)", moved, err)
 		return nil
 	}
 	name := fmt.Sprintf("FAT%d", g.Bits)
+	if tl > g.BytesPerSec {
+		ps, n, err := convertFAT(s.img, sp.Start, np.Start, g, tl)
+		if err != nil {
+			return fmt.Errorf("%w: partition %d (%s) cannot live on %d-byte sectors: %v; make it anew there (mkfs.vfat -S %d) and copy its files", ErrSectorSize, sp.Number, name, tl, err, tl)
+		}
+		p.Segments = append(p.Segments, Segment{sp.Start, np.Start, min(sp.Size, np.Size)})
+		p.Patches = append(p.Patches, ps...)
+		part.Note = fmt.Sprintf("%s%s converted to %d-byte sectors (its boot sector counts them anew; every cluster stays where it was)", moved, name, n.BytesPerSec)
+		if np.Size > sp.Size {
+			part.Note += fmt.Sprintf("; kept at %s: growing while converting is not available", units.Bytes(g.Total*g.BytesPerSec))
+		}
+		return nil
+	}
 	gr, ok := fatGrowth{old: g, new: g}, false
 	if np.Size > sp.Size {
 		gr, ok = growFAT(g, np.Size)
@@ -470,7 +517,7 @@ func (s *source) placeFAT(p *Plan, part *Part) error {
 		}
 	}
 	if !ok {
-		gr.segs = []Segment{{0, 0, sp.Size}}
+		gr.segs = []Segment{{0, 0, min(sp.Size, np.Size)}}
 	}
 	for _, sg := range gr.segs {
 		p.Segments = append(p.Segments, Segment{sp.Start + sg.Src, np.Start + sg.Dst, sg.Len})
@@ -479,7 +526,7 @@ func (s *source) placeFAT(p *Plan, part *Part) error {
 		p.Wipe = append(p.Wipe, Segment{Dst: np.Start + w.Dst, Len: w.Len})
 	}
 	if ok || moved != "" {
-		ps, err := gr.fatPatches(s.img, sp.Start, np.Start, s.lss)
+		ps, err := gr.fatPatches(s.img, sp.Start, np.Start)
 		if err != nil {
 			return err
 		}
@@ -494,6 +541,13 @@ func (s *source) placeFAT(p *Plan, part *Part) error {
 		part.Note = moved + name + " as captured"
 	}
 	return nil
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "no file system recognised"
+	}
+	return s
 }
 
 // growNote says what happens to a partition's file system.
