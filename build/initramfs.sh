@@ -4,7 +4,7 @@
 # Builds the rescue environment's kernel and initramfs into OUT_DIR:
 #   vmlinuz                Debian's signed kernel, unmodified
 #   initramfs.cpio.zst     u-root (init, a shell and the usual commands),
-#                          e2fsck, resize2fs and ntfsresize with their libraries,
+#                          e2fsck, resize2fs, tune2fs and ntfsresize with their libraries,
 #                          lifeboat started at boot, the kernel modules below
 #   modules.txt            the modules shipped, one per line
 #
@@ -115,11 +115,12 @@ printf '%s\n' "${!seen[@]}" | sort > "$out/modules.txt"
 cp "$kroot/boot/vmlinuz-$release" "$out/vmlinuz"
 
 echo "${LIFEBOAT_VERSION:-dev}" > "$stage/lifeboat-version"
-# The file systems' own resize tools, which a restore onto a larger disk
-# runs (u-root adds the shared libraries they need): e2fsck and resize2fs
-# from e2fsprogs, ntfsresize from ntfs-3g.
+# The file systems' own tools that a restore onto a larger disk and a
+# restore with new identities run (u-root adds the shared libraries they
+# need): e2fsck, resize2fs and tune2fs from e2fsprogs, ntfsresize from
+# ntfs-3g.
 tools=()
-for t in e2fsck resize2fs ntfsresize; do
+for t in e2fsck resize2fs tune2fs ntfsresize; do
 	p=$(PATH=/usr/sbin:/sbin:$PATH command -v "$t") || { echo "initramfs: $t is missing (run make deps)" >&2; exit 1; }
 	tools+=(-files "$p:usr/sbin/$t")
 done

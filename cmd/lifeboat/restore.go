@@ -27,6 +27,7 @@ func (e *env) restore(ctx context.Context, args []string) (err error) {
 	planOnly := fs.Bool("plan", false, "print the plan, write nothing")
 	layoutName := fs.String("layout", "", "keep, grow, scale or fit")
 	growPart := fs.Int("grow", 0, "partition the grow layout enlarges")
+	newID := fs.Bool("new-identity", false, "new disk, partition and file-system identifiers")
 	quiet := fs.Bool("quiet", false, "no progress")
 	pos, err := parse(fs, args, e.stderr)
 	if err != nil {
@@ -48,7 +49,7 @@ func (e *env) restore(ctx context.Context, args []string) (err error) {
 	job, err := ops.PrepareRestore(e.opsEnv(), ops.RestoreRequest{
 		Repo: *repoDir, Name: *name, Target: pos[0], Workers: *workers,
 		SectorSize: *sector, SkipHoles: *skipHoles, Verify: *verify,
-		Layout: kind, Grow: *growPart, PlanOnly: *planOnly,
+		Layout: kind, Grow: *growPart, NewIdentity: *newID, PlanOnly: *planOnly,
 	})
 	if err != nil {
 		return err
@@ -168,6 +169,17 @@ func writePlan(w io.Writer, job *ops.RestoreJob) {
 			fmt.Fprintf(tw, "          %d\t%s\t%s\t%s\t%s\t%s\n", pt.Number, human(pt.Start), human(pt.Size), was, dash(fsName), pt.Note)
 		}
 		tw.Flush()
+	}
+	for _, id := range p.IDs {
+		where := "disk"
+		if id.Partition > 0 {
+			where = fmt.Sprintf("partition %d", id.Partition)
+		}
+		how := ""
+		if id.Tool != "" {
+			how = " (" + id.Tool + " after the restore)"
+		}
+		fmt.Fprintf(w, "NEW ID  %s %s: %s -> %s%s\n", where, id.What, id.Old, id.New, how)
 	}
 	for _, c := range p.Changes {
 		fmt.Fprintln(w, "NOTE   ", c)

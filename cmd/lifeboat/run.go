@@ -136,6 +136,12 @@ Options:
   --plan              print the plan and write nothing
   --layout LAYOUT     keep, grow, scale or fit (default: the first that works)
   --grow N            the partition the grow layout enlarges (default: the last)
+  --new-identity      give the target a new disk GUID (or MBR signature), new
+                      partition GUIDs and new file-system UUIDs (ext2/3/4, FAT,
+                      exFAT, NTFS, swap), and rewrite the references to them in
+                      fstab, crypttab and GRUB and systemd-boot configuration;
+                      for one image deployed to many machines (a restore keeps
+                      identities by default, so the machine boots as before)
   --yes               do not ask for confirmation
   --verify            read the disk back afterwards and compare it with the image
   --skip-holes        leave the target's bytes where the image has nothing used

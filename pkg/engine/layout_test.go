@@ -524,3 +524,140 @@ func TestLayoutSectorConversion(t *testing.T) {
 		}
 	}
 }
+
+// TestNewIdentity restores a GPT disk (FAT32 EFI system partition, ext4
+// root, swap, NTFS) with new identities: every identifier blkid and the
+// table show is new, the ext4 root's fstab and GRUB configuration name
+// the new ones, and the file systems still check clean with their files.
+func TestNewIdentity(t *testing.T) {
+	testutil.Root(t)
+	esp, ext4, ntfs, _ := layoutCases()
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.img")
+	const size = 200 * MiB
+	parts := []partSpec{
+		{start: MiB, size: 48 * MiB, typ: "C12A7328-F81F-11D2-BA4B-00A0C93EC93B", name: "EFI system", c: &esp},
+		{start: 49 * MiB, size: 64 * MiB, typ: "0FC63DAF-8483-4772-8E79-3D69D8477DE4", name: "root", c: &ext4},
+		{start: 113 * MiB, size: 16 * MiB, typ: "0657FD6D-A4AB-43C4-84E5-0933C84B4F4F", name: "swap"},
+		{start: 129 * MiB, size: 48 * MiB, typ: "EBD0A0A2-B9E5-4433-87C0-68B6B72699C7", name: "data", c: &ntfs},
+	}
+	snaps := layoutDisk(t, src, "gpt", size, parts)
+	swap := loopPart(t, src, 113*MiB, 16*MiB)
+	testutil.Run(t, "mkswap", swap)
+	detach(t, swap)
+	ids := map[int]string{}
+	for i, p := range parts {
+		dev := loopPart(t, src, p.start, p.size)
+		ids[i+1] = strings.TrimSpace(testutil.Run(t, "blkid", "-p", "-s", "UUID", "-o", "value", dev))
+		detach(t, dev)
+	}
+	srcTable := tableOf(t, src, 512)
+	partuuid := strings.ToLower(srcTable.Partitions[2].GUID)
+	fstab := fmt.Sprintf("UUID=%s / ext4 errors=remount-ro 0 1\nUUID=%s /boot/efi vfat umask=0077 0 1\nPARTUUID=%s none swap sw 0 0\nUUID=%s /data ntfs-3g defaults 0 0\n", ids[2], ids[1], partuuid, ids[4])
+	grub := fmt.Sprintf("search --no-floppy --fs-uuid --set=root %s\nlinux /boot/vmlinuz root=UUID=%s resume=UUID=%s ro\n", ids[2], ids[2], ids[3])
+	root := loopPart(t, src, 49*MiB, 64*MiB)
+	mnt := mount(t, "mount", root, false)
+	os.MkdirAll(filepath.Join(mnt, "etc"), 0o755)
+	os.MkdirAll(filepath.Join(mnt, "boot/grub"), 0o755)
+	os.WriteFile(filepath.Join(mnt, "etc/fstab"), []byte(fstab), 0o644)
+	os.WriteFile(filepath.Join(mnt, "boot/grub/grub.cfg"), []byte(grub), 0o444)
+	snaps[2] = walkTree(t, mnt, true)
+	unmount(t, mnt)
+	snaps[2] = snapshot(t, ext4, root)
+	detach(t, root)
+
+	r := newRepo(t)
+	capture(t, r, src, "img", CaptureOptions{})
+	im := openImage(t, r, "img")
+	dst := filepath.Join(dir, "dst.img")
+	mk(t, dst, size)
+	d, err := disk.Open(dst, disk.Options{Write: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := PlanRestore(im, layout.Target{Size: size, SectorSize: 512}, layout.Options{NewIdentity: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan.Kind != layout.Keep || !plan.Rewritten || len(plan.IDs) != 9 {
+		t.Fatalf("plan %s, rewritten %v, %d new identifiers: %+v", plan.Kind, plan.Rewritten, len(plan.IDs), plan.IDs)
+	}
+	if _, err := Restore(context.Background(), im, d, RestoreOptions{Layout: plan, Progress: &progress.Tracker{}}); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	changes, warnings, err := ApplyIdentity(context.Background(), dst, plan, &progress.Tracker{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("changes:\n%s\nwarnings:\n%s", strings.Join(changes, "\n"), strings.Join(warnings, "\n"))
+	all := strings.Join(changes, "\n")
+	for _, want := range []string{"partition 2 (ext4): /etc/fstab: 4 references rewritten", "partition 2 (ext4): /boot/grub/grub.cfg: 3 references rewritten", "(with tune2fs)"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("changes do not say %q", want)
+		}
+	}
+
+	// Every identifier is new, and is what the plan said.
+	got := tableOf(t, dst, 512)
+	if got.DiskID == srcTable.DiskID {
+		t.Error("the disk GUID is the source's")
+	}
+	newIDs := map[int]string{}
+	for _, id := range plan.IDs {
+		if id.Partition > 0 && id.What != "partition GUID" {
+			newIDs[id.Partition] = id.New
+		}
+	}
+	for i, p := range parts {
+		if got.Partitions[i].GUID == srcTable.Partitions[i].GUID {
+			t.Errorf("partition %d keeps its GUID", i+1)
+		}
+		dev := loopPart(t, dst, p.start, p.size)
+		id := strings.TrimSpace(testutil.Run(t, "blkid", "-p", "-s", "UUID", "-o", "value", dev))
+		if id == ids[i+1] || !strings.EqualFold(id, newIDs[i+1]) {
+			t.Errorf("partition %d: blkid says UUID %s, was %s, the plan said %s", i+1, id, ids[i+1], newIDs[i+1])
+		}
+		detach(t, dev)
+	}
+	// The references name the new identifiers; the file systems are clean
+	// and hold the same files (but the two rewritten ones).
+	root = loopPart(t, dst, 49*MiB, 64*MiB)
+	gotFstab := testutil.Run(t, "debugfs", "-R", "cat /etc/fstab", root)
+	gotGrub := testutil.Run(t, "debugfs", "-R", "cat /boot/grub/grub.cfg", root)
+	newPart := strings.ToLower(got.Partitions[2].GUID)
+	wantFstab := strings.NewReplacer(ids[2], newIDs[2], ids[1], newIDs[1], partuuid, newPart, ids[4], newIDs[4]).Replace(fstab)
+	wantGrub := strings.NewReplacer(ids[2], newIDs[2], ids[3], newIDs[3]).Replace(grub)
+	if !strings.Contains(gotFstab, wantFstab) || !strings.Contains(gotGrub, wantGrub) {
+		t.Errorf("fstab:\n%s\nwant:\n%s\ngrub.cfg:\n%s\nwant:\n%s", gotFstab, wantFstab, gotGrub, wantGrub)
+	}
+	detach(t, root)
+	cases := map[int]*fsCase{1: &esp, 2: &ext4, 4: &ntfs}
+	for _, n := range []int{1, 4} {
+		p := plan.Parts[n-1]
+		dev := loopPart(t, dst, p.Start, p.Size)
+		c := cases[n]
+		if out, err := exec.Command(c.check[0], append(c.check[1:], dev)...).CombinedOutput(); err != nil {
+			t.Errorf("%s on partition %d: %v\n%s", strings.Join(c.check, " "), n, err, out)
+		}
+		files := dev
+		if c.snap == "mtools" {
+			files = fmt.Sprintf("%s@@%d", dst, p.Start)
+		}
+		diffSnapshots(t, snaps[n], snapshot(t, *c, files))
+		detach(t, dev)
+	}
+	root = loopPart(t, dst, 49*MiB, 64*MiB)
+	if out, err := exec.Command("e2fsck", "-fn", root).CombinedOutput(); err != nil {
+		t.Errorf("e2fsck -fn on the root: %v\n%s", err, out)
+	}
+	after := snapshot(t, ext4, root)
+	for _, f := range []string{"etc/fstab", "boot/grub/grub.cfg"} {
+		if after[f] == snaps[2][f] {
+			t.Errorf("%s did not change", f)
+		}
+		delete(after, f)
+		delete(snaps[2], f)
+	}
+	diffSnapshots(t, snaps[2], after)
+}

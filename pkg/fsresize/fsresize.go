@@ -172,3 +172,16 @@ func growSwap(dev string) (string, error) {
 	}
 	return fmt.Sprintf("with a new swap header (%d pages, was %d)", last+1, old+1), nil
 }
+
+// SetExtUUID gives the ext2/3/4 file system on dev a new UUID with
+// tune2fs (after e2fsck -f -p, which tune2fs wants for a file system with
+// metadata checksums, all of which it then rewrites).
+func SetExtUUID(ctx context.Context, dev, uuid string) error {
+	if out, err := run(ctx, "e2fsck", "-f", "-p", dev); err != nil && exitCode(err) > 1 {
+		return fmt.Errorf("e2fsck -f -p %s: %w: %s", dev, err, out)
+	}
+	if out, err := run(ctx, "tune2fs", "-U", uuid, dev); err != nil {
+		return fmt.Errorf("tune2fs -U %s %s: %w: %s", uuid, dev, err, out)
+	}
+	return nil
+}

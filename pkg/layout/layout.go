@@ -52,6 +52,10 @@ type Options struct {
 	// Grow is the partition number the grow layout enlarges (0: the last
 	// partition on the disk).
 	Grow int
+	// NewIdentity gives the target a new disk GUID or MBR signature, new
+	// partition GUIDs and new file-system UUIDs (for deploying one image
+	// to many machines); the table is then written anew.
+	NewIdentity bool
 }
 
 // Segment is a byte range of the image's disk and where it goes on the
@@ -91,6 +95,8 @@ type Plan struct {
 	// Skipped why the layouts before Kind were not taken.
 	Changes []string
 	Skipped []string
+	// IDs are the identifiers a restore with new identities replaces.
+	IDs []IDChange
 }
 
 // Identity reports whether the plan writes every image byte at its own
@@ -166,6 +172,7 @@ func Compute(m *image.Manifest, tbl *ptable.Table, img io.ReaderAt, t Target, o 
 		p, err := src.plan(k, t, o)
 		if err == nil {
 			p.Skipped = skipped
+			p.Patches = mergePatches(p.Patches)
 			return p, nil
 		}
 		if len(kinds) == 1 {
@@ -291,9 +298,12 @@ func (s *source) dataEstimate() int64 {
 
 func (s *source) plan(k Kind, t Target, o Options) (*Plan, error) {
 	conv := t.SectorSize != s.lss && s.tbl.Type != ptable.TypeNone
+	if o.NewIdentity && (s.tbl.Type == ptable.TypeNone || len(s.parts) == 0) {
+		return nil, errors.New("a new identity needs a partition table: the image has none")
+	}
 	switch k {
 	case Keep:
-		if conv {
+		if conv || o.NewIdentity {
 			// Same places, a table counted in the target's sectors.
 			return s.rewrite(Keep, t, o)
 		}
@@ -449,14 +459,24 @@ func (s *source) rewrite(k Kind, t Target, o Options) (*Plan, error) {
 		}
 		p.Parts = append(p.Parts, part)
 	}
+	if o.NewIdentity {
+		if err := s.newIdentity(p); err != nil {
+			return nil, err
+		}
+	}
 	tp, err := tbl.Write(t.Size)
 	if err != nil {
 		return nil, fmt.Errorf("plan %s: %w", k, err)
 	}
 	p.Patches = append(p.Patches, tp...)
 	kept := "partition numbers, types, GUIDs, names and attributes"
-	if tbl.Type == ptable.TypeMBR {
+	switch {
+	case tbl.Type == ptable.TypeMBR && o.NewIdentity:
+		kept = "partition numbers, types and boot flags"
+	case tbl.Type == ptable.TypeMBR:
 		kept = "partition numbers, types, boot flags and the disk signature"
+	case o.NewIdentity:
+		kept = "partition numbers, types, names and attributes"
 	}
 	p.Changes = append(p.Changes, fmt.Sprintf("wrote a new %s partition table for the %s layout (%s kept)", tbl.Type, k, kept))
 	if conv {

@@ -153,6 +153,9 @@ type RestoreRequest struct {
 	// enlarges (0: the last).
 	Layout layout.Kind
 	Grow   int
+	// NewIdentity gives the target new disk, partition and file-system
+	// identifiers, and rewrites the references to them.
+	NewIdentity bool
 	// PlanOnly plans the restore and opens the target only to read its
 	// size and table: the job cannot Run.
 	PlanOnly bool
@@ -237,7 +240,7 @@ func PrepareRestore(env Env, req RestoreRequest) (_ *RestoreJob, err error) {
 	if err := dst.Lock(true); err != nil {
 		return nil, err
 	}
-	job.Plan, err = engine.PlanRestore(im, layout.Target{Size: dst.Size(), SectorSize: dst.LogicalSectorSize()}, layout.Options{Kind: req.Layout, Grow: req.Grow})
+	job.Plan, err = engine.PlanRestore(im, layout.Target{Size: dst.Size(), SectorSize: dst.LogicalSectorSize()}, layout.Options{Kind: req.Layout, Grow: req.Grow, NewIdentity: req.NewIdentity})
 	if err != nil {
 		return nil, fmt.Errorf("restore %s onto %s: %w", m.Name, req.Target, err)
 	}
@@ -266,7 +269,7 @@ func planOnly(im *repo.Image, dev safety.Device, req RestoreRequest, codec *repo
 	}
 	job.Size = t.Size
 	var err error
-	job.Plan, err = engine.PlanRestore(im, t, layout.Options{Kind: req.Layout, Grow: req.Grow})
+	job.Plan, err = engine.PlanRestore(im, t, layout.Options{Kind: req.Layout, Grow: req.Grow, NewIdentity: req.NewIdentity})
 	if err != nil {
 		return nil, fmt.Errorf("restore %s onto %s: %w", m.Name, req.Target, err)
 	}
@@ -335,6 +338,17 @@ func (j *RestoreJob) Run(ctx context.Context, tr *progress.Tracker) (res Restore
 			return res, err
 		}
 		changes, warnings, err := engine.GrowFileSystems(ctx, j.req.Target, j.Plan, tr)
+		res.Changes = append(res.Changes, changes...)
+		res.Warnings = append(res.Warnings, warnings...)
+		if err != nil {
+			return res, err
+		}
+	}
+	if len(j.Plan.IDs) > 0 {
+		if err := j.dst.Sync(); err != nil {
+			return res, err
+		}
+		changes, warnings, err := engine.ApplyIdentity(ctx, j.req.Target, j.Plan, tr)
 		res.Changes = append(res.Changes, changes...)
 		res.Warnings = append(res.Warnings, warnings...)
 		if err != nil {

@@ -31,7 +31,7 @@ const (
 // a note that it came from the network).
 var known = map[string]bool{
 	"job": true, "repo": true, "repodir": true, "image": true, "source": true,
-	"target": true, "after": true, "media": true, "netboot": true, "layout": true,
+	"target": true, "after": true, "media": true, "netboot": true, "layout": true, "identity": true,
 }
 
 // Params splits a kernel command line into its parameters, as the kernel
@@ -132,7 +132,10 @@ type Plan struct {
 	// Layout is how the restore lays partitions out on the target ("":
 	// the first of keep, grow, scale, fit that works).
 	Layout layout.Kind
-	After  string
+	// NewIdentity: lifeboat.identity=new, for one image deployed to many
+	// machines.
+	NewIdentity bool
+	After       string
 }
 
 // Has reports whether the plan runs job.
@@ -158,7 +161,7 @@ func Parse(params map[string]string) (*Plan, error) {
 	}
 	if len(unknown) > 0 {
 		sort.Strings(unknown)
-		return nil, fmt.Errorf("unknown parameter %s on the kernel command line (known: lifeboat.job, .repo, .repodir, .image, .source, .target, .layout, .after)", strings.Join(unknown, ", "))
+		return nil, fmt.Errorf("unknown parameter %s on the kernel command line (known: lifeboat.job, .repo, .repodir, .image, .source, .target, .layout, .identity, .after)", strings.Join(unknown, ", "))
 	}
 	jobs, ok := params[Prefix+"job"]
 	if !ok {
@@ -230,6 +233,15 @@ func Parse(params map[string]string) (*Plan, error) {
 	if v, ok := params[Prefix+"layout"]; ok {
 		if p.Layout, err = layout.ParseKind(strings.ToLower(v)); err != nil {
 			return nil, fmt.Errorf("%slayout=%q: want keep, grow, scale or fit", Prefix, v)
+		}
+	}
+	if v, ok := params[Prefix+"identity"]; ok {
+		switch strings.ToLower(v) {
+		case "new":
+			p.NewIdentity = true
+		case "keep":
+		default:
+			return nil, fmt.Errorf("%sidentity=%q: want new or keep", Prefix, v)
 		}
 	}
 	if p.Has(JobCapture) && p.Source.IsZero() {

@@ -32,9 +32,9 @@ func TestParse(t *testing.T) {
 				Source: DiskSpec{Serial: "SRC-1"}, Target: DiskSpec{WWN: "0x5000c500a1b2c3d4"}, After: "poweroff"},
 		},
 		{
-			cmdline: "lifeboat.job=restore lifeboat.repo=UUID=1234-ABCD lifeboat.repodir=/images/site lifeboat.image=golden lifeboat.target=/dev/nvme0n1 lifeboat.layout=Scale",
+			cmdline: "lifeboat.job=restore lifeboat.repo=UUID=1234-ABCD lifeboat.repodir=/images/site lifeboat.image=golden lifeboat.target=/dev/nvme0n1 lifeboat.layout=Scale lifeboat.identity=new",
 			want: &Plan{Jobs: []string{"restore"}, Repo: RepoSpec{UUID: "1234-ABCD", Dir: "/images/site"}, Image: "golden",
-				Target: DiskSpec{Path: "/dev/nvme0n1"}, Layout: "scale", After: "shell"},
+				Target: DiskSpec{Path: "/dev/nvme0n1"}, Layout: "scale", NewIdentity: true, After: "shell"},
 		},
 		{
 			cmdline: "lifeboat.job=VERIFY lifeboat.repo=/dev/sdb1 lifeboat.image=golden",

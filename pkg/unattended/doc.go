@@ -17,6 +17,8 @@
 //	lifeboat.target=DISK        the disk to restore onto
 //	lifeboat.layout=LAYOUT      keep, grow, scale or fit (default: the first
 //	                            that works, keep on a large enough disk)
+//	lifeboat.identity=new       new disk, partition and file-system
+//	                            identifiers on the target (keep: the default)
 //	lifeboat.after=ACTION       poweroff, reboot or shell (the text UI; the
 //	                            default)
 //

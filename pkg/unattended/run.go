@@ -86,7 +86,7 @@ func Run(ctx context.Context, p *Plan, cfg Config) error {
 			}
 			err = verify(ctx, cfg, repoDir, p.Image, against)
 		case JobRestore:
-			err = restore(ctx, cfg, target, repoDir, p.Image, p.Layout)
+			err = restore(ctx, cfg, target, repoDir, p.Image, p.Layout, p.NewIdentity)
 			restored = err == nil
 		}
 		if err != nil {
@@ -138,8 +138,8 @@ func verify(ctx context.Context, cfg Config, repoDir, name, target string) error
 	return nil
 }
 
-func restore(ctx context.Context, cfg Config, target, repoDir, name string, kind layout.Kind) error {
-	job, err := ops.PrepareRestore(cfg.Env, ops.RestoreRequest{Repo: repoDir, Name: name, Target: target, Layout: kind})
+func restore(ctx context.Context, cfg Config, target, repoDir, name string, kind layout.Kind, newID bool) error {
+	job, err := ops.PrepareRestore(cfg.Env, ops.RestoreRequest{Repo: repoDir, Name: name, Target: target, Layout: kind, NewIdentity: newID})
 	if err != nil {
 		return err
 	}
