@@ -174,13 +174,19 @@ func (u *UI) restoreSummary(m *image.Manifest, repoDir, target string) {
 	}
 	kind := layout.Kind("") // the first layout that works
 	var prepare func()
+	newID := false
 	input.SetInputCapture(func(ev *tcell.EventKey) *tcell.EventKey {
-		if ev.Key() != tcell.KeyF2 {
+		switch ev.Key() {
+		case tcell.KeyF2:
+			// F2: the next layout; the restore is planned again.
+			next := map[layout.Kind]layout.Kind{"": layout.Keep, layout.Keep: layout.Grow, layout.Grow: layout.Scale, layout.Scale: ""}
+			kind = next[kind]
+		case tcell.KeyF3:
+			// F3: new identities on or off.
+			newID = !newID
+		default:
 			return ev
 		}
-		// F2: the next layout; the restore is planned again.
-		next := map[layout.Kind]layout.Kind{"": layout.Keep, layout.Keep: layout.Grow, layout.Grow: layout.Scale, layout.Scale: ""}
-		kind = next[kind]
 		closeJob()
 		status.SetText("")
 		prepare()
@@ -212,7 +218,7 @@ func (u *UI) restoreSummary(m *image.Manifest, repoDir, target string) {
 	u.addPage(name, root, "[::b]Esc[::-] back")
 	u.show(name)
 	prepare = func() {
-		mine, k := gen.Add(1), kind
+		mine, k, nid := gen.Add(1), kind, newID
 		stale := func() bool { return left.Load() || gen.Load() != mine }
 		what := "the first layout that works"
 		if k != "" {
@@ -227,7 +233,7 @@ func (u *UI) restoreSummary(m *image.Manifest, repoDir, target string) {
 			if stale() {
 				return
 			}
-			j, err := ops.PrepareRestore(u.cfg.Env, ops.RestoreRequest{Repo: repoDir, Name: m.Name, Target: target, Layout: k})
+			j, err := ops.PrepareRestore(u.cfg.Env, ops.RestoreRequest{Repo: repoDir, Name: m.Name, Target: target, Layout: k, NewIdentity: nid})
 			if stale() {
 				if j != nil {
 					j.Close()
@@ -244,7 +250,7 @@ func (u *UI) restoreSummary(m *image.Manifest, repoDir, target string) {
 					}
 					return
 				}
-				layoutHint := "  [::b]F2[::-] layout: " + string(orAuto(k))
+				layoutHint := "  [::b]F2[::-] layout: " + string(orAuto(k)) + "  [::b]F3[::-] new ids: " + map[bool]string{false: "no", true: "yes"}[nid]
 				if err != nil {
 					root.SetTitle(" Restore: cannot start ")
 					view.SetText(fmt.Sprintf("\n  [::b]The restore cannot start with %s; nothing was written.[::-]\n\n  %s\n\n  [::b]What to do:[::-] %s", what, clean(err.Error()), clean(advice(err))))
@@ -261,7 +267,7 @@ func (u *UI) restoreSummary(m *image.Manifest, repoDir, target string) {
 					u.hintOf[name] = "[::b]Enter[::-] start  [::b]Esc[::-] back" + layoutHint
 				} else {
 					input.SetLabel(fmt.Sprintf("Type %s to destroy it and restore: ", cleanLine(j.ConfirmWord())))
-					u.hintOf[name] = "type the target's serial (or name), [::b]Enter[::-]  [::b]Esc[::-] back" + layoutHint
+					u.hintOf[name] = "type serial or name, [::b]Enter[::-]  [::b]Esc[::-] back" + layoutHint
 				}
 				u.hints.SetText(" " + u.hintOf[name])
 			})
@@ -317,6 +323,13 @@ func writePlan(b *strings.Builder, p *layout.Plan) {
 			fs += " " + pt.Src.FSLabel
 		}
 		fmt.Fprintf(b, "          #%-2d %9s at %-9s %s: %s\n", pt.Number, units.Bytes(pt.Size), units.Bytes(pt.Start), clean(dash(fs)), clean(pt.Note))
+	}
+	for _, id := range p.IDs {
+		where := "disk"
+		if id.Partition > 0 {
+			where = fmt.Sprintf("#%d", id.Partition)
+		}
+		fmt.Fprintf(b, "  [::b]New ID[::-]  %s %s %s\n", where, clean(id.What), clean(id.New))
 	}
 	for _, c := range p.Changes {
 		fmt.Fprintf(b, "  [::b]Note[::-]    %s\n", clean(c))

@@ -361,6 +361,11 @@ func TestCaptureRestoreVerify(t *testing.T) {
 	h.waitFor("Layout  scale (F2", "Type spare.img")
 	h.key(tcell.KeyF2)
 	h.waitFor("Layout  keep (F2", "F2 layout: auto", "Type spare.img")
+	// F3 plans new identities, and back.
+	h.key(tcell.KeyF3)
+	h.waitFor("New ID  disk disk GUID", "F3 new ids: yes", "Type spare.img")
+	h.key(tcell.KeyF3)
+	h.waitFor("F3 new ids: no", "Type spare.img")
 	h.typeText("sda")
 	h.key(tcell.KeyEnter)
 	h.waitFor("You typed \"sda\", not \"spare.img\". Nothing was written.")
