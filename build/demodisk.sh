@@ -9,8 +9,10 @@
 #   1  Linux, ext4, label DEMO-ROOT, 160 MiB from sector 2048, active:
 #      /boot/vmlinuz (KERNEL, default out/boot/vmlinuz from make initramfs),
 #      /boot/initrd.img (build/demoinit as /init, and /etc/demo-id),
-#      /boot/grub/grub.cfg, and a few text files
-#   2  FAT32 (type 0c), label DEMODATA, 64 MiB: a few files
+#      /boot/grub/grub.cfg (finds the root by its UUID, and passes
+#      root=UUID=), /etc/fstab (by UUID), and a few text files
+#   2  FAT32 (type 0c), label DEMODATA, 64 MiB: a few files, and
+#      /EFI/demo/grub.cfg naming the root by its UUID, as on an ESP
 #   3  NTFS (type 07), label DEMO-NTFS, the rest: a few files
 #
 # GRUB for BIOS is in the MBR and, as core.img, in the gap between the MBR
@@ -101,20 +103,35 @@ mknod -m 600 "$initrd/dev/console" c 5 1
 (cd "$initrd" && printf '%s\n' dev dev/console etc etc/demo-id init proc sys | "$tmp/cpio" o) >"$tmp/initrd.cpio"
 gzip -9 -n <"$tmp/initrd.cpio" >"$tmp/initrd.img"
 
+# The file systems' identifiers, which the configuration names as an
+# installed system's does (a restore with new identities rewrites them).
+root_uuid=$(cat /proc/sys/kernel/random/uuid)
+fat_id=$(od -An -N4 -tx4 /dev/urandom | tr -d ' ')
+fat_serial=$(printf '%s-%s' "${fat_id:0:4}" "${fat_id:4:4}" | tr a-f A-F)
+
 root=$tmp/root
 mkdir -p "$root"/{boot/grub,etc,home/demo,var/log}
 cp "$kernel" "$root/boot/vmlinuz"
 cp "$tmp/initrd.img" "$root/boot/initrd.img"
-cat >"$root/boot/grub/grub.cfg" <<'EOF'
+cat >"$root/boot/grub/grub.cfg" <<EOF
 serial --unit=0 --speed=115200
 terminal_input serial console
 terminal_output serial console
 set timeout=0
 set default=0
-menuentry "Lifeboat demo system" {
-	linux /boot/vmlinuz console=ttyS0,115200 console=tty0 quiet panic=5
-	initrd /boot/initrd.img
-}
+if search --no-floppy --fs-uuid --set=root $root_uuid; then
+	menuentry "Lifeboat demo system" {
+		linux /boot/vmlinuz root=UUID=$root_uuid console=ttyS0,115200 console=tty0 quiet panic=5
+		initrd /boot/initrd.img
+	}
+else
+	echo "LIFEBOAT-DEMO: no file system has the UUID $root_uuid"
+	halt
+fi
+EOF
+cat >"$root/etc/fstab" <<EOF
+UUID=$root_uuid / ext4 errors=remount-ro 0 1
+UUID=$fat_serial /data vfat defaults 0 2
 EOF
 printf '%s\n' "$demo_id" >"$root/etc/demo-id"
 echo lifeboat-demo >"$root/etc/hostname"
@@ -131,7 +148,7 @@ printf '%s demo system installed\n' "$(date -u '+%Y-%m-%dT%H:%M:%SZ')" >"$root/v
 
 echo "demodisk: GRUB core image"
 grub-mkimage -O i386-pc -d "$grub_dir" -o "$tmp/core.img" -p '(hd0,msdos1)/boot/grub' \
-	biosdisk part_msdos ext2 normal linux configfile echo test serial terminal sleep halt reboot
+	biosdisk part_msdos ext2 normal linux configfile echo test serial terminal sleep halt reboot search search_fs_uuid
 core_sectors=$(( ($(stat -c %s "$tmp/core.img") + 511) / 512 ))
 (( core_sectors < root_start )) || die "core.img ($core_sectors sectors) does not fit before sector $root_start"
 
@@ -149,19 +166,21 @@ EOF
 
 echo "demodisk: partition 1, ext4"
 loop_on $root_start $root_size
-quietly mkfs.ext4 -F -L DEMO-ROOT -d "$root" -E lazy_itable_init=0,lazy_journal_init=0 "$LOOP"
+quietly mkfs.ext4 -F -L DEMO-ROOT -U "$root_uuid" -d "$root" -E lazy_itable_init=0,lazy_journal_init=0 "$LOOP"
 quietly e2fsck -fn "$LOOP"
 loop_off
 
 echo "demodisk: partition 2, FAT32"
 loop_on $fat_start $fat_size
-quietly mkfs.vfat -F 32 -n DEMODATA -h $fat_start "$LOOP"
+quietly mkfs.vfat -F 32 -n DEMODATA -i "$fat_id" -h $fat_start "$LOOP"
 loop_off
 # mtools reads the partition through the image file at its offset (on a
 # loop device it asks for a disk geometry that loop devices do not have).
 fat="$img@@$(( fat_start * 512 ))"
 export MTOOLS_SKIP_CHECK=1
-mmd -i "$fat" ::/docs ::/photos
+mmd -i "$fat" ::/docs ::/photos ::/EFI ::/EFI/demo
+printf 'search.fs_uuid %s root\nset prefix=($root)/boot/grub\nconfigfile $prefix/grub.cfg\n' "$root_uuid" >"$tmp/efi-grub.cfg"
+mcopy -i "$fat" "$tmp/efi-grub.cfg" ::/EFI/demo/grub.cfg
 printf '%s\n' "$demo_id" >"$tmp/demo-id.txt"
 mcopy -i "$fat" "$tmp/demo-id.txt" ::/DEMO-ID.TXT
 mcopy -i "$fat" "$root/README.txt" ::/docs/README.TXT

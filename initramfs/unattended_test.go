@@ -120,11 +120,14 @@ func TestUnattendedCaptureRestore(t *testing.T) {
 }
 
 // TestUnattendedRestoreScaled restores the demo disk, captured here, onto
-// a blank disk 1.5 times its size with lifeboat.layout=scale, in the
-// rescue environment: the ext4, FAT32 and NTFS partitions are moved and
-// grown there (resize2fs and ntfsresize shipped in the initramfs, FAT by
-// Lifeboat itself), the checkers find them clean here, and the restored
-// disk boots alone.
+// a blank disk 1.5 times its size with lifeboat.layout=scale and
+// lifeboat.identity=new, in the rescue environment: the ext4, FAT32 and
+// NTFS partitions are moved and grown there (resize2fs and ntfsresize
+// shipped in the initramfs, FAT by Lifeboat itself), every identifier is
+// new and the root's GRUB configuration and fstab and the FAT's GRUB
+// configuration name the new ones; the checkers find the file systems
+// clean here, and the restored disk boots alone, GRUB finding its root by
+// the new UUID.
 func TestUnattendedRestoreScaled(t *testing.T) {
 	dir := bootDir(t)
 	needVM(t)
@@ -136,6 +139,8 @@ func TestUnattendedRestoreScaled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	oldRoot := blkidRange(t, source, 1<<20, 160<<20)
+	oldSig := diskSignature(t, source)
 	tree := t.TempDir()
 	r, err := repo.Create(filepath.Join(tree, "lifeboat"))
 	if err != nil {
@@ -162,7 +167,7 @@ func TestUnattendedRestoreScaled(t *testing.T) {
 	target := blankDisk(t, "target.img", size)
 
 	cmdline := "console=tty0 console=ttyS0,115200 quiet lifeboat.job=restore lifeboat.repo=LABEL=LBREPO " +
-		"lifeboat.image=demo lifeboat.target=serial:BIGGER01 lifeboat.layout=scale lifeboat.after=poweroff"
+		"lifeboat.image=demo lifeboat.target=serial:BIGGER01 lifeboat.layout=scale lifeboat.identity=new lifeboat.after=poweroff"
 	v := startVM(t, "-m", "1024", "-smp", "2",
 		"-kernel", filepath.Join(dir, "vmlinuz"), "-initrd", filepath.Join(dir, "initramfs.cpio.zst"), "-append", cmdline,
 		"-device", "virtio-blk-pci,drive=repo,serial=REPO0001", "-drive", "file="+repoImg+",format=raw,if=none,id=repo",
@@ -173,7 +178,10 @@ func TestUnattendedRestoreScaled(t *testing.T) {
 	squeeze := func(s string) string { return strings.Join(strings.Fields(s), "") }
 	joined := squeeze(out)
 	for _, want := range []string{"scale layout", "partition 1 (ext4) grown to", "with resize2fs; e2fsck finds it clean",
-		"FAT32 grown from 64.0 MiB", "partition 3 (ntfs) grown to", "with ntfsresize", "restored demo", "UNATTENDED JOB DONE"} {
+		"FAT32 grown from 64.0 MiB", "partition 3 (ntfs) grown to", "with ntfsresize",
+		"new MBR disk signature", "new ext4 UUID", "(with tune2fs)", "new FAT volume ID", "new NTFS serial number",
+		"partition 1 (ext4): /etc/fstab: 2 references rewritten", "partition 1 (ext4): /boot/grub/grub.cfg: 3 references rewritten",
+		"partition 2 (vfat): /EFI/demo/grub.cfg: 1 references rewritten", "restored demo", "UNATTENDED JOB DONE"} {
 		if !strings.Contains(joined, squeeze(want)) {
 			t.Fatalf("the console does not say %q:\n%s", want, out)
 		}
@@ -208,8 +216,32 @@ func TestUnattendedRestoreScaled(t *testing.T) {
 			t.Errorf("%s on partition %d: %v\n%s", checks[i][0], p.Number, err, c)
 		}
 	}
-	booted := bootDemoDisk(t, target)
-	if i := strings.Index(booted, demoMarker); i < 0 || !strings.Contains(booted[i:], id) {
-		t.Fatalf("the scaled disk did not boot to its own marker and id %q:\n%s", id, booted)
+	newRoot := blkidRange(t, target, tbl.Partitions[0].Start, tbl.Partitions[0].Size)
+	if newRoot == oldRoot || newRoot == "" || diskSignature(t, target) == oldSig {
+		t.Errorf("root UUID %s (was %s), disk signature %s (was %s): not new", newRoot, oldRoot, diskSignature(t, target), oldSig)
 	}
+	booted := bootDemoDisk(t, target)
+	if i := strings.Index(booted, demoMarker); i < 0 || !strings.Contains(booted[i:], id) || !strings.Contains(booted[i:], "root: UUID="+newRoot) {
+		t.Fatalf("the scaled disk did not boot to its own marker, id %q and root UUID %s:\n%s", id, newRoot, booted)
+	}
+}
+
+// blkidRange is the UUID blkid finds in a byte range of a disk image.
+func blkidRange(t *testing.T, img string, off, size int64) string {
+	t.Helper()
+	dev := loop(t, img, off, size)
+	defer exec.Command("losetup", "-d", dev).Run()
+	out, _ := exec.Command("blkid", "-p", "-s", "UUID", "-o", "value", dev).Output()
+	return strings.TrimSpace(string(out))
+}
+
+// diskSignature is an MBR disk's signature, as sfdisk shows it.
+func diskSignature(t *testing.T, img string) string {
+	t.Helper()
+	for _, l := range strings.Split(run(t, "sfdisk", "-d", img), "\n") {
+		if v, ok := strings.CutPrefix(l, "label-id: "); ok {
+			return v
+		}
+	}
+	return ""
 }

@@ -4,7 +4,8 @@
 //
 // It mounts /proc, /sys and /dev, prints a fixed marker line
 // (LIFEBOAT-DEMO-SYSTEM-UP), the disk's identity from /etc/demo-id in its
-// own initramfs and the block devices the kernel sees, to the console and
+// own initramfs, the root= that GRUB passed (the root file system by UUID)
+// and the block devices the kernel sees, to the console and
 // to the first serial port, then powers the machine off. Tests boot a
 // restored copy of the disk on its own and look for these lines to tell
 // that it booted, and which disk it was.

@@ -38,6 +38,7 @@ func main() {
 	}
 	say("%s", marker)
 	say("%s", demoID())
+	say("root: %s", rootParam())
 	say("block devices: %s", blockDevices())
 	for _, p := range problems {
 		say("demoinit: %s", p)
@@ -49,6 +50,20 @@ func main() {
 	for {
 		time.Sleep(time.Hour)
 	}
+}
+
+// rootParam is the root= parameter GRUB put on the kernel command line.
+func rootParam() string {
+	b, err := os.ReadFile("/proc/cmdline")
+	if err != nil {
+		return "unknown: " + err.Error()
+	}
+	for _, f := range strings.Fields(string(b)) {
+		if v, ok := strings.CutPrefix(f, "root="); ok {
+			return v
+		}
+	}
+	return "none"
 }
 
 // mount mounts a kernel file system of type fstype on dir, which it makes
