@@ -26,18 +26,27 @@
 // (about 1-4 MiB per worker at the default level); with 4 MiB extents and 2
 // workers, about 40 MiB in all.
 //
-// Restore refuses a target smaller than the image or with another logical
-// sector size (for a disk with a partition table). Workers fetch,
-// decompress and hash-check each chunk and write it at its offset; a chunk
-// that fails its check is never written and stops the restore with an error
-// naming the chunk and the disk offset. Holes are zeroed (BLKZEROOUT or
-// hole punching) unless the target is known to read as zeros; in a partly
-// used extent the used runs are written and the gaps zeroed the same way
-// (written as zeros when under 64 KiB). RestoreOptions.SkipHoles leaves
-// all unused space as the target had it. The first
-// extent, which holds the partition table, is written last, so an
-// interrupted restore does not leave a disk whose table looks whole. On a
-// larger target, a GPT's backup moves to the target's end (ptable.RelocateGPT).
+// Restore follows a plan (package layout; PlanRestore makes one, keep on
+// a large enough disk): segments say which image bytes go where on the
+// target, so partitions can move; ranges to zero are cleared first.
+// Workers fetch, decompress and hash-check each chunk and write its
+// mapped parts; a chunk that fails its check is never written and stops
+// the restore with an error naming the chunk and the disk offset. Holes
+// are zeroed (BLKZEROOUT or hole punching) unless the target is known to
+// read as zeros; in a partly used extent the used runs are written and the
+// gaps zeroed the same way (written as zeros when under 64 KiB).
+// RestoreOptions.SkipHoles leaves all unused space as the target had it.
+// The first extent, which holds the partition table, is written last, and
+// the plan's patches (the new or relocated partition table, boot-sector
+// fields) after it, from the disk's end to its start, so an interrupted
+// restore does not leave a disk whose table looks whole. VerifyTarget
+// reads the target back through the same plan.
+//
+// After the data: GrowFileSystems grows what the plan enlarged with the
+// file systems' own tools (package fsresize), and ApplyIdentity sets the
+// new UUIDs that need a tool and rewrites references to the old
+// identifiers in configuration files, each on a loop device over its
+// partition.
 //
 // Progress goes to a progress.Tracker; nothing here prints.
 package engine

@@ -20,6 +20,17 @@
 // because that writer re-serialises every entry (and assumes 128-byte
 // entries), while a restore must keep the table byte for byte.
 //
+// Writing (Table.Write) returns the sectors of a new table for a disk of a
+// given size, in the table's own sector size: a GPT through go-diskfs's
+// writer (128 entries, both headers and arrays, the disk GUID, partition
+// numbers, GUIDs, type GUIDs, names and attributes as given; the
+// protective MBR entry written as the UEFI specification asks, which
+// go-diskfs gets wrong on disks over 2 TiB), or an MBR's four entries
+// through go-diskfs plus a chain of extended boot records, written here
+// (go-diskfs reads and writes only primary entries), each at its logical
+// partition's EBR offset. Partitions outside the usable area, overlapping
+// or not on whole sectors are refused, naming the partition.
+//
 // Every length and LBA read from disk is bounded before use; a table that
 // does not check out is reported as an error naming the structure and its
 // LBA, never as a panic.
