@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -10,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/lifeboat-dev/lifeboat/pkg/fatfs"
 	"github.com/lifeboat-dev/lifeboat/pkg/fsresize"
 	"github.com/lifeboat-dev/lifeboat/pkg/layout"
 	"github.com/lifeboat-dev/lifeboat/pkg/progress"
@@ -112,9 +114,13 @@ func setUUID(ctx context.Context, path string, pt *layout.Part, id layout.IDChan
 	return fmt.Errorf("no tool %q", id.Tool)
 }
 
-// rewriteRefs mounts the file system of pt and replaces the old
-// identifiers (forms' keys) in its configuration files.
+// rewriteRefs replaces the old identifiers (forms' keys) in the
+// configuration files of pt's file system: FAT in place through package
+// fatfs (the identifiers keep their length), others mounted.
 func rewriteRefs(path string, pt layout.Part, forms map[string]string) ([]string, error) {
+	if pt.Src.FileSystem == "vfat" {
+		return rewriteFAT(path, pt, forms)
+	}
 	l, err := fsresize.Loop(path, pt.Start, pt.Size)
 	if err != nil {
 		return nil, err
@@ -138,14 +144,18 @@ func rewriteRefs(path string, pt layout.Part, forms map[string]string) ([]string
 	return changes, rerr
 }
 
-// rewriteTree replaces every old identifier in the configuration files
-// under root and says, per file, how many it replaced.
-func rewriteTree(root string, forms map[string]string) ([]string, error) {
+// replacer replaces the old identifiers, longer forms first (so
+// "1a2b3c4d-01" is not cut by a shorter one), and counts them.
+type replacer struct {
+	olds []string
+	rep  *strings.Replacer
+}
+
+func newReplacer(forms map[string]string) replacer {
 	olds := make([]string, 0, len(forms))
 	for o := range forms {
 		olds = append(olds, o)
 	}
-	// Longer forms first, so "1a2b3c4d-01" is not cut by a shorter one.
 	sort.Slice(olds, func(a, b int) bool {
 		return len(olds[a]) > len(olds[b]) || len(olds[a]) == len(olds[b]) && olds[a] < olds[b]
 	})
@@ -153,7 +163,24 @@ func rewriteTree(root string, forms map[string]string) ([]string, error) {
 	for _, o := range olds {
 		pairs = append(pairs, o, forms[o])
 	}
-	rep := strings.NewReplacer(pairs...)
+	return replacer{olds, strings.NewReplacer(pairs...)}
+}
+
+func (r replacer) replace(b []byte) ([]byte, int) {
+	n := 0
+	for _, o := range r.olds {
+		n += strings.Count(string(b), o)
+	}
+	if n == 0 {
+		return b, 0
+	}
+	return []byte(r.rep.Replace(string(b))), n
+}
+
+// rewriteTree replaces every old identifier in the configuration files
+// under root and says, per file, how many it replaced.
+func rewriteTree(root string, forms map[string]string) ([]string, error) {
+	r := newReplacer(forms)
 	var changes []string
 	seen := map[string]bool{}
 	for _, pat := range configFiles {
@@ -164,27 +191,68 @@ func rewriteTree(root string, forms map[string]string) ([]string, error) {
 			}
 			seen[f] = true
 			fi, err := os.Lstat(f)
-			if err != nil || !fi.Mode().IsRegular() || fi.Size() > 4<<20 {
+			if err != nil || !fi.Mode().IsRegular() || fi.Size() > maxConfig {
 				continue
 			}
 			b, err := os.ReadFile(f)
 			if err != nil {
 				return changes, fmt.Errorf("read %s: %w", f, err)
 			}
-			n := 0
-			for _, o := range olds {
-				n += strings.Count(string(b), o)
-			}
+			out, n := r.replace(b)
 			if n == 0 {
 				continue
 			}
-			out := rep.Replace(string(b))
-			if err := os.WriteFile(f, []byte(out), fi.Mode().Perm()); err != nil {
+			if err := os.WriteFile(f, out, fi.Mode().Perm()); err != nil {
 				return changes, fmt.Errorf("write %s: %w", f, err)
 			}
 			rel, _ := filepath.Rel(root, f)
 			changes = append(changes, fmt.Sprintf("/%s: %d references rewritten", rel, n))
 		}
+	}
+	return changes, nil
+}
+
+// maxConfig is the largest configuration file looked at.
+const maxConfig = 4 << 20
+
+// rewriteFAT rewrites the configuration files of the FAT volume of pt in
+// place, without a kernel FAT driver.
+func rewriteFAT(path string, pt layout.Part, forms map[string]string) ([]string, error) {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	v, err := fatfs.Open(io.NewSectionReader(f, pt.Start, pt.Size), pt.Size)
+	if err != nil {
+		return nil, err
+	}
+	w := io.NewOffsetWriter(f, pt.Start)
+	r := newReplacer(forms)
+	var changes []string
+	seen := map[string]bool{}
+	for _, pat := range configFiles {
+		for _, file := range v.Glob(pat) {
+			if seen[strings.ToUpper(file)] {
+				continue
+			}
+			seen[strings.ToUpper(file)] = true
+			b, err := v.ReadFile(file, maxConfig)
+			if err != nil {
+				continue // too large, or not a file
+			}
+			out, n := r.replace(b)
+			if n == 0 {
+				continue
+			}
+			if err := v.Rewrite(w, file, out); err != nil {
+				return changes, err
+			}
+			changes = append(changes, fmt.Sprintf("partition %d (vfat): %s: %d references rewritten", pt.Number, file, n))
+		}
+	}
+	if err := f.Sync(); err != nil {
+		return changes, fmt.Errorf("sync %s: %w", path, err)
 	}
 	return changes, nil
 }

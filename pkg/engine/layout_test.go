@@ -565,6 +565,18 @@ func TestNewIdentity(t *testing.T) {
 	unmount(t, mnt)
 	snaps[2] = snapshot(t, ext4, root)
 	detach(t, root)
+	// The EFI system partition names the root too, as Debian's and
+	// systemd-boot's files do.
+	espFiles := fmt.Sprintf("%s@@%d", src, MiB)
+	efiGrub := fmt.Sprintf("search.fs_uuid %s root hd0,gpt2\nset prefix=($root)'/boot/grub'\nconfigfile $prefix/grub.cfg\n", ids[2])
+	entry := fmt.Sprintf("title Demo\nlinux /vmlinuz\noptions root=PARTUUID=%s rw\n", strings.ToLower(srcTable.Partitions[1].GUID))
+	tmp := t.TempDir()
+	os.WriteFile(filepath.Join(tmp, "grub.cfg"), []byte(efiGrub), 0o644)
+	os.WriteFile(filepath.Join(tmp, "demo.conf"), []byte(entry), 0o644)
+	testutil.Run(t, "mmd", "-i", espFiles, "::/EFI", "::/EFI/debian", "::/loader", "::/loader/entries")
+	testutil.Run(t, "mcopy", "-i", espFiles, filepath.Join(tmp, "grub.cfg"), "::/EFI/debian/grub.cfg")
+	testutil.Run(t, "mcopy", "-i", espFiles, filepath.Join(tmp, "demo.conf"), "::/loader/entries/demo.conf")
+	snaps[1] = snapshot(t, esp, espFiles)
 
 	r := newRepo(t)
 	capture(t, r, src, "img", CaptureOptions{})
@@ -592,7 +604,8 @@ func TestNewIdentity(t *testing.T) {
 	}
 	t.Logf("changes:\n%s\nwarnings:\n%s", strings.Join(changes, "\n"), strings.Join(warnings, "\n"))
 	all := strings.Join(changes, "\n")
-	for _, want := range []string{"partition 2 (ext4): /etc/fstab: 4 references rewritten", "partition 2 (ext4): /boot/grub/grub.cfg: 3 references rewritten", "(with tune2fs)"} {
+	for _, want := range []string{"partition 2 (ext4): /etc/fstab: 4 references rewritten", "partition 2 (ext4): /boot/grub/grub.cfg: 3 references rewritten", "(with tune2fs)",
+		"partition 1 (vfat): /EFI/debian/grub.cfg: 1 references rewritten", "partition 1 (vfat): /loader/entries/demo.conf: 1 references rewritten"} {
 		if !strings.Contains(all, want) {
 			t.Errorf("changes do not say %q", want)
 		}
@@ -632,6 +645,18 @@ func TestNewIdentity(t *testing.T) {
 		t.Errorf("fstab:\n%s\nwant:\n%s\ngrub.cfg:\n%s\nwant:\n%s", gotFstab, wantFstab, gotGrub, wantGrub)
 	}
 	detach(t, root)
+	dstESP := fmt.Sprintf("%s@@%d", dst, MiB)
+	gotEFI := testutil.Run(t, "mtype", "-i", dstESP, "::/EFI/debian/grub.cfg")
+	gotEntry := testutil.Run(t, "mtype", "-i", dstESP, "::/loader/entries/demo.conf")
+	if want := strings.ReplaceAll(efiGrub, ids[2], newIDs[2]); gotEFI != want {
+		t.Errorf("EFI/debian/grub.cfg:\n%s\nwant:\n%s", gotEFI, want)
+	}
+	if want := strings.ReplaceAll(entry, strings.ToLower(srcTable.Partitions[1].GUID), strings.ToLower(got.Partitions[1].GUID)); gotEntry != want {
+		t.Errorf("loader entry:\n%s\nwant:\n%s", gotEntry, want)
+	}
+	for _, f := range []string{"EFI/debian/grub.cfg", "loader/entries/demo.conf"} {
+		delete(snaps[1], f)
+	}
 	cases := map[int]*fsCase{1: &esp, 2: &ext4, 4: &ntfs}
 	for _, n := range []int{1, 4} {
 		p := plan.Parts[n-1]
@@ -644,7 +669,12 @@ func TestNewIdentity(t *testing.T) {
 		if c.snap == "mtools" {
 			files = fmt.Sprintf("%s@@%d", dst, p.Start)
 		}
-		diffSnapshots(t, snaps[n], snapshot(t, *c, files))
+		after := snapshot(t, *c, files)
+		if n == 1 {
+			delete(after, "EFI/debian/grub.cfg")
+			delete(after, "loader/entries/demo.conf")
+		}
+		diffSnapshots(t, snaps[n], after)
 		detach(t, dev)
 	}
 	root = loopPart(t, dst, 49*MiB, 64*MiB)

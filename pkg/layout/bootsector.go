@@ -6,90 +6,16 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/lifeboat-dev/lifeboat/pkg/fatfs"
 	"github.com/lifeboat-dev/lifeboat/pkg/ptable"
 )
 
-// fatGeometry is what a FAT boot sector says of the volume's layout, in
-// sectors of BytesPerSec bytes.
-type fatGeometry struct {
-	BytesPerSec, SecPerClus int64
-	Reserved, NumFATs       int64
-	FATSize                 int64
-	RootSectors             int64
-	Total                   int64
-	Clusters                int64
-	Bits                    int // 12, 16 or 32
-	FSInfo, Backup          int64
-	boot                    []byte
-}
+// fatGeometry is a FAT volume's layout (package fatfs parses it).
+type fatGeometry = fatfs.Geometry
 
-func (g fatGeometry) dataStart() int64 { return g.Reserved + g.NumFATs*g.FATSize + g.RootSectors }
+func parseFAT(b []byte, partSize int64) (fatGeometry, error) { return fatfs.Parse(b, partSize) }
 
-// maxClusters is the most clusters each FAT type may count.
-func maxClusters(bits int) int64 {
-	switch bits {
-	case 12:
-		return 4084
-	case 16:
-		return 65524
-	}
-	return 0x0FFFFFF5
-}
-
-// parseFAT reads a FAT boot sector; every field is checked against the
-// partition's size.
-func parseFAT(b []byte, partSize int64) (fatGeometry, error) {
-	le := binary.LittleEndian
-	var g fatGeometry
-	if len(b) < 512 || b[510] != 0x55 || b[511] != 0xAA {
-		return g, errors.New("no boot sector signature")
-	}
-	g.BytesPerSec = int64(le.Uint16(b[11:13]))
-	g.SecPerClus = int64(b[13])
-	g.Reserved = int64(le.Uint16(b[14:16]))
-	g.NumFATs = int64(b[16])
-	rootEnts := int64(le.Uint16(b[17:19]))
-	g.Total = int64(le.Uint16(b[19:21]))
-	if g.Total == 0 {
-		g.Total = int64(le.Uint32(b[32:36]))
-	}
-	g.FATSize = int64(le.Uint16(b[22:24]))
-	if g.FATSize == 0 {
-		g.FATSize = int64(le.Uint32(b[36:40]))
-	}
-	bps := g.BytesPerSec
-	if bps < 512 || bps > 4096 || bps&(bps-1) != 0 || g.SecPerClus == 0 || g.SecPerClus&(g.SecPerClus-1) != 0 ||
-		g.Reserved == 0 || g.NumFATs == 0 || g.NumFATs > 4 || g.FATSize == 0 || g.Total == 0 {
-		return g, errors.New("boot sector fields out of range")
-	}
-	g.RootSectors = (rootEnts*32 + bps - 1) / bps
-	if g.Total*bps > partSize || g.dataStart() >= g.Total {
-		return g, fmt.Errorf("volume of %d sectors of %d bytes does not fit its partition of %d bytes", g.Total, bps, partSize)
-	}
-	g.Clusters = (g.Total - g.dataStart()) / g.SecPerClus
-	// The type as Linux decides it: FAT32 has no 16-bit FAT size.
-	switch {
-	case le.Uint16(b[22:24]) != 0 && g.Clusters <= maxClusters(12):
-		g.Bits = 12
-	case le.Uint16(b[22:24]) != 0:
-		g.Bits = 16
-		if g.Clusters > maxClusters(16) {
-			return g, fmt.Errorf("FAT16 with %d clusters", g.Clusters)
-		}
-	default:
-		g.Bits = 32
-		if rootEnts != 0 {
-			return g, errors.New("FAT32 with a fixed root directory")
-		}
-		g.FSInfo = int64(le.Uint16(b[48:50]))
-		g.Backup = int64(le.Uint16(b[50:52]))
-	}
-	if g.FATSize*bps*8 < (g.Clusters+2)*int64(g.Bits) {
-		return g, fmt.Errorf("FAT of %d sectors is too small for %d clusters", g.FATSize, g.Clusters)
-	}
-	g.boot = append([]byte(nil), b[:bps]...)
-	return g, nil
-}
+func maxClusters(bits int) int64 { return fatfs.MaxClusters(bits) }
 
 // fatGrowth is how a FAT volume is laid out in a larger partition: the
 // FATs grow (their new entries free), the data area moves after them
@@ -113,15 +39,15 @@ func growFAT(g fatGeometry, newSize int64) (fatGrowth, bool) {
 			continue
 		}
 		n.FATSize = f
-		if n.dataStart() >= total {
+		if n.DataStart() >= total {
 			return fatGrowth{}, false
 		}
-		n.Clusters = min((total-n.dataStart())/spc, maxClusters(g.Bits))
+		n.Clusters = min((total-n.DataStart())/spc, maxClusters(g.Bits))
 		if f*bps*8 >= (n.Clusters+2)*bits {
 			break
 		}
 	}
-	n.Total = min(total, n.dataStart()+n.Clusters*spc)
+	n.Total = min(total, n.DataStart()+n.Clusters*spc)
 	if n.Clusters <= g.Clusters {
 		return fatGrowth{}, false
 	}
@@ -134,7 +60,7 @@ func growFAT(g fatGeometry, newSize int64) (fatGrowth, bool) {
 	if g.RootSectors > 0 {
 		gr.segs = append(gr.segs, Segment{(g.Reserved + g.NumFATs*g.FATSize) * bps, (n.Reserved + n.NumFATs*n.FATSize) * bps, g.RootSectors * bps})
 	}
-	gr.segs = append(gr.segs, Segment{g.dataStart() * bps, n.dataStart() * bps, (g.Total - g.dataStart()) * bps})
+	gr.segs = append(gr.segs, Segment{g.DataStart() * bps, n.DataStart() * bps, (g.Total - g.DataStart()) * bps})
 	return gr, true
 }
 
@@ -168,10 +94,10 @@ func (gr fatGrowth) bootPatch(b []byte, hidden int64) []byte {
 func (gr fatGrowth) fatPatches(r io.ReaderAt, srcStart, start int64) ([]ptable.Patch, error) {
 	bps := gr.old.BytesPerSec
 	hidden := start / bps
-	if binary.LittleEndian.Uint32(gr.old.boot[28:32]) == 0 {
+	if binary.LittleEndian.Uint32(gr.old.Boot[28:32]) == 0 {
 		hidden = -1 // a volume that did not record its start keeps not doing so
 	}
-	out := []ptable.Patch{{Offset: start, Data: gr.bootPatch(gr.old.boot, hidden)}}
+	out := []ptable.Patch{{Offset: start, Data: gr.bootPatch(gr.old.Boot, hidden)}}
 	if gr.old.Bits != 32 {
 		return out, nil
 	}
@@ -258,7 +184,7 @@ func convertFAT(r io.ReaderAt, srcStart, dstStart int64, g fatGeometry, to int64
 		return nil, g, fmt.Errorf("its reserved area (%d sectors), FATs (%d sectors each) or root directory (%d sectors) do not end on a %d-byte boundary", g.Reserved, g.FATSize, g.RootSectors, to)
 	}
 	n.BytesPerSec, n.SecPerClus, n.Reserved, n.FATSize, n.RootSectors, n.Total = to, g.SecPerClus/f, g.Reserved/f, g.FATSize/f, g.RootSectors/f, g.Total/f
-	if (n.Total-n.dataStart())/n.SecPerClus != g.Clusters {
+	if (n.Total-n.DataStart())/n.SecPerClus != g.Clusters {
 		return nil, g, fmt.Errorf("its last cluster would not be whole in %d-byte sectors", to)
 	}
 	n.Clusters = g.Clusters
@@ -273,11 +199,11 @@ func convertFAT(r io.ReaderAt, srcStart, dstStart int64, g fatGeometry, to int64
 	}
 	le := binary.LittleEndian
 	boot := make([]byte, to)
-	copy(boot, g.boot[:512])
+	copy(boot, g.Boot[:512])
 	le.PutUint16(boot[11:13], uint16(to))
 	boot[13] = byte(n.SecPerClus)
 	le.PutUint16(boot[14:16], uint16(n.Reserved))
-	if le.Uint16(g.boot[19:21]) != 0 {
+	if le.Uint16(g.Boot[19:21]) != 0 {
 		le.PutUint16(boot[19:21], uint16(n.Total))
 	} else {
 		le.PutUint32(boot[32:36], uint32(n.Total))
@@ -289,7 +215,7 @@ func convertFAT(r io.ReaderAt, srcStart, dstStart int64, g fatGeometry, to int64
 	} else {
 		le.PutUint16(boot[22:24], uint16(n.FATSize))
 	}
-	if le.Uint32(g.boot[28:32]) != 0 {
+	if le.Uint32(g.Boot[28:32]) != 0 {
 		le.PutUint32(boot[28:32], uint32(dstStart/to))
 	}
 	out := []ptable.Patch{{Offset: dstStart, Data: boot}}

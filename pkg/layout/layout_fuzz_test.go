@@ -57,7 +57,7 @@ func FuzzFAT(f *testing.F) {
 		if n.Total*n.BytesPerSec > grown || n.Clusters <= g.Clusters || n.Clusters > maxClusters(g.Bits) {
 			t.Fatalf("growth %+v of %+v into %d bytes", n, g, grown)
 		}
-		if n.FATSize*n.BytesPerSec*8 < (n.Clusters+2)*int64(n.Bits) || n.dataStart() < g.dataStart() {
+		if n.FATSize*n.BytesPerSec*8 < (n.Clusters+2)*int64(n.Bits) || n.DataStart() < g.DataStart() {
 			t.Fatalf("growth %+v: FATs too small or data moved back (from %+v)", n, g)
 		}
 		var data Segment
@@ -67,11 +67,11 @@ func FuzzFAT(f *testing.F) {
 			}
 			data = s
 		}
-		if data.Src != g.dataStart()*g.BytesPerSec || data.Dst != n.dataStart()*n.BytesPerSec {
-			t.Fatalf("data segment %+v, data areas at sectors %d and %d", data, g.dataStart(), n.dataStart())
+		if data.Src != g.DataStart()*g.BytesPerSec || data.Dst != n.DataStart()*n.BytesPerSec {
+			t.Fatalf("data segment %+v, data areas at sectors %d and %d", data, g.DataStart(), n.DataStart())
 		}
 		for _, w := range gr.wipe {
-			if w.Dst < n.Reserved*n.BytesPerSec || w.Dst+w.Len > n.dataStart()*n.BytesPerSec {
+			if w.Dst < n.Reserved*n.BytesPerSec || w.Dst+w.Len > n.DataStart()*n.BytesPerSec {
 				t.Fatalf("zeroed range %+v outside the FATs", w)
 			}
 		}

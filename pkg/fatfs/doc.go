@@ -1,0 +1,15 @@
+// Package fatfs reads FAT12, FAT16 and FAT32 volumes in user space, from
+// any io.ReaderAt: the boot sector's geometry (Parse), directories with
+// their long names, files, and rewriting a file's bytes in place when its
+// size stays the same. Lifeboat uses it where the kernel may have no FAT
+// driver (a host without vfat) or where mounting would be too much: to
+// look for boot loaders on an EFI system partition after a restore, and to
+// rewrite identifiers in the configuration files a new identity changes.
+//
+// The type is decided as Linux decides it: a boot sector without a 16-bit
+// FAT size is FAT32, otherwise fewer than 4085 clusters is FAT12. Every
+// field, cluster number and chain is checked against the volume before it
+// is used; a chain that loops, leaves the volume or is shorter than its
+// file's size is an error naming the file, and a directory is read to at
+// most 64 Ki entries. Nothing is cached: a volume is read as it is.
+package fatfs

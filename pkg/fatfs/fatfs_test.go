@@ -1,0 +1,170 @@
+package fatfs
+
+import (
+	"bytes"
+	"crypto/rand"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+)
+
+func run(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Env = append(os.Environ(), "MTOOLS_SKIP_CHECK=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// TestReadAndRewrite makes FAT12, FAT16 and FAT32 volumes with mkfs.vfat,
+// puts files in them with mtools (long and short names, nested
+// directories, a file of several clusters), reads them back, rewrites one
+// in place, and has fsck.vfat and mtools check the result.
+func TestReadAndRewrite(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		size int64
+		mkfs []string
+		bits int
+	}{
+		{"FAT12", 4 << 20, []string{"-F", "12"}, 12},
+		{"FAT16", 32 << 20, []string{"-F", "16", "-s", "2"}, 16},
+		{"FAT32", 48 << 20, []string{"-F", "32", "-s", "1"}, 32},
+		{"FAT32-4096", 300 << 20, []string{"-F", "32", "-S", "4096", "-s", "1"}, 32},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			img := filepath.Join(dir, "fat.img")
+			f, _ := os.Create(img)
+			f.Truncate(c.size)
+			f.Close()
+			run(t, "mkfs.vfat", append(append([]string{}, c.mkfs...), img)...)
+			big := make([]byte, 70000)
+			rand.Read(big)
+			files := map[string][]byte{
+				"/EFI/debian/grub.cfg":                  []byte("search.fs_uuid 1234-ABCD root\n"),
+				"/EFI/BOOT/BOOTX64.EFI":                 big,
+				"/loader/entries/Debian GNU Linux.conf": []byte("options root=UUID=1234-ABCD\n"),
+				"/README.TXT":                           []byte("hello\n"),
+			}
+			for p, data := range files {
+				local := filepath.Join(dir, filepath.Base(p))
+				os.WriteFile(local, data, 0o644)
+				parts := strings.Split(strings.Trim(p, "/"), "/")
+				for k := 1; k < len(parts); k++ {
+					exec.Command("mmd", "-i", img, "::/"+strings.Join(parts[:k], "/")).Run()
+				}
+				run(t, "mcopy", "-i", img, local, "::"+p)
+			}
+			fh, err := os.OpenFile(img, os.O_RDWR, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer fh.Close()
+			v, err := Open(fh, c.size)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v.G.Bits != c.bits {
+				t.Errorf("FAT%d read as FAT%d", c.bits, v.G.Bits)
+			}
+			for p, want := range files {
+				got, err := v.ReadFile(p, 1<<20)
+				if err != nil || !bytes.Equal(got, want) {
+					t.Errorf("%s: %v, %d bytes, want %d", p, err, len(got), len(want))
+				}
+			}
+			if got := v.Glob("loader/entries/*.conf"); len(got) != 1 || got[0] != "/loader/entries/Debian GNU Linux.conf" {
+				t.Errorf("glob: %q", got)
+			}
+			got := v.Glob("efi/*/*.cfg")
+			sort.Strings(got)
+			if len(got) != 1 || !strings.EqualFold(got[0], "/EFI/debian/grub.cfg") {
+				t.Errorf("glob efi/*/*.cfg: %q", got)
+			}
+			if _, err := v.ReadFile("/EFI/BOOT/BOOTX64.EFI", 1000); err == nil {
+				t.Error("a file over the limit was read")
+			}
+			// Rewrite in place; the size must stay.
+			nw := []byte("search.fs_uuid 9876-FEDC root\n")
+			if err := v.Rewrite(fh, "/efi/debian/grub.cfg", nw); err != nil {
+				t.Fatal(err)
+			}
+			if err := v.Rewrite(fh, "/efi/debian/grub.cfg", nw[:5]); err == nil {
+				t.Error("a rewrite that changes the size was done")
+			}
+			fh.Sync()
+			if out := run(t, "mtype", "-i", img, "::/EFI/debian/grub.cfg"); out != string(nw) {
+				t.Errorf("mtype after the rewrite: %q", out)
+			}
+			if out, err := exec.Command("fsck.vfat", "-n", img).CombinedOutput(); err != nil {
+				t.Errorf("fsck.vfat -n: %v\n%s", err, out)
+			}
+		})
+	}
+}
+
+func TestMatch(t *testing.T) {
+	for _, c := range []struct {
+		p, n string
+		ok   bool
+	}{
+		{"*.conf", "a.CONF", true}, {"*.conf", "a.cfg", false}, {"EFI", "efi", true}, {"g?ub.cfg", "grub.cfg", true},
+		{"*", "", true}, {"a*b*c", "aXbYc", true}, {"a*b*c", "aXbY", false},
+	} {
+		if match(c.p, c.n) != c.ok {
+			t.Errorf("match(%q, %q) = %v", c.p, c.n, !c.ok)
+		}
+	}
+}
+
+// FuzzVolume reads any bytes as a FAT volume: no panic, no endless loop,
+// and every file it reads has the size its entry gives.
+func FuzzVolume(f *testing.F) {
+	for _, args := range [][]string{{"-F", "12"}, {"-F", "16"}, {"-F", "32", "-s", "1"}} {
+		dir := f.TempDir()
+		img := filepath.Join(dir, "fat.img")
+		fh, _ := os.Create(img)
+		fh.Truncate(40 << 20)
+		fh.Close()
+		if out, err := exec.Command("mkfs.vfat", append(args, img)...).CombinedOutput(); err != nil {
+			f.Fatalf("mkfs.vfat: %v %s", err, out)
+		}
+		os.WriteFile(filepath.Join(dir, "grub.cfg"), []byte("x"), 0o644)
+		exec.Command("mmd", "-i", img, "::/EFI", "::/EFI/debian").Run()
+		exec.Command("mcopy", "-i", img, filepath.Join(dir, "grub.cfg"), "::/EFI/debian/grub.cfg").Run()
+		b, _ := os.ReadFile(img)
+		// The boot sector, FATs and first directories are in the first
+		// part; the seed keeps it small.
+		end := len(b)
+		for end > 0 && b[end-1] == 0 {
+			end--
+		}
+		f.Add(b[:min(end+512, 1<<20)])
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		v, err := Open(bytes.NewReader(b), int64(len(b)))
+		if err != nil {
+			return
+		}
+		for _, p := range v.Glob("*/*/*") {
+			e, err := v.Stat(p)
+			if err != nil {
+				continue
+			}
+			data, err := v.ReadFile(p, 1<<20)
+			if err == nil && int64(len(data)) != e.Size {
+				t.Fatalf("%s: read %d bytes, its entry says %d", p, len(data), e.Size)
+			}
+		}
+		if _, err := v.ReadDir("/"); err != nil && v.G.Bits == 0 {
+			t.Fatal(err)
+		}
+	})
+}
