@@ -181,7 +181,9 @@ func TestUnattendedRestoreScaled(t *testing.T) {
 		"FAT32 grown from 64.0 MiB", "partition 3 (ntfs) grown to", "with ntfsresize",
 		"new MBR disk signature", "new ext4 UUID", "(with tune2fs)", "new FAT volume ID", "new NTFS serial number",
 		"partition 1 (ext4): /etc/fstab: 2 references rewritten", "partition 1 (ext4): /boot/grub/grub.cfg: 3 references rewritten",
-		"partition 2 (vfat): /EFI/demo/grub.cfg: 1 references rewritten", "restored demo", "UNATTENDED JOB DONE"} {
+		"partition 2 (vfat): /EFI/demo/grub.cfg: 1 references rewritten",
+		"boot check: BIOS: GRUB's boot code in the MBR, and its core image where it points (sector 1, in the gap before the first partition)",
+		"restored demo", "UNATTENDED JOB DONE"} {
 		if !strings.Contains(joined, squeeze(want)) {
 			t.Fatalf("the console does not say %q:\n%s", want, out)
 		}

@@ -380,6 +380,11 @@ func (u *UI) runRestore(m *image.Manifest, job *ops.RestoreJob) {
 		for _, c := range res.Changes {
 			fmt.Fprintf(&b, "note    %s\n", clean(c))
 		}
+		if res.Boot != nil {
+			for _, l := range res.Boot.Lines() {
+				fmt.Fprintf(&b, "boot    %s\n", clean(l))
+			}
+		}
 		for _, w := range res.Warnings {
 			fmt.Fprintf(&b, "[::b]warning:[::-] %s\n", clean(w))
 		}

@@ -101,6 +101,14 @@ func (e *env) restore(ctx context.Context, args []string) (err error) {
 		}
 		fmt.Fprintf(e.stdout, "  verified: %s (%s in %.1f s)\n", what, human(v.Bytes), v.Seconds)
 	}
+	if res.Boot != nil {
+		for _, l := range res.Boot.Lines() {
+			fmt.Fprintln(e.stdout, "  boot  ", l)
+		}
+		for _, p := range res.Boot.Problems {
+			fmt.Fprintln(e.stdout, "  warning: boot:", p)
+		}
+	}
 	for _, w := range res.Warnings {
 		fmt.Fprintln(e.stdout, "  warning:", w)
 	}

@@ -188,6 +188,8 @@ type RestoreResult struct {
 	Verified *engine.VerifyReport
 	// Warnings are things the user must know that did not fail the restore.
 	Warnings []string
+	// Boot is what the restored disk has for its firmware to boot it.
+	Boot *engine.BootReport
 }
 
 // PrepareRestore opens the image, checks the target against the safety
@@ -353,6 +355,12 @@ func (j *RestoreJob) Run(ctx context.Context, tr *progress.Tracker) (res Restore
 		res.Warnings = append(res.Warnings, warnings...)
 		if err != nil {
 			return res, err
+		}
+	}
+	if err := j.dst.DropCache(); err == nil {
+		if tbl, err := ptable.Read(j.dst, j.dst.Size(), j.dst.LogicalSectorSize()); err == nil {
+			rep := engine.CheckBoot(j.dst, j.dst.Size(), tbl)
+			res.Boot = &rep
 		}
 	}
 	if j.dst.IsBlockDevice() {

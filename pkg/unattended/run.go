@@ -155,6 +155,11 @@ func restore(ctx context.Context, cfg Config, target, repoDir, name string, kind
 	for _, c := range res.Changes {
 		cfg.logf("%s", c)
 	}
+	if res.Boot != nil {
+		for _, l := range res.Boot.Lines() {
+			cfg.logf("boot check: %s", l)
+		}
+	}
 	for _, w := range res.Warnings {
 		cfg.logf("warning: %s", w)
 	}
