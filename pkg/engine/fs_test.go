@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -248,16 +249,42 @@ func garbage(t *testing.T, p string, off, n int64, seed uint64) {
 	}
 }
 
-// loopPart attaches a partition of a disk image as a loop device.
+// attached tracks the loop devices loopPart attached that are still
+// attached: a device detached by detach must not be detached again when
+// the test ends, as another test (of another package, running at the same
+// time) may have been given the same device meanwhile.
+var attached = struct {
+	sync.Mutex
+	m map[string]*bool
+}{m: map[string]*bool{}}
+
+// loopPart attaches a partition of a disk image as a loop device; it is
+// detached when the test ends, unless detach did it first.
 func loopPart(t *testing.T, p string, off, size int64) string {
 	t.Helper()
 	dev := strings.TrimSpace(testutil.Run(t, "losetup", "-f", "--show", "-o", fmt.Sprint(off), "--sizelimit", fmt.Sprint(size), p))
-	t.Cleanup(func() { exec.Command("losetup", "-d", dev).Run() })
+	done := new(bool)
+	attached.Lock()
+	attached.m[dev] = done
+	attached.Unlock()
+	t.Cleanup(func() {
+		attached.Lock()
+		defer attached.Unlock()
+		if !*done {
+			*done = true
+			exec.Command("losetup", "-d", dev).Run()
+		}
+	})
 	return dev
 }
 
 func detach(t *testing.T, dev string) {
 	t.Helper()
+	attached.Lock()
+	if done := attached.m[dev]; done != nil {
+		*done = true
+	}
+	attached.Unlock()
 	testutil.Run(t, "losetup", "-d", dev)
 }
 
