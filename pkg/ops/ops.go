@@ -335,22 +335,22 @@ func (j *RestoreJob) Run(ctx context.Context, tr *progress.Tracker) (res Restore
 			return res, err
 		}
 	}
-	if len(j.Plan.Grown()) > 0 {
+	// What the plan does after the data: file systems grown, then new
+	// identities set and the references to them rewritten.
+	for _, step := range []struct {
+		needed bool
+		run    func(context.Context, string, *layout.Plan, *progress.Tracker) ([]string, []string, error)
+	}{
+		{len(j.Plan.Grown()) > 0, engine.GrowFileSystems},
+		{len(j.Plan.IDs) > 0, engine.ApplyIdentity},
+	} {
+		if !step.needed {
+			continue
+		}
 		if err := j.dst.Sync(); err != nil {
 			return res, err
 		}
-		changes, warnings, err := engine.GrowFileSystems(ctx, j.req.Target, j.Plan, tr)
-		res.Changes = append(res.Changes, changes...)
-		res.Warnings = append(res.Warnings, warnings...)
-		if err != nil {
-			return res, err
-		}
-	}
-	if len(j.Plan.IDs) > 0 {
-		if err := j.dst.Sync(); err != nil {
-			return res, err
-		}
-		changes, warnings, err := engine.ApplyIdentity(ctx, j.req.Target, j.Plan, tr)
+		changes, warnings, err := step.run(ctx, j.req.Target, j.Plan, tr)
 		res.Changes = append(res.Changes, changes...)
 		res.Warnings = append(res.Warnings, warnings...)
 		if err != nil {
