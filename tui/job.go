@@ -146,9 +146,9 @@ func advice(err error) string {
 	case errors.Is(err, context.Canceled):
 		return "The job was cancelled; nothing was kept (a cancelled capture leaves no image)."
 	case errors.As(err, &tse):
-		return fmt.Sprintf("Choose a target of at least %s, or restore another image.", units.Bytes(tse.Need))
+		return fmt.Sprintf("Choose a target of at least %s (the partitions' size), or restore another image.", units.Bytes(tse.Need))
 	case errors.Is(err, engine.ErrSectorSize):
-		return "The target's sector size differs from the source disk's; choose a target with the same sector size."
+		return "A file system in the image cannot live on the target's sector size (the message says which and why); choose a disk with the image's sector size."
 	case errors.Is(err, repo.ErrImageExists):
 		return "Choose another name for the image."
 	case errors.Is(err, safety.ErrRefused):
