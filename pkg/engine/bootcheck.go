@@ -3,9 +3,12 @@ package engine
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
+	"time"
 
 	"github.com/lifeboat-dev/lifeboat/pkg/fatfs"
 	"github.com/lifeboat-dev/lifeboat/pkg/ptable"
@@ -151,4 +154,100 @@ func checkBIOS(r io.ReaderAt, size, lss int64, t *ptable.Table) []string {
 		return []string{"Windows' MBR boot code, but no partition is active: it will say \"Missing operating system\""}
 	}
 	return []string{"boot code in the MBR (not GRUB's or Windows'; its loader was not checked)"}
+}
+
+// fallbackSources are the loaders, in order of preference, that the
+// fallback \EFI\BOOT\BOOTX64.EFI is copied from when an EFI system
+// partition lacks it, with the files that must sit next to it.
+var fallbackSources = []struct {
+	glob      string
+	companion []string // in the loader's directory, copied under the same name
+}{
+	// shim starts grubx64.efi (and MokManager, and fallback, which makes
+	// boot entries from the vendor's BOOTX64.CSV) from its own directory.
+	{"EFI/*/shimx64.efi", []string{"grubx64.efi", "mmx64.efi", "fbx64.efi"}},
+	{"EFI/systemd/systemd-bootx64.efi", nil},
+	{"EFI/Microsoft/Boot/bootmgfw.efi", nil},
+	{"EFI/*/grubx64.efi", nil},
+}
+
+// InstallFallback gives every EFI system partition of the restored disk at
+// path (table t) that has a boot loader but no \EFI\BOOT\BOOTX64.EFI a
+// copy of its loader there (shim with GRUB, MokManager and fallback next
+// to it), so that firmware with no boot entry for the disk, a new
+// machine's, starts it. It returns what it installed.
+func InstallFallback(path string, t *ptable.Table, now time.Time) ([]string, error) {
+	if t == nil {
+		return nil, nil
+	}
+	var out []string
+	for _, p := range t.Partitions {
+		if !(t.Type == ptable.TypeGPT && strings.EqualFold(p.Type, espType) || t.Type == ptable.TypeMBR && p.Type == "0xef") {
+			continue
+		}
+		done, err := installFallback(path, p, now)
+		if err != nil {
+			return out, fmt.Errorf("EFI system partition %d: install \\EFI\\BOOT\\BOOTX64.EFI: %w", p.Number, err)
+		}
+		if done != "" {
+			out = append(out, fmt.Sprintf("partition %d (EFI system): %s", p.Number, done))
+		}
+	}
+	return out, nil
+}
+
+func installFallback(path string, p ptable.Partition, now time.Time) (string, error) {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	r := io.NewSectionReader(f, p.Start, p.Size)
+	w := io.NewOffsetWriter(f, p.Start)
+	v, err := fatfs.Open(r, p.Size)
+	if err != nil {
+		return "", nil // not a FAT Lifeboat reads: the boot check says so
+	}
+	if _, err := v.Stat("/EFI/BOOT/BOOTX64.EFI"); err == nil {
+		return "", nil
+	}
+	for _, src := range fallbackSources {
+		for _, loader := range v.Glob(src.glob) {
+			if strings.HasPrefix(strings.ToUpper(loader), "/EFI/BOOT/") {
+				continue
+			}
+			data, err := v.ReadFile(loader, 64<<20)
+			if err != nil || len(data) == 0 {
+				continue
+			}
+			if err := v.Create(w, "/EFI/BOOT/BOOTX64.EFI", data, now); err != nil {
+				return "", err
+			}
+			var with []string
+			dir := loader[:strings.LastIndex(loader, "/")]
+			for _, c := range src.companion {
+				b, err := v.ReadFile(dir+"/"+c, 64<<20)
+				if err != nil {
+					continue
+				}
+				name := strings.ToUpper(c)
+				if v, err = fatfs.Open(r, p.Size); err != nil {
+					return "", err
+				}
+				if err := v.Create(w, "/EFI/BOOT/"+name, b, now); err != nil && !errors.Is(err, fatfs.ErrExists) {
+					return "", err
+				}
+				with = append(with, name)
+			}
+			if err := f.Sync(); err != nil {
+				return "", err
+			}
+			msg := fmt.Sprintf("installed \\EFI\\BOOT\\BOOTX64.EFI, a copy of %s", winPath(loader))
+			if len(with) > 0 {
+				msg += fmt.Sprintf(", with %s next to it", strings.Join(with, ", "))
+			}
+			return msg + " (firmware without a boot entry for this disk starts it)", nil
+		}
+	}
+	return "", nil
 }

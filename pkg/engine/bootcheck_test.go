@@ -4,9 +4,11 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lifeboat-dev/lifeboat/internal/testutil"
 	"github.com/lifeboat-dev/lifeboat/pkg/disk"
@@ -31,6 +33,7 @@ func checkBootOf(t *testing.T, p string) BootReport {
 // loader, and an MBR with GRUB's boot code whose core image is there or
 // not, are reported as they are.
 func TestCheckBoot(t *testing.T) {
+	testutil.Root(t)
 	dir := t.TempDir()
 	// UEFI: GPT with an ESP (FAT32) holding shim and GRUB only.
 	p := filepath.Join(dir, "uefi.img")
@@ -51,11 +54,25 @@ func TestCheckBoot(t *testing.T) {
 	if !strings.Contains(all, "BIOS: no boot code in the protective MBR") {
 		t.Errorf("BIOS line:\n%s", all)
 	}
-	testutil.Run(t, "mmd", "-i", esp, "::/EFI/BOOT")
-	testutil.Run(t, "mcopy", "-i", esp, loader, "::/EFI/BOOT/BOOTX64.EFI")
+	// The fallback is installed: a copy of shim, with GRUB next to it.
+	installed, err := InstallFallback(p, tableOf(t, p, 512), time.Now())
+	if err != nil || len(installed) != 1 || !strings.Contains(installed[0], `installed \EFI\BOOT\BOOTX64.EFI, a copy of \EFI\debian\shimx64.efi, with GRUBX64.EFI next to it`) {
+		t.Fatalf("install: %q %v", installed, err)
+	}
+	if got := testutil.Run(t, "mtype", "-i", esp, "::/EFI/BOOT/BOOTX64.EFI"); got != "MZ not really a loader" {
+		t.Errorf("BOOTX64.EFI holds %q", got)
+	}
+	dev := loopPart(t, p, MiB, 48*MiB)
+	if out, err := exec.Command("fsck.vfat", "-n", dev).CombinedOutput(); err != nil {
+		t.Errorf("fsck.vfat after installing: %v\n%s", err, out)
+	}
+	detach(t, dev)
 	rep = checkBootOf(t, p)
 	if all := strings.Join(rep.Lines(), "\n"); !strings.Contains(all, `\EFI\BOOT\BOOTX64.EFI (the fallback loader`) || len(rep.Problems) != 0 {
 		t.Errorf("with the fallback loader:\n%s\nproblems %q", all, rep.Problems)
+	}
+	if again, err := InstallFallback(p, tableOf(t, p, 512), time.Now()); err != nil || len(again) != 0 {
+		t.Errorf("installing again: %q %v", again, err)
 	}
 
 	// BIOS: GRUB's boot.img in the MBR, its core image at sector 1.

@@ -3,12 +3,15 @@ package fatfs
 import (
 	"bytes"
 	"crypto/rand"
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 )
 
 func run(t *testing.T, name string, args ...string) string {
@@ -167,4 +170,69 @@ func FuzzVolume(f *testing.F) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// TestCreate makes files and the directories on their way on FAT12, FAT16
+// and FAT32 (a directory that has to grow by a cluster included); mtools
+// reads them back and fsck.vfat finds the volumes clean.
+func TestCreate(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		size int64
+		mkfs []string
+	}{
+		{"FAT12", 4 << 20, []string{"-F", "12"}},
+		{"FAT16", 32 << 20, []string{"-F", "16", "-s", "2"}},
+		{"FAT32", 48 << 20, []string{"-F", "32", "-s", "1"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			img := filepath.Join(dir, "fat.img")
+			f, _ := os.Create(img)
+			f.Truncate(c.size)
+			f.Close()
+			run(t, "mkfs.vfat", append(append([]string{}, c.mkfs...), img)...)
+			run(t, "mmd", "-i", img, "::/EFI", "::/EFI/debian")
+			os.WriteFile(filepath.Join(dir, "x"), []byte("shim"), 0o644)
+			run(t, "mcopy", "-i", img, filepath.Join(dir, "x"), "::/EFI/debian/shimx64.efi")
+			fh, err := os.OpenFile(img, os.O_RDWR, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer fh.Close()
+			now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+			loader := make([]byte, 300000)
+			rand.Read(loader)
+			files := map[string][]byte{"/EFI/BOOT/BOOTX64.EFI": loader, "/EFI/BOOT/MMX64.EFI": []byte("mok"), "/NEW/DEEP/EMPTY.TXT": nil}
+			for i := 0; i < 40; i++ { // more entries than a 512-byte cluster holds
+				files[fmt.Sprintf("/EFI/BOOT/F%d.TXT", i)] = []byte(fmt.Sprint(i))
+			}
+			for p, data := range files {
+				v, err := Open(fh, c.size)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := v.Create(fh, p, data, now); err != nil {
+					t.Fatalf("create %s: %v", p, err)
+				}
+			}
+			v, _ := Open(fh, c.size)
+			if err := v.Create(fh, "/EFI/BOOT/BOOTX64.EFI", nil, now); !errors.Is(err, ErrExists) {
+				t.Errorf("creating an existing file: %v", err)
+			}
+			if err := v.Create(fh, "/EFI/BOOT/a long name.efi", nil, now); err == nil {
+				t.Error("a name that is not 8.3 was created")
+			}
+			fh.Sync()
+			if out, err := exec.Command("fsck.vfat", "-n", img).CombinedOutput(); err != nil {
+				t.Errorf("fsck.vfat -n: %v\n%s", err, out)
+			}
+			for p, want := range files {
+				got := run(t, "mtype", "-i", img, "::"+p)
+				if got != string(want) {
+					t.Errorf("%s: mtools reads %d bytes, want %d", p, len(got), len(want))
+				}
+			}
+		})
+	}
 }

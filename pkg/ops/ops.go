@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/lifeboat-dev/lifeboat/pkg/disk"
 	"github.com/lifeboat-dev/lifeboat/pkg/engine"
@@ -357,8 +358,18 @@ func (j *RestoreJob) Run(ctx context.Context, tr *progress.Tracker) (res Restore
 			return res, err
 		}
 	}
-	if err := j.dst.DropCache(); err == nil {
-		if tbl, err := ptable.Read(j.dst, j.dst.Size(), j.dst.LogicalSectorSize()); err == nil {
+	// The boot check, after installing the fallback UEFI loader where an
+	// EFI system partition lacks it.
+	if err := j.dst.Sync(); err != nil {
+		return res, err
+	}
+	if tbl, err := ptable.Read(j.dst, j.dst.Size(), j.dst.LogicalSectorSize()); err == nil {
+		installed, err := engine.InstallFallback(j.req.Target, tbl, time.Now())
+		res.Changes = append(res.Changes, installed...)
+		if err != nil {
+			res.Warnings = append(res.Warnings, err.Error())
+		}
+		if err := j.dst.DropCache(); err == nil {
 			rep := engine.CheckBoot(j.dst, j.dst.Size(), tbl)
 			res.Boot = &rep
 		}

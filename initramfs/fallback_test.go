@@ -1,0 +1,116 @@
+package initramfs_test
+
+import (
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lifeboat-dev/lifeboat/pkg/disk"
+	"github.com/lifeboat-dev/lifeboat/pkg/engine"
+	"github.com/lifeboat-dev/lifeboat/pkg/layout"
+	"github.com/lifeboat-dev/lifeboat/pkg/progress"
+	"github.com/lifeboat-dev/lifeboat/pkg/ptable"
+	"github.com/lifeboat-dev/lifeboat/pkg/repo"
+)
+
+// TestFallbackLoaderBoots makes a UEFI disk whose EFI system partition has
+// its loaders only under a vendor directory (\EFI\lifeboat\shimx64.efi
+// and grubx64.efi, as an installed system has them, and no
+// \EFI\BOOT\BOOTX64.EFI): a copy of lifeboat.img moved so. It is captured
+// and restored onto a new disk; the boot check reports the missing
+// fallback, the restore installs it, and firmware with Secure Boot on and
+// no boot entries for the disk (a new machine's) boots it to the text UI.
+func TestFallbackLoaderBoots(t *testing.T) {
+	media := mediaDir(t)
+	needVM(t)
+	work := t.TempDir()
+	src := filepath.Join(work, "installed.img")
+	run(t, "cp", "--sparse=always", filepath.Join(media, "lifeboat.img"), src)
+	esp := src + "@@1048576"
+	for _, mv := range [][2]string{{"::/EFI/BOOT", "::/EFI/lifeboat"}, {"::/EFI/lifeboat/BOOTX64.EFI", "::/EFI/lifeboat/shimx64.efi"}} {
+		run(t, "mren", "-i", esp, mv[0], mv[1])
+	}
+
+	r, err := repo.Create(filepath.Join(work, "repo"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	captureFile(t, r, src, "installed")
+	codec, err := repo.NewCodec(repo.LevelDefault, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer codec.Close()
+	im, err := r.OpenImage("installed", codec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := blankDisk(t, "target.img", 1<<30)
+	d, err := disk.Open(target, disk.Options{Write: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := engine.PlanRestore(im, layout.Target{Size: d.Size(), SectorSize: 512}, layout.Options{})
+	if err == nil {
+		_, err = engine.Restore(t.Context(), im, d, engine.RestoreOptions{Layout: plan, Progress: &progress.Tracker{}})
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	tbl, err := ptable.Read(d, d.Size(), 512)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := engine.CheckBoot(d, d.Size(), tbl)
+	d.Close()
+	// lifeboat.img's EFI system partition, written by go-diskfs, already
+	// draws complaints from fsck.vfat (".." entries of directories in the
+	// root, the free cluster count not set); installing must add none.
+	complaintsBefore := fsckComplaints(t, target)
+	if len(before.Problems) != 1 || !strings.Contains(before.Problems[0], `has no \EFI\BOOT\BOOTX64.EFI`) {
+		t.Fatalf("boot check before installing: %q", before.Lines())
+	}
+	installed, err := engine.InstallFallback(target, tbl, time.Now())
+	if err != nil || len(installed) != 1 || !strings.Contains(strings.ToLower(installed[0]), `a copy of \efi\lifeboat\shimx64.efi, with grubx64.efi next to it`) {
+		t.Fatalf("install: %q %v", installed, err)
+	}
+	t.Log(installed[0])
+	for c := range fsckComplaints(t, target) {
+		if !complaintsBefore[c] {
+			t.Errorf("fsck.vfat -n finds something new after the install: %s", c)
+		}
+	}
+
+	args := append(firmware(t, ovmfSecureCode, ovmfSecureVars),
+		"-machine", "q35,smm=on", "-global", "driver=cfi.pflash01,property=secure,value=on",
+		"-m", "1024", "-smp", "2",
+		"-device", "nvme,serial=RESTORED1,drive=t,bootindex=0", "-drive", "file="+target+",format=raw,if=none,id=t,snapshot=on")
+	v := startVM(t, args...)
+	s := v.waitFor(4*time.Minute, "Lifeboat", "c capture", "UEFI, Secure Boot on")
+	t.Logf("the restored disk booted through its new fallback loader in %s:\n%s", v.since(), s)
+}
+
+// fsckComplaints are the lines fsck.vfat -n prints about the EFI system
+// partition of img (at 1 MiB, 48 MiB long), numbers left out.
+func fsckComplaints(t *testing.T, img string) map[string]bool {
+	t.Helper()
+	dev := loop(t, img, 1<<20, 48<<20)
+	defer exec.Command("losetup", "-d", dev).Run()
+	out, _ := exec.Command("fsck.vfat", "-n", dev).CombinedOutput()
+	got := map[string]bool{}
+	for _, l := range strings.Split(string(out), "\n") {
+		l = strings.TrimSpace(l)
+		if l == "" || strings.HasPrefix(l, "fsck.fat") || strings.Contains(l, " files, ") {
+			continue
+		}
+		got[strings.Map(func(r rune) rune {
+			if r >= '0' && r <= '9' {
+				return -1
+			}
+			return r
+		}, l)] = true
+	}
+	return got
+}
