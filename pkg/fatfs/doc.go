@@ -1,10 +1,20 @@
 // Package fatfs reads FAT12, FAT16 and FAT32 volumes in user space, from
 // any io.ReaderAt: the boot sector's geometry (Parse), directories with
 // their long names, files, and rewriting a file's bytes in place when its
-// size stays the same. Lifeboat uses it where the kernel may have no FAT
+// size stays the same, and creating files (and the directories on their
+// way) with 8.3 names. Lifeboat uses it where the kernel may have no FAT
 // driver (a host without vfat) or where mounting would be too much: to
-// look for boot loaders on an EFI system partition after a restore, and to
-// rewrite identifiers in the configuration files a new identity changes.
+// look for boot loaders on an EFI system partition after a restore, to
+// install the fallback loader \EFI\BOOT\BOOTX64.EFI, and to rewrite
+// identifiers in the configuration files a new identity changes.
+//
+// Create reads the first FAT whole, takes the first free clusters, adds
+// the entry in the directory's first free slot (growing a directory by a
+// cluster when it is full; a FAT12/16 root cannot grow), then writes the
+// FAT to every copy and lowers FAT32's FSInfo free count. It writes the
+// file's data and directories before the FATs, so an interrupted Create
+// leaves at worst clusters that fsck reports as lost, never a file whose
+// clusters another file owns.
 //
 // The type is decided as Linux decides it: a boot sector without a 16-bit
 // FAT size is FAT32, otherwise fewer than 4085 clusters is FAT12. Every
