@@ -40,6 +40,15 @@ type writer struct {
 	w     io.WriterAt
 	fat   []byte
 	taken int64
+	// entries are the directory entries to write into directories that
+	// exist, after the FAT: an entry must never point at clusters the FAT
+	// on disk still calls free.
+	entries []pending
+}
+
+type pending struct {
+	off  int64
+	data []byte
 }
 
 func (v *Volume) newWriter(w io.WriterAt) (*writer, error) {
@@ -190,8 +199,8 @@ func (x *writer) addEntry(dir int64, ent []byte) error {
 			return fmt.Errorf("read directory entry at byte %d: %w", off, err)
 		}
 		if b[0] == 0 || b[0] == 0xE5 {
-			_, err := x.w.WriteAt(ent, off)
-			return err
+			x.entries = append(x.entries, pending{off, ent})
+			return nil
 		}
 	}
 	if last == 0 {
@@ -226,13 +235,18 @@ func dirEntry(name [11]byte, attr byte, cluster, size int64, now time.Time) []by
 	return e
 }
 
-// flush writes the FAT to every copy and, on FAT32, lowers FSInfo's free
-// count by the clusters taken.
+// flush writes the FAT to every copy, then the pending directory entries
+// and, on FAT32, FSInfo's free count lowered by the clusters taken.
 func (x *writer) flush() error {
 	g := x.v.G
 	for i := int64(0); i < g.NumFATs; i++ {
 		if _, err := x.w.WriteAt(x.fat, (g.Reserved+i*g.FATSize)*g.BytesPerSec); err != nil {
 			return fmt.Errorf("write FAT %d: %w", i+1, err)
+		}
+	}
+	for _, e := range x.entries {
+		if _, err := x.w.WriteAt(e.data, e.off); err != nil {
+			return fmt.Errorf("write directory entry at byte %d: %w", e.off, err)
 		}
 	}
 	if g.Bits != 32 || g.FSInfo <= 0 || g.FSInfo >= g.Reserved {

@@ -11,10 +11,11 @@
 // Create reads the first FAT whole, takes the first free clusters, adds
 // the entry in the directory's first free slot (growing a directory by a
 // cluster when it is full; a FAT12/16 root cannot grow), then writes the
-// FAT to every copy and lowers FAT32's FSInfo free count. It writes the
-// file's data and directories before the FATs, so an interrupted Create
-// leaves at worst clusters that fsck reports as lost, never a file whose
-// clusters another file owns.
+// FAT to every copy, then the new entries in directories that existed,
+// then lowers FAT32's FSInfo free count. Data and new directories are
+// written before the FATs and the entries naming them after, so an
+// interrupted Create leaves at worst clusters that fsck reports as lost,
+// never an entry pointing at clusters the FAT calls free.
 //
 // The type is decided as Linux decides it: a boot sector without a 16-bit
 // FAT size is FAT32, otherwise fewer than 4085 clusters is FAT12. Every
