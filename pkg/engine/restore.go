@@ -42,8 +42,8 @@ type RestoreSummary struct {
 // TooSmallError is returned for a target no layout fits.
 type TooSmallError = layout.TooSmallError
 
-// ErrSectorSize is returned when the target's logical sector size differs
-// from the image's on a disk with a partition table.
+// ErrSectorSize is returned when a file system of the image cannot live on
+// the target's logical sector size.
 var ErrSectorSize = layout.ErrSectorSize
 
 // PlanRestore reads the image's partition table and computes how the image

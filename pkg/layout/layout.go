@@ -136,8 +136,8 @@ func (e *TooSmallError) Error() string {
 	return msg
 }
 
-// ErrSectorSize is returned when the target's logical sector size differs
-// from the image's on a disk with a partition table.
+// ErrSectorSize is returned when a file system of the image cannot live on
+// the target's logical sector size; the error says which and why.
 var ErrSectorSize = errors.New("logical sector sizes differ")
 
 // errNotThis says a layout does not apply; Compute goes on to the next.
