@@ -208,6 +208,7 @@ func installFallback(path string, p ptable.Partition, now time.Time) (string, er
 	if err != nil {
 		return "", nil // not a FAT Lifeboat reads: the boot check says so
 	}
+	v.Sync = f.Sync
 	if _, err := v.Stat("/EFI/BOOT/BOOTX64.EFI"); err == nil {
 		return "", nil
 	}
@@ -234,6 +235,7 @@ func installFallback(path string, p ptable.Partition, now time.Time) (string, er
 				if v, err = fatfs.Open(r, p.Size); err != nil {
 					return "", err
 				}
+				v.Sync = f.Sync
 				if err := v.Create(w, "/EFI/BOOT/"+name, b, now); err != nil && !errors.Is(err, fatfs.ErrExists) {
 					return "", err
 				}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"strings"
 	"time"
 )
@@ -51,9 +52,18 @@ type pending struct {
 	data []byte
 }
 
+// maxFAT is the largest FAT Create edits (a FAT32 of 16 Mi clusters).
+const maxFAT = 64 << 20
+
 func (v *Volume) newWriter(w io.WriterAt) (*writer, error) {
 	g := v.G
-	fat := make([]byte, g.FATSize*g.BytesPerSec)
+	// Only the part of the FAT that counts clusters, in whole sectors.
+	need := ((g.Clusters+2)*int64(g.Bits)/8 + 4 + g.BytesPerSec - 1) / g.BytesPerSec * g.BytesPerSec
+	need = min(need, g.FATSize*g.BytesPerSec)
+	if need > maxFAT {
+		return nil, fmt.Errorf("a FAT of %d bytes is more than Lifeboat edits (%d)", need, maxFAT)
+	}
+	fat := make([]byte, need)
 	if _, err := v.r.ReadAt(fat, g.Reserved*g.BytesPerSec); err != nil {
 		return nil, fmt.Errorf("read the FAT: %w", err)
 	}
@@ -235,14 +245,30 @@ func dirEntry(name [11]byte, attr byte, cluster, size int64, now time.Time) []by
 	return e
 }
 
+func (x *writer) sync() error {
+	if x.v.Sync == nil {
+		return nil
+	}
+	if err := x.v.Sync(); err != nil {
+		return fmt.Errorf("sync the FAT volume: %w", err)
+	}
+	return nil
+}
+
 // flush writes the FAT to every copy, then the pending directory entries
 // and, on FAT32, FSInfo's free count lowered by the clusters taken.
 func (x *writer) flush() error {
 	g := x.v.G
+	if err := x.sync(); err != nil { // the data and new directories first
+		return err
+	}
 	for i := int64(0); i < g.NumFATs; i++ {
 		if _, err := x.w.WriteAt(x.fat, (g.Reserved+i*g.FATSize)*g.BytesPerSec); err != nil {
 			return fmt.Errorf("write FAT %d: %w", i+1, err)
 		}
+	}
+	if err := x.sync(); err != nil { // then the FATs
+		return err
 	}
 	for _, e := range x.entries {
 		if _, err := x.w.WriteAt(e.data, e.off); err != nil {
@@ -273,6 +299,8 @@ func (x *writer) flush() error {
 func (v *Volume) Create(w io.WriterAt, path string, data []byte, now time.Time) error {
 	if _, err := v.Stat(path); err == nil {
 		return fmt.Errorf("%s: %w", path, ErrExists)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("create %s: %w", path, err)
 	}
 	parts := split(path)
 	if len(parts) == 0 {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"strings"
 	"unicode/utf16"
 )
@@ -109,6 +110,9 @@ func Parse(b []byte, partSize int64) (Geometry, error) {
 type Volume struct {
 	r io.ReaderAt
 	G Geometry
+	// Sync, when set, makes what was written durable; Create calls it
+	// between its steps, so that their order holds across a power loss.
+	Sync func() error
 }
 
 // Open reads the boot sector of the volume of size bytes that r holds.
@@ -229,8 +233,8 @@ func (v *Volume) readDir(c int64, what string) ([]Entry, error) {
 			long = nil
 			continue
 		case e[11]&0x3F == 0x0F: // a long-name part, last part first
-			if e[0]&0x40 != 0 {
-				long = nil
+			if e[0]&0x40 != 0 || len(long) >= 20*13 {
+				long = nil // a new name, or more parts than a name has
 			}
 			var part []uint16
 			for _, o := range []int{1, 3, 5, 7, 9, 14, 16, 18, 20, 22, 24, 28, 30} {
@@ -314,7 +318,7 @@ func (v *Volume) Stat(path string) (Entry, error) {
 	}
 	e, ok := find(es, parts[len(parts)-1])
 	if !ok {
-		return Entry{}, fmt.Errorf("%s: not found", path)
+		return Entry{}, fmt.Errorf("%s: %w", path, fs.ErrNotExist)
 	}
 	return e, nil
 }

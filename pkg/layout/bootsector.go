@@ -31,8 +31,8 @@ type fatGrowth struct {
 func growFAT(g fatGeometry, newSize int64) (fatGrowth, bool) {
 	bps, spc := g.BytesPerSec, g.SecPerClus
 	n := g
-	total := newSize / bps
-	align := max(spc, 4096/bps) // keep the data area's alignment
+	total := min(newSize/bps, 0xFFFFFFFF) // the boot sector counts sectors in 32 bits
+	align := max(spc, 4096/bps)           // keep the data area's alignment
 	bits := int64(g.Bits)
 	for f := g.FATSize; ; f++ {
 		if (g.NumFATs*(f-g.FATSize))%align != 0 {
@@ -228,7 +228,7 @@ func convertFAT(r io.ReaderAt, srcStart, dstStart int64, g fatGeometry, to int64
 			return nil, g, fmt.Errorf("read the %s FSInfo sector: %w", name, err)
 		}
 	}
-	if string(info[0:4]) != "RRaA" {
+	if string(info[0:4]) != "RRaA" || string(info[484:488]) != "rrAa" {
 		// No FSInfo to carry over: write an empty one (free count unknown).
 		clear(info)
 		copy(info[0:4], "RRaA")

@@ -164,12 +164,24 @@ func fsIdentity(r io.ReaderAt, p ptable.Partition, dst, lss int64) (*IDChange, [
 		if g.Bits == 32 {
 			at = 67
 		}
+		if sig := b[at-1]; sig != 0x29 && sig != 0x28 {
+			return nil, nil, nil // an old BPB without a serial number
+		}
 		old := fatSerial(b[at : at+4])
 		nb := serial(4)
 		nw := fatSerial(nb)
 		patches := []ptable.Patch{{Offset: dst + at, Data: nb}}
-		if g.Bits == 32 && g.Backup > 0 && g.Backup < g.Reserved {
-			patches = append(patches, ptable.Patch{Offset: dst + g.Backup*g.BytesPerSec + at, Data: nb})
+		// The FAT32 backup boot sector: where convertFAT puts it when the
+		// volume is converted to the target's larger sectors.
+		backup := g.Backup * g.BytesPerSec
+		if lss > g.BytesPerSec {
+			backup = 0
+			if g.Reserved/(lss/g.BytesPerSec) >= 4 {
+				backup = 2 * lss
+			}
+		}
+		if g.Bits == 32 && backup > 0 && backup < g.Reserved*g.BytesPerSec {
+			patches = append(patches, ptable.Patch{Offset: dst + backup + at, Data: nb})
 		}
 		return &IDChange{What: "FAT volume ID", Old: old, New: nw, Forms: uuidForms(old, nw)}, patches, nil
 	case "ntfs":

@@ -405,7 +405,7 @@ func (s *source) rewrite(k Kind, t Target, o Options) (*Plan, error) {
 	case Grow:
 		pos, err = s.growPositions(end, o.Grow)
 	default:
-		pos = s.scalePositions(first, srcEnd, end)
+		pos, err = s.scalePositions(first, srcEnd, end)
 	}
 	if err != nil {
 		return nil, err
@@ -662,7 +662,7 @@ func (s *source) growPositions(end int64, number int) (map[int]placed, error) {
 // scalePositions moves and sizes every partition in proportion, keeping
 // the first partition's start, aligning to MiB, and never making a
 // partition smaller than it was.
-func (s *source) scalePositions(first, srcEnd, end int64) map[int]placed {
+func (s *source) scalePositions(first, srcEnd, end int64) (map[int]placed, error) {
 	f := 1.0
 	if srcEnd > first {
 		f = float64(end-first) / float64(srcEnd-first)
@@ -708,13 +708,24 @@ func (s *source) scalePositions(first, srcEnd, end int64) map[int]placed {
 		}
 		return alignDown(scale(p.Start+p.Size), MiB)
 	}
+	// In disk order, each partition starts no earlier than the one before
+	// it ends (a start rounded up, or a partition kept at its size, can
+	// push the next one along).
+	prev := int64(0)
 	for k, p := range top {
 		st := starts[p.Number]
+		if st < prev {
+			st = alignUp(prev, MiB)
+		}
 		e := end1(p, top, k, func(q ptable.Partition) (int64, int64) { return q.Start, starts[q.Number] })
 		if p.Number == lastTop {
 			e = end
 		}
 		pos[p.Number] = placed{start: st, size: max(e-st, p.Size)}
+		prev = st + pos[p.Number].size
+	}
+	if prev > end {
+		return nil, notApplicable("the partitions, kept at least their size and aligned, end at %s, past the target's usable end at %s", units.Bytes(prev), units.Bytes(end))
 	}
 	if ext.Number != 0 {
 		x := pos[ext.Number]
@@ -725,21 +736,29 @@ func (s *source) scalePositions(first, srcEnd, end int64) map[int]placed {
 				ebrs[p.Number] = max(round(p.EBR), p.EBR)
 			}
 		}
+		prev := x.start
 		for k, p := range logical {
 			gap := p.Start - p.EBR
 			if p.EBR == 0 || gap <= 0 {
 				gap = MiB
 			}
 			ebr := ebrs[p.Number]
+			if ebr < prev {
+				ebr = alignUp(prev, MiB)
+			}
 			st := ebr + gap
 			e := end1(p, logical, k, func(q ptable.Partition) (int64, int64) { return q.EBR, ebrs[q.Number] })
 			if p.Number == lastLogical {
 				e = x.start + x.size
 			}
 			pos[p.Number] = placed{start: st, size: max(e-st, p.Size), ebr: ebr}
+			prev = st + pos[p.Number].size
+		}
+		if prev > x.start+x.size {
+			return nil, notApplicable("the logical partitions, kept at least their size, end at %s, past their extended partition's end at %s", units.Bytes(prev), units.Bytes(x.start+x.size))
 		}
 	}
-	return pos
+	return pos, nil
 }
 
 func (s *source) part(n int) ptable.Partition {
