@@ -298,8 +298,11 @@ func (v *Volume) ReadDir(path string) ([]Entry, error) {
 			return nil, err
 		}
 		e, ok := find(es, part)
-		if !ok || !e.Dir {
-			return nil, fmt.Errorf("%s: no directory %q", path, part)
+		if !ok {
+			return nil, fmt.Errorf("%s: no directory %q: %w", path, part, fs.ErrNotExist)
+		}
+		if !e.Dir {
+			return nil, fmt.Errorf("%s: %q is a file, not a directory", path, part)
 		}
 		c = e.Cluster
 	}
