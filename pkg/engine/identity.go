@@ -31,12 +31,12 @@ var configFiles = []string{
 
 // ApplyIdentity finishes a restore with new identities, after the data is
 // written and synced on the target at path: it sets the file-system UUIDs
-// that need a tool (tune2fs for ext2/3/4, after e2fsck -f -p), then mounts
-// each file system that may hold configuration (ext2/3/4, FAT, XFS,
-// btrfs) through a loop device and rewrites every old identifier in the
-// files of configFiles to the new one. It returns what it changed, file by
-// file, and warnings for what it could not check; the error is for
-// cancellation only.
+// that need a tool (tune2fs for ext2/3/4, after e2fsck -f -p), then
+// rewrites every old identifier to the new one in the files of
+// configFiles: on ext2/3/4 and XFS mounted through a loop device, on FAT
+// in place through package fatfs; btrfs is left alone, with a warning. It
+// returns what it changed, file by file, and warnings for what it could
+// not check; the error is for cancellation only.
 func ApplyIdentity(ctx context.Context, path string, p *layout.Plan, tr *progress.Tracker) (changes, warnings []string, err error) {
 	if len(p.IDs) == 0 {
 		return nil, nil, nil
@@ -77,7 +77,12 @@ func ApplyIdentity(ctx context.Context, path string, p *layout.Plan, tr *progres
 		}
 		tr.Add(1)
 		switch pt.Src.FileSystem {
-		case "ext2", "ext3", "ext4", "vfat", "xfs", "btrfs":
+		case "ext2", "ext3", "ext4", "vfat", "xfs":
+		case "btrfs":
+			// Its UUID stays, and the kernel may take a btrfs with a
+			// known UUID for the source disk's: not mounted.
+			warnings = append(warnings, fmt.Sprintf("partition %d (btrfs): references not checked (Lifeboat does not mount a btrfs copy while its source may be attached); check /etc/fstab on it", pt.Number))
+			continue
 		default:
 			continue
 		}
