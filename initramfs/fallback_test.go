@@ -9,10 +9,7 @@ import (
 
 	"github.com/lifeboat-dev/lifeboat/pkg/disk"
 	"github.com/lifeboat-dev/lifeboat/pkg/engine"
-	"github.com/lifeboat-dev/lifeboat/pkg/layout"
-	"github.com/lifeboat-dev/lifeboat/pkg/progress"
 	"github.com/lifeboat-dev/lifeboat/pkg/ptable"
-	"github.com/lifeboat-dev/lifeboat/pkg/repo"
 )
 
 // TestFallbackLoaderBoots makes a UEFI disk whose EFI system partition has
@@ -33,29 +30,9 @@ func TestFallbackLoaderBoots(t *testing.T) {
 		run(t, "mren", "-i", esp, mv[0], mv[1])
 	}
 
-	r, err := repo.Create(filepath.Join(work, "repo"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	captureFile(t, r, src, "installed")
-	codec, err := repo.NewCodec(repo.LevelDefault, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer codec.Close()
-	im, err := r.OpenImage("installed", codec)
-	if err != nil {
-		t.Fatal(err)
-	}
 	target := blankDisk(t, "target.img", 1<<30)
-	d, err := disk.Open(target, disk.Options{Write: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	plan, err := engine.PlanRestore(im, layout.Target{Size: d.Size(), SectorSize: 512}, layout.Options{})
-	if err == nil {
-		_, err = engine.Restore(t.Context(), im, d, engine.RestoreOptions{Layout: plan, Progress: &progress.Tracker{}})
-	}
+	captureRestore(t, src, target, 512)
+	d, err := disk.Open(target, disk.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

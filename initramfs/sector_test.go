@@ -56,34 +56,9 @@ func TestFourKnRestoreMounts(t *testing.T) {
 	run(t, "losetup", "-d", ext)
 
 	// Captured and restored here onto a 4Kn disk image.
-	images, err := repo.Create(filepath.Join(work, "images"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	captureFile(t, images, source, "twofs")
 	target := filepath.Join(work, "4kn.img")
 	run(t, "truncate", "-s", fmt.Sprint(330*mib), target)
-	codec, err := repo.NewCodec(repo.LevelDefault, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer codec.Close()
-	im, err := images.OpenImage("twofs", codec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := disk.Open(target, disk.Options{Write: true, SectorSize: 4096})
-	if err != nil {
-		t.Fatal(err)
-	}
-	plan, err := engine.PlanRestore(im, layout.Target{Size: d.Size(), SectorSize: 4096}, layout.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := engine.Restore(t.Context(), im, d, engine.RestoreOptions{Layout: plan, Progress: &progress.Tracker{}}); err != nil {
-		t.Fatal(err)
-	}
-	d.Close()
+	plan := captureRestore(t, source, target, 4096)
 	for _, p := range plan.Parts {
 		t.Logf("partition %d: %s", p.Number, p.Note)
 	}
@@ -105,6 +80,40 @@ func TestFourKnRestoreMounts(t *testing.T) {
 			}
 		}
 	}
+}
+
+// captureRestore captures the disk image src into a new repository and
+// restores it here onto target, a file with lss-byte sectors, laid out as
+// the first layout that works; it returns the plan.
+func captureRestore(t *testing.T, src, target string, lss int) *layout.Plan {
+	t.Helper()
+	r, err := repo.Create(filepath.Join(t.TempDir(), "repo"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	captureFile(t, r, src, "img")
+	codec, err := repo.NewCodec(repo.LevelDefault, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer codec.Close()
+	im, err := r.OpenImage("img", codec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := disk.Open(target, disk.Options{Write: true, SectorSize: lss})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	plan, err := engine.PlanRestore(im, layout.Target{Size: d.Size(), SectorSize: lss}, layout.Options{})
+	if err == nil {
+		_, err = engine.Restore(t.Context(), im, d, engine.RestoreOptions{Layout: plan, Progress: &progress.Tracker{}})
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return plan
 }
 
 func captureFile(t *testing.T, r *repo.Repo, path, name string) {
