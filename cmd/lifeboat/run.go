@@ -127,8 +127,9 @@ that works, or the one --layout names:
           a target that is too small is refused with the shortfall)
 Grow and scale write a new partition table (numbers, type GUIDs, GUIDs,
 names and attributes kept). File systems grow with resize2fs (ext2/3/4),
-ntfsresize (NTFS), xfs_growfs and btrfs (mounted); swap gets a new header;
-FAT and exFAT keep their size in the larger partition.
+ntfsresize (NTFS) and xfs_growfs (mounted); swap gets a new header; FAT
+grows while it is restored; exFAT and btrfs keep their size in the larger
+partition.
 
 Options:
   --repo DIR          repository (default $LIFEBOAT_REPO)

@@ -4,9 +4,11 @@
 // checked with `e2fsck -f -n` after), ntfsresize for NTFS (which also
 // schedules Windows' chkdsk, as it always does), and Lifeboat's own
 // header rewrite for Linux swap (the size is one field; the UUID and label
-// stay). XFS and btrfs grow only while mounted, so they are mounted on a
-// temporary directory when the kernel can, and grown there with
-// xfs_growfs or `btrfs filesystem resize max`.
+// stay). XFS grows only while mounted, so it is mounted on a temporary
+// directory when the kernel can, and grown there with xfs_growfs (XFS
+// refuses to mount a second file system with a mounted one's UUID). btrfs
+// is not grown: the kernel finds btrfs devices by UUID, and mounting a
+// copy while its source is attached could reach the source.
 //
 // Growable says ahead, without touching a disk, whether and how a file
 // system type can grow; plans show its answer. Grow works on a block

@@ -30,7 +30,9 @@ func Growable(fs string) (how string, err error) {
 	case "xfs":
 		return "xfs_growfs (mounted)", nil
 	case "btrfs":
-		return "btrfs filesystem resize (mounted)", nil
+		// Mounting the copy while its source may be attached could let
+		// the kernel take the source's device for it (same UUID).
+		return "", fmt.Errorf("%w: a btrfs copy is not mounted while its source may be attached; grow it after booting with btrfs filesystem resize max /", ErrCannotGrow)
 	case "vfat":
 		return "", fmt.Errorf("%w: FAT grows while it is restored (package layout), not after", ErrCannotGrow)
 	case "exfat":
@@ -70,8 +72,6 @@ func Grow(ctx context.Context, dev, fs string) (string, error) {
 		return growSwap(dev)
 	case "xfs":
 		return growMounted(ctx, dev, fs, "xfs_growfs", "xfs_growfs")
-	case "btrfs":
-		return growMounted(ctx, dev, fs, "btrfs filesystem resize max", "btrfs", "filesystem", "resize", "max")
 	}
 	return "", fmt.Errorf("%w: %s", ErrCannotGrow, fs)
 }

@@ -33,8 +33,8 @@
 // restored (its FATs get longer and the data area follows them unchanged,
 // so no cluster number or directory changes; the boot sector, its FAT32
 // backup and FSInfo are patched), up to its type's cluster limit. ext2/3/4,
-// NTFS, swap, XFS and btrfs are grown after the restore with their own
-// tools (package fsresize); exFAT keeps its size. A FAT or NTFS volume
+// NTFS, swap and XFS are grown after the restore with their own tools
+// (package fsresize); exFAT and btrfs keep their size. A FAT or NTFS volume
 // that moves gets its boot sector's hidden-sectors field (its partition's
 // start, which Windows' boot code reads) set to the new start.
 //
