@@ -2,7 +2,9 @@
 // any io.ReaderAt: the boot sector's geometry (Parse), directories with
 // their long names, files, and rewriting a file's bytes in place when its
 // size stays the same, and creating files (and the directories on their
-// way) with 8.3 names. Lifeboat uses it where the kernel may have no FAT
+// way) with 8.3 names. Its Parse is the one reader of FAT boot sectors
+// for capture's allocation maps (package fsmap) and restore's layouts.
+// Lifeboat uses the rest where the kernel may have no FAT
 // driver (a host without vfat) or where mounting would be too much: to
 // look for boot loaders on an EFI system partition after a restore, to
 // install the fallback loader \EFI\BOOT\BOOTX64.EFI, and to rewrite

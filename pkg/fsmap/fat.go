@@ -1,63 +1,29 @@
 package fsmap
 
+import "github.com/lifeboat-dev/lifeboat/pkg/fatfs"
+
 // readFAT maps FAT12/16/32: the reserved sectors, the FATs, the FAT12/16
 // root directory and every cluster whose entry in the first FAT is not
 // free (bad clusters included: they are kept as the source has them).
 func readFAT(d *dev) (*Map, error) {
-	bs, err := d.read(0, 512, "FAT boot sector")
+	bs, err := d.read(0, min(4096, d.size), "FAT boot sector")
 	if err != nil {
 		return nil, err
 	}
-	bps := int64(le16(bs[11:]))
-	spc := int64(bs[13])
-	reserved := int64(le16(bs[14:]))
-	nfats := int64(bs[16])
-	rootEntries := int64(le16(bs[17:]))
-	total := int64(le16(bs[19:]))
-	if total == 0 {
-		total = int64(le32(bs[32:]))
+	// The geometry as package fatfs reads it (and the type as Linux
+	// decides it: no 16-bit FAT size is FAT32).
+	g, err := fatfs.Parse(bs, d.size)
+	if err != nil {
+		return nil, corrupt("FAT boot sector: %v", err)
 	}
-	fatSize := int64(le16(bs[22:]))
-	if fatSize == 0 {
-		fatSize = int64(le32(bs[36:]))
-	}
-	switch {
-	case bps < 512 || bps > 4096 || bps&(bps-1) != 0:
-		return nil, corrupt("FAT bytes per sector %d", bps)
-	case spc == 0 || spc&(spc-1) != 0:
-		return nil, corrupt("FAT sectors per cluster %d", spc)
-	case reserved == 0 || nfats == 0 || fatSize == 0:
-		return nil, corrupt("FAT with %d reserved sectors and %d FATs of %d sectors", reserved, nfats, fatSize)
-	case total*bps > d.size:
-		return nil, corrupt("FAT file system of %d sectors of %d bytes in a partition of %d bytes", total, bps, d.size)
-	}
-	rootSectors := (rootEntries*32 + bps - 1) / bps
-	firstData := reserved + nfats*fatSize + rootSectors
-	if firstData >= total {
-		return nil, corrupt("FAT data area starts at sector %d of %d", firstData, total)
-	}
-	clusters := (total - firstData) / spc
-	// The type as Linux decides it: FAT32 has no 16-bit FAT size (mkfs.fat
-	// makes FAT32 volumes with fewer than 65525 clusters too), FAT12 has
-	// fewer than 4085 clusters.
-	var bits int64
-	switch {
-	case le16(bs[22:]) == 0:
-		bits = 32
-	case clusters < 4085:
-		bits = 12
-	default:
-		bits = 16
-	}
-	if bits == 32 && rootEntries != 0 || bits != 32 && rootEntries == 0 {
-		return nil, corrupt("FAT%d with %d root directory entries", bits, rootEntries)
+	bps, spc, reserved, clusters, bits := g.BytesPerSec, g.SecPerClus, g.Reserved, g.Clusters, int64(g.Bits)
+	firstData := g.DataStart()
+	if bits != 32 && g.RootEntries == 0 {
+		return nil, corrupt("FAT%d with no root directory entries", bits)
 	}
 	need := (clusters + 2) * bits / 8
 	if bits == 12 {
 		need = ((clusters+2)*3 + 1) / 2
-	}
-	if need > fatSize*bps {
-		return nil, corrupt("FAT of %d sectors is too small for %d clusters", fatSize, clusters)
 	}
 	fat, err := d.read(reserved*bps, need, "FAT")
 	if err != nil {
