@@ -561,7 +561,6 @@ func TestNewIdentity(t *testing.T) {
 	os.MkdirAll(filepath.Join(mnt, "boot/grub"), 0o755)
 	os.WriteFile(filepath.Join(mnt, "etc/fstab"), []byte(fstab), 0o644)
 	os.WriteFile(filepath.Join(mnt, "boot/grub/grub.cfg"), []byte(grub), 0o444)
-	snaps[2] = walkTree(t, mnt, true)
 	unmount(t, mnt)
 	snaps[2] = snapshot(t, ext4, root)
 	detach(t, root)

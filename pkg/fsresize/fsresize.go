@@ -13,41 +13,37 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ErrCannotGrow is returned by Growable for a file system Lifeboat cannot
-// grow.
-var ErrCannotGrow = errors.New("cannot grow")
-
-// Growable says how a file system of type fs (blkid's names) is grown, or
-// why it is not.
-func Growable(fs string) (how string, err error) {
+// Growable says how a file system of type fs (blkid's names) is grown,
+// or, when it is not, why (how is then empty).
+func Growable(fs string) (how, why string) {
 	switch fs {
 	case "ext2", "ext3", "ext4":
-		return "resize2fs", nil
+		return "resize2fs", ""
 	case "ntfs":
-		return "ntfsresize", nil
+		return "ntfsresize", ""
 	case "swap":
-		return "a new swap header", nil
+		return "a new swap header", ""
 	case "xfs":
-		return "xfs_growfs (mounted)", nil
+		return "xfs_growfs (mounted)", ""
 	case "btrfs":
 		// Mounting the copy while its source may be attached could let
 		// the kernel take the source's device for it (same UUID).
-		return "", fmt.Errorf("%w: a btrfs copy is not mounted while its source may be attached; grow it after booting with btrfs filesystem resize max /", ErrCannotGrow)
+		return "", "a btrfs copy is not mounted while its source may be attached; grow it after booting with btrfs filesystem resize max /"
 	case "vfat":
-		return "", fmt.Errorf("%w: FAT grows while it is restored (package layout), not after", ErrCannotGrow)
+		return "", "FAT grows while it is restored (package layout), not after"
 	case "exfat":
-		return "", fmt.Errorf("%w: no tool grows exFAT", ErrCannotGrow)
+		return "", "no tool grows exFAT"
 	case "":
-		return "", fmt.Errorf("%w: no file system recognised", ErrCannotGrow)
+		return "", "no file system recognised"
 	}
-	return "", fmt.Errorf("%w: Lifeboat does not resize %s", ErrCannotGrow, fs)
+	return "", "Lifeboat does not resize " + fs
 }
 
 // Grow grows the file system of type fs on dev, a block device holding
 // exactly the partition, to fill it.
 func Grow(ctx context.Context, dev, fs string) (string, error) {
-	if _, err := Growable(fs); err != nil {
-		return "", err
+	if _, why := Growable(fs); why != "" {
+		return "", fmt.Errorf("cannot grow %s: %s", fs, why)
 	}
 	switch fs {
 	case "ext2", "ext3", "ext4":
@@ -73,7 +69,7 @@ func Grow(ctx context.Context, dev, fs string) (string, error) {
 	case "xfs":
 		return growMounted(ctx, dev, fs, "xfs_growfs", "xfs_growfs")
 	}
-	return "", fmt.Errorf("%w: %s", ErrCannotGrow, fs)
+	return "", fmt.Errorf("cannot grow %s", fs)
 }
 
 // run runs a tool and returns its output, the last lines of it when long.

@@ -140,7 +140,7 @@ func (e *TooSmallError) Error() string {
 // the target's logical sector size; the error says which and why.
 var ErrSectorSize = errors.New("logical sector sizes differ")
 
-// errNotThis says a layout does not apply; Compute goes on to the next.
+// notThis says a layout does not apply; Compute goes on to the next.
 type notThis struct{ why string }
 
 func (e *notThis) Error() string { return e.why }
@@ -189,7 +189,6 @@ func Compute(m *image.Manifest, tbl *ptable.Table, img io.ReaderAt, t Target, o 
 
 // source is what the planner knows of the image.
 type source struct {
-	m     *image.Manifest
 	tbl   *ptable.Table
 	img   io.ReaderAt // the image's disk
 	lss   int
@@ -205,7 +204,7 @@ func newSource(m *image.Manifest, tbl *ptable.Table, img io.ReaderAt) (*source, 
 	if tbl == nil {
 		return nil, errors.New("plan restore: the image has no partition table record")
 	}
-	s := &source{m: m, tbl: tbl, img: img, lss: m.Disk.LogicalSectorSize, size: m.Disk.Size}
+	s := &source{tbl: tbl, img: img, lss: m.Disk.LogicalSectorSize, size: m.Disk.Size}
 	facts := map[int]ptable.Partition{}
 	if m.Table != nil {
 		for _, p := range m.Table.Partitions {
@@ -584,14 +583,8 @@ func growNote(src, dst ptable.Partition) (bool, string) {
 	if dst.Size == src.Size {
 		return false, moved + name + " as captured"
 	}
-	how, err := fsresize.Growable(fs)
-	if err != nil {
-		var why string
-		if errors.Is(err, fsresize.ErrCannotGrow) {
-			why = err.Error()[len(fsresize.ErrCannotGrow.Error())+2:]
-		} else {
-			why = err.Error()
-		}
+	how, why := fsresize.Growable(fs)
+	if why != "" {
 		return false, fmt.Sprintf("%s%s kept at %s (%s); the rest of the partition is unused", moved, name, units.Bytes(src.Size), why)
 	}
 	return true, fmt.Sprintf("%s%s grown to fill the %s partition (%s)", moved, name, units.Bytes(dst.Size), how)
