@@ -31,6 +31,10 @@ type partSpec struct {
 	typ, name   string // sfdisk's type; GPT name
 	c           *fsCase
 	logical     bool
+	// filler is the size of a file written before the files and deleted
+	// after them, so that they lie far from the volume's start (FAT
+	// fills from its start).
+	filler int64
 }
 
 // layoutDisk makes a disk with the partitions, each file system made and
@@ -83,7 +87,18 @@ func layoutDisk(t *testing.T, path, label string, size int64, parts []partSpec) 
 			detach(t, dev)
 			files = fmt.Sprintf("%s@@%d", path, p.start)
 		}
+		if p.filler > 0 {
+			if p.c.fill != "mtools" {
+				t.Fatalf("filler with %s", p.c.fill)
+			}
+			zeros := filepath.Join(t.TempDir(), "filler")
+			mk(t, zeros, p.filler)
+			testutil.Run(t, "mcopy", "-i", files, zeros, "::/FILLER")
+		}
 		fillFS(t, *p.c, files, filepath.Join(t.TempDir(), "tree"))
+		if p.filler > 0 {
+			testutil.Run(t, "mdel", "-i", files, "::/FILLER")
+		}
 		snaps[num] = snapshot(t, *p.c, files)
 		if files == dev {
 			detach(t, dev)
@@ -171,6 +186,8 @@ func checkLayout(t *testing.T, path string, plan *layout.Plan, cases map[int]*fs
 			t.Errorf("partition %d: file system of %d bytes in a partition of %d", p.Number, fsSize, p.Size)
 		case p.Size > p.Src.Size && fsSize < p.Size-MiB:
 			t.Errorf("partition %d (%s) grew from %d to %d bytes, its file system is %d bytes", p.Number, c.name, p.Src.Size, p.Size, fsSize)
+		case p.Size < p.Src.Size && (fsSize > p.Size || fsSize < p.Size-MiB):
+			t.Errorf("partition %d (%s) shrank from %d to %d bytes, its file system is %d bytes", p.Number, c.name, p.Src.Size, p.Size, fsSize)
 		}
 		detach(t, dev)
 	}
@@ -392,17 +409,27 @@ func TestLayoutSmallerTarget(t *testing.T) {
 	small := filepath.Join(dir, "small.img")
 	mk(t, small, 64*MiB)
 	before := testutil.HashFile(t, small, -1)
-	for _, kind := range []layout.Kind{"", layout.Keep, layout.Fit} {
-		_, err := PlanRestore(im, layout.Target{Size: 64 * MiB, SectorSize: 512}, layout.Options{Kind: kind})
-		var tse *TooSmallError
-		if !errors.As(err, &tse) {
-			t.Fatalf("layout %q onto 64 MiB: %v", kind, err)
+	_, err := PlanRestore(im, layout.Target{Size: 64 * MiB, SectorSize: 512}, layout.Options{Kind: layout.Keep})
+	var tse *TooSmallError
+	if !errors.As(err, &tse) {
+		t.Fatalf("keep onto 64 MiB: %v", err)
+	}
+	if want := int64(97*MiB) + 33*512; tse.Need != want || tse.Have != 64*MiB || tse.Shrunk {
+		t.Errorf("need %d have %d (shrunk %v), want %d and %d", tse.Need, tse.Have, tse.Shrunk, want, 64*MiB)
+	}
+	if tse.Data <= 8*MiB || tse.Data >= 64*MiB || !strings.Contains(err.Error(), "short") || !strings.Contains(err.Error(), "fit layout") {
+		t.Errorf("data estimate %d, message %q", tse.Data, err)
+	}
+	// fit (and the automatic choice) shrinks the ext4 onto 64 MiB; not
+	// onto 16 MiB, and says by how much.
+	for _, kind := range []layout.Kind{"", layout.Fit} {
+		p, err := PlanRestore(im, layout.Target{Size: 64 * MiB, SectorSize: 512}, layout.Options{Kind: kind})
+		if err != nil || p.Kind != layout.Fit || len(p.Shrunk()) != 1 {
+			t.Fatalf("layout %q onto 64 MiB: %v %+v", kind, err, p)
 		}
-		if want := int64(97*MiB) + 33*512; tse.Need != want || tse.Have != 64*MiB {
-			t.Errorf("need %d have %d, want %d and %d", tse.Need, tse.Have, want, 64*MiB)
-		}
-		if tse.Data <= 8*MiB || tse.Data >= 64*MiB || !strings.Contains(err.Error(), "short") {
-			t.Errorf("data estimate %d, message %q", tse.Data, err)
+		_, err = PlanRestore(im, layout.Target{Size: 16 * MiB, SectorSize: 512}, layout.Options{Kind: kind})
+		if !errors.As(err, &tse) || !tse.Shrunk || tse.Need <= 16*MiB || tse.Need > 64*MiB || !strings.Contains(err.Error(), "short") {
+			t.Errorf("layout %q onto 16 MiB: %v", kind, err)
 		}
 	}
 	if _, err := PlanRestore(im, layout.Target{Size: 64 * MiB, SectorSize: 512}, layout.Options{Kind: layout.Grow}); err == nil {
@@ -411,6 +438,83 @@ func TestLayoutSmallerTarget(t *testing.T) {
 	if testutil.HashFile(t, small, -1) != before {
 		t.Error("planning wrote the target")
 	}
+}
+
+// TestLayoutFitFAT restores a GPT disk with a FAT32 EFI system partition
+// and a FAT16 partition, each with its files near its end, onto a disk
+// smaller than the partitions: the fit layout shrinks both (moving their
+// clusters); the checkers are clean, the files equal, and nothing larger
+// than the target is written. The ext4 and NTFS shrinks, which need the
+// device mapper, run in the rescue environment's tests.
+func TestLayoutFitFAT(t *testing.T) {
+	testutil.Root(t)
+	esp, _, _, fat16 := layoutCases()
+	esp.mkfs = []string{"mkfs.vfat", "-F", "32", "-s", "1"}
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.img")
+	snaps := layoutDisk(t, src, "gpt", 200*MiB, []partSpec{
+		{start: MiB, size: 100 * MiB, typ: "C12A7328-F81F-11D2-BA4B-00A0C93EC93B", name: "EFI system", c: &esp, filler: 80 * MiB},
+		{start: 101 * MiB, size: 64 * MiB, typ: "EBD0A0A2-B9E5-4433-87C0-68B6B72699C7", name: "data", c: &fat16, filler: 50 * MiB},
+	})
+	r := newRepo(t)
+	capture(t, r, src, "img", CaptureOptions{})
+	im := openImage(t, r, "img")
+
+	dst := filepath.Join(dir, "dst.img")
+	const size = 96 * MiB
+	mk(t, dst, size)
+	garbage(t, dst, 0, size, 4)
+	d, err := disk.Open(dst, disk.Options{Write: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	for _, kind := range []layout.Kind{layout.Keep, layout.Grow, layout.Scale} {
+		if _, err := PlanRestore(im, layout.Target{Size: size, SectorSize: 512}, layout.Options{Kind: kind}); err == nil {
+			t.Errorf("%s onto a disk smaller than the partitions planned", kind)
+		}
+	}
+	plan, err := PlanRestore(im, layout.Target{Size: size, SectorSize: 512}, layout.Options{})
+	if err != nil || plan.Kind != layout.Fit {
+		t.Fatalf("plan onto %d bytes: %v %+v", size, err, plan)
+	}
+	if len(plan.Shrunk()) != 2 || len(plan.Spill) != 2 {
+		t.Fatalf("plan shrinks %d file systems with %d spill stores: %+v", len(plan.Shrunk()), len(plan.Spill), plan.Parts)
+	}
+	for _, sp := range plan.Spill {
+		if sp.Used < MiB {
+			t.Errorf("partition %d: %d bytes past its new end; the test wants files there", sp.Part, sp.Used)
+		}
+	}
+	for _, p := range plan.Parts {
+		t.Logf("partition %d: %d MiB at %d MiB: %s", p.Number, p.Size/MiB, p.Start/MiB, p.Note)
+	}
+	if _, err := Restore(context.Background(), im, d, RestoreOptions{Layout: plan}); err == nil {
+		t.Fatal("a restore that shrinks ran without scratch space")
+	}
+	spill, err := NewSpill(t.TempDir(), plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer spill.Close()
+	if _, err := Restore(context.Background(), im, d, RestoreOptions{Layout: plan, Spill: spill, Progress: &progress.Tracker{}}); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := VerifyTarget(context.Background(), im, d, VerifyOptions{Layout: plan, Spill: spill}); err != nil {
+		t.Fatalf("restored disk and spill stores against the image and plan: %v %v", err, rep.Problems)
+	}
+	changes, err := ShrinkFileSystems(context.Background(), dst, plan, spill, &progress.Tracker{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%q", changes)
+	if st, _ := os.Stat(dst); st.Size() != size {
+		t.Errorf("target is %d bytes after the restore, was %d", st.Size(), size)
+	}
+	if out := testutil.Run(t, "sgdisk", "-v", dst); !strings.Contains(out, "No problems found") {
+		t.Errorf("sgdisk -v:\n%s", out)
+	}
+	checkLayout(t, dst, plan, map[int]*fsCase{1: &esp, 2: &fat16}, snaps)
 }
 
 // TestLayoutSectorConversion restores a 512-byte-sector GPT disk with a

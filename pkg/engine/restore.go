@@ -26,7 +26,10 @@ type RestoreOptions struct {
 	// SkipHoles leaves the target's bytes under holes untouched.
 	SkipHoles bool
 	// Layout is the plan to follow (PlanRestore); nil plans one.
-	Layout   *layout.Plan
+	Layout *layout.Plan
+	// Spill holds the ends of file systems the plan shrinks (NewSpill);
+	// needed when the plan has spill stores.
+	Spill    *Spill
 	Progress *progress.Tracker
 }
 
@@ -82,7 +85,10 @@ func Restore(ctx context.Context, im *repo.Image, dst Target, o RestoreOptions) 
 	if err != nil {
 		return sum, err
 	}
-	mt := newMapped(dst, plan.Segments, m.Disk.Size)
+	if err := o.Spill.check(plan); err != nil {
+		return sum, fmt.Errorf("restore of %s: %w", m.Name, err)
+	}
+	mt := newMapped(dst, plan.Segments, m.Disk.Size, o.Spill)
 	workers := workerCount(o.Workers)
 	o.Progress.Start("restoring", m.Disk.Size)
 

@@ -61,8 +61,9 @@ type VerifyOptions struct {
 	// restore that left unused space untouched).
 	UsedOnly bool
 	// Layout is the plan the restore followed (nil: the plan it would
-	// make).
+	// make); Spill its spill stores, before the file systems are shrunk.
 	Layout *layout.Plan
+	Spill  *Spill
 }
 
 // Verify checks that every chunk of an image is present and matches its
@@ -181,7 +182,10 @@ func VerifyTarget(ctx context.Context, im *repo.Image, dst Target, o VerifyOptio
 	if err != nil {
 		return VerifyReport{}, err
 	}
-	mt := newMapped(dst, plan.Segments, m.Disk.Size)
+	if err := o.Spill.check(plan); err != nil {
+		return VerifyReport{}, fmt.Errorf("compare disk with %s: %w", m.Name, err)
+	}
+	mt := newMapped(dst, plan.Segments, m.Disk.Size, o.Spill)
 	workers := workerCount(o.Workers)
 	o.Progress.Start("comparing the disk with the image", m.Disk.Size)
 	var (
@@ -212,7 +216,7 @@ func VerifyTarget(ctx context.Context, im *repo.Image, dst Target, o VerifyOptio
 		patched := false
 		for _, pc := range pcs {
 			compared.Add(pc.n)
-			patched = patched || overlaps(plan.Patches, pc.dst, pc.n)
+			patched = patched || (pc.spill == 0 && overlaps(plan.Patches, pc.dst, pc.n))
 		}
 		if o.UsedOnly && e.Hole {
 			return nil
@@ -235,7 +239,9 @@ func VerifyTarget(ctx context.Context, im *repo.Image, dst Target, o VerifyOptio
 			return nil
 		}
 		for _, pc := range pcs {
-			ptable.ApplyPatches(want[pc.rel:pc.rel+pc.n], pc.dst, plan.Patches)
+			if pc.spill == 0 {
+				ptable.ApplyPatches(want[pc.rel:pc.rel+pc.n], pc.dst, plan.Patches)
+			}
 		}
 		for _, pc := range pcs {
 			if differs(want, data, pc, e.Used, o.UsedOnly && e.Used != nil && !patched) {

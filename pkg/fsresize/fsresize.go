@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -121,6 +122,67 @@ func growMounted(ctx context.Context, dev, fs, what string, tool ...string) (str
 	return "with " + what, nil
 }
 
+// Shrink shrinks the file system of type fs on dev (ext2/3/4 or NTFS)
+// to size bytes. dev holds the whole file system, which is larger.
+func Shrink(ctx context.Context, dev, fs string, size int64) (string, error) {
+	switch fs {
+	case "ext2", "ext3", "ext4":
+		if out, err := run(ctx, "e2fsck", "-f", "-p", dev); err != nil && exitCode(err) > 1 {
+			return "", fmt.Errorf("e2fsck -f -p %s before shrinking: %w: %s", dev, err, out)
+		}
+		if need, err := extMinimum(ctx, dev); err != nil {
+			return "", err
+		} else if need > size {
+			return "", fmt.Errorf("resize2fs -P says the file system cannot be made smaller than %d bytes; the partition has %d", need, size)
+		}
+		if out, err := run(ctx, "resize2fs", dev, fmt.Sprintf("%dK", size/1024)); err != nil {
+			return "", fmt.Errorf("resize2fs %s %dK: %w: %s", dev, size/1024, err, out)
+		}
+		if out, err := run(ctx, "e2fsck", "-f", "-n", dev); err != nil {
+			return "", fmt.Errorf("e2fsck -f -n %s after shrinking: %w: %s", dev, err, out)
+		}
+		return "with resize2fs; e2fsck finds it clean", nil
+	case "ntfs":
+		if out, err := run(ctx, "ntfsresize", "--force", "--no-progress-bar", "--size", fmt.Sprint(size), dev); err != nil {
+			return "", fmt.Errorf("ntfsresize --size %d %s: %w: %s", size, dev, err, out)
+		}
+		return "with ntfsresize (Windows runs chkdsk once at its next start)", nil
+	}
+	return "", fmt.Errorf("cannot shrink %s", fs)
+}
+
+// extMinimum asks resize2fs -P for the smallest size of the ext file
+// system on dev, in bytes.
+func extMinimum(ctx context.Context, dev string) (int64, error) {
+	out, err := run(ctx, "resize2fs", "-P", dev)
+	if err != nil {
+		return 0, fmt.Errorf("resize2fs -P %s: %w: %s", dev, err, out)
+	}
+	var blocks int64
+	i := strings.Index(out, "minimum size of the filesystem:")
+	if i < 0 {
+		return 0, fmt.Errorf("resize2fs -P %s: no estimate in %q", dev, out)
+	}
+	num := strings.TrimSpace(out[i+len("minimum size of the filesystem:"):])
+	if j := strings.IndexFunc(num, func(r rune) bool { return r < '0' || r > '9' }); j >= 0 {
+		num = num[:j]
+	}
+	blocks, err = strconv.ParseInt(num, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("resize2fs -P %s: %q: %w", dev, out, err)
+	}
+	f, err := os.Open(dev)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sb := make([]byte, 1024)
+	if _, err := f.ReadAt(sb, 1024); err != nil {
+		return 0, fmt.Errorf("read the superblock of %s: %w", dev, err)
+	}
+	return blocks * (1024 << binary.LittleEndian.Uint32(sb[24:28])), nil
+}
+
 // growSwap rewrites a Linux swap header's last-page field for the
 // device's size.
 func growSwap(dev string) (string, error) {
@@ -155,7 +217,7 @@ func growSwap(dev string) (string, error) {
 		last = 0xFFFFFFFF
 	}
 	old := le.Uint32(hdr[1028:1032])
-	if int64(old) >= last {
+	if int64(old) == last {
 		return "swap area already fills the partition", nil
 	}
 	b := make([]byte, 4)

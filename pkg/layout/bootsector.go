@@ -52,15 +52,15 @@ func growFAT(g fatGeometry, newSize int64) (fatGrowth, bool) {
 		return fatGrowth{}, false
 	}
 	gr := fatGrowth{old: g, new: n}
-	gr.segs = append(gr.segs, Segment{0, 0, g.Reserved * bps})
+	gr.segs = append(gr.segs, Segment{Src: 0, Dst: 0, Len: g.Reserved * bps})
 	for i := int64(0); i < g.NumFATs; i++ {
-		gr.segs = append(gr.segs, Segment{(g.Reserved + i*g.FATSize) * bps, (n.Reserved + i*n.FATSize) * bps, g.FATSize * bps})
+		gr.segs = append(gr.segs, Segment{Src: (g.Reserved + i*g.FATSize) * bps, Dst: (n.Reserved + i*n.FATSize) * bps, Len: g.FATSize * bps})
 		gr.wipe = append(gr.wipe, Segment{Dst: (n.Reserved + i*n.FATSize + g.FATSize) * bps, Len: (n.FATSize - g.FATSize) * bps})
 	}
 	if g.RootSectors > 0 {
-		gr.segs = append(gr.segs, Segment{(g.Reserved + g.NumFATs*g.FATSize) * bps, (n.Reserved + n.NumFATs*n.FATSize) * bps, g.RootSectors * bps})
+		gr.segs = append(gr.segs, Segment{Src: (g.Reserved + g.NumFATs*g.FATSize) * bps, Dst: (n.Reserved + n.NumFATs*n.FATSize) * bps, Len: g.RootSectors * bps})
 	}
-	gr.segs = append(gr.segs, Segment{g.DataStart() * bps, n.DataStart() * bps, (g.Total - g.DataStart()) * bps})
+	gr.segs = append(gr.segs, Segment{Src: g.DataStart() * bps, Dst: n.DataStart() * bps, Len: (g.Total - g.DataStart()) * bps})
 	return gr, true
 }
 

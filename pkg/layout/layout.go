@@ -62,6 +62,9 @@ type Options struct {
 // target.
 type Segment struct {
 	Src, Dst, Len int64
+	// Spill, when set, is the partition number whose spill store (see
+	// Spill) Dst counts in, rather than the target.
+	Spill int
 }
 
 // Part is one partition as the plan lays it out.
@@ -71,7 +74,10 @@ type Part struct {
 	// GrowFS is set when the file system is to be grown to the new size
 	// after the data is written; Note says what happens to it either way.
 	GrowFS bool
-	Note   string
+	// ShrinkFS is set when the file system is to be shrunk into its
+	// smaller partition after the data is written (the fit layout).
+	ShrinkFS bool
+	Note     string
 }
 
 // Plan is how an image lands on a target. Nothing in it is written until
@@ -97,6 +103,30 @@ type Plan struct {
 	Skipped []string
 	// IDs are the identifiers a restore with new identities replaces.
 	IDs []IDChange
+	// Spill lists the scratch stores that hold the ends of file systems
+	// to be shrunk (the fit layout), one per such partition.
+	Spill []Spill
+}
+
+// Shrunk lists the partitions whose file systems are to be shrunk.
+func (p *Plan) Shrunk() []Part {
+	var out []Part
+	for _, pt := range p.Parts {
+		if pt.ShrinkFS {
+			out = append(out, pt)
+		}
+	}
+	return out
+}
+
+// Scratch is the scratch space, in bytes of data, the plan's spill
+// stores need.
+func (p *Plan) Scratch() int64 {
+	var n int64
+	for _, s := range p.Spill {
+		n += s.Used
+	}
+	return n
 }
 
 // Identity reports whether the plan writes every image byte at its own
@@ -118,19 +148,25 @@ func (p *Plan) Grown() []Part {
 
 // TooSmallError is returned when no layout puts the image on the target.
 type TooSmallError struct {
-	Need, Have int64 // bytes the keep layout needs; the target's size
-	// Data is what the partitions' file systems hold (an estimate of what
-	// a fit layout would need).
-	Data int64
+	// Need is the smallest target that works: for the keep layout, or
+	// with every file system shrunk as far as it can be (Shrunk).
+	Need, Have int64
+	// Data is what the partitions' file systems hold (about).
+	Data   int64
+	Shrunk bool
 }
 
 func (e *TooSmallError) Error() string {
+	if e.Shrunk {
+		return fmt.Sprintf("target is %d bytes; with every file system that can shrink made as small as it can be, the image's partitions need %d (%d bytes, %s, short)",
+			e.Have, e.Need, e.Need-e.Have, units.Bytes(e.Need-e.Have))
+	}
 	msg := fmt.Sprintf("target is %d bytes, the image's partitions need %d (%d bytes short)", e.Have, e.Need, e.Need-e.Have)
 	if e.Data > 0 {
 		if e.Data > e.Have {
 			msg += fmt.Sprintf("; even the data in them (about %s) does not fit", units.Bytes(e.Data))
 		} else {
-			msg += fmt.Sprintf("; their data (about %s) would fit, but shrinking file systems during a restore (the fit layout) is not available yet", units.Bytes(e.Data))
+			msg += fmt.Sprintf("; their data (about %s) may fit: the fit layout shrinks file systems to put them on a smaller disk", units.Bytes(e.Data))
 		}
 	}
 	return msg
@@ -179,7 +215,8 @@ func Compute(m *image.Manifest, tbl *ptable.Table, img io.ReaderAt, t Target, o 
 			return nil, err
 		}
 		var nt *notThis
-		if first == nil || (errors.As(first, &nt) && !errors.As(err, &nt)) {
+		var ts *TooSmallError
+		if first == nil || (errors.As(first, &nt) && !errors.As(err, &nt)) || (errors.As(err, &ts) && ts.Shrunk) {
 			first = err
 		}
 		skipped = append(skipped, fmt.Sprintf("%s: %v", k, err))
@@ -189,6 +226,7 @@ func Compute(m *image.Manifest, tbl *ptable.Table, img io.ReaderAt, t Target, o 
 
 // source is what the planner knows of the image.
 type source struct {
+	m     *image.Manifest
 	tbl   *ptable.Table
 	img   io.ReaderAt // the image's disk
 	lss   int
@@ -204,7 +242,7 @@ func newSource(m *image.Manifest, tbl *ptable.Table, img io.ReaderAt) (*source, 
 	if tbl == nil {
 		return nil, errors.New("plan restore: the image has no partition table record")
 	}
-	s := &source{tbl: tbl, img: img, lss: m.Disk.LogicalSectorSize, size: m.Disk.Size}
+	s := &source{m: m, tbl: tbl, img: img, lss: m.Disk.LogicalSectorSize, size: m.Disk.Size}
 	facts := map[int]ptable.Partition{}
 	if m.Table != nil {
 		for _, p := range m.Table.Partitions {
@@ -313,14 +351,14 @@ func (s *source) plan(k Kind, t Target, o Options) (*Plan, error) {
 		}
 		return s.rewrite(k, t, o)
 	case Fit:
-		// Only what keep does for now: shrinking is not available yet.
-		p, err := s.plan(Keep, t, o)
-		if err != nil {
+		if p, err := s.plan(Keep, t, o); err == nil {
+			p.Kind = Fit
+			p.Changes = append(p.Changes, "nothing needed shrinking: the partitions fit where they are")
+			return p, nil
+		} else if s.tbl.Type == ptable.TypeNone || len(s.parts) == 0 {
 			return nil, err
 		}
-		p.Kind = Fit
-		p.Changes = append(p.Changes, "nothing needed shrinking: the partitions fit where they are")
-		return p, nil
+		return s.rewrite(Fit, t, o)
 	}
 	return nil, fmt.Errorf("layout %q: use keep, grow, scale or fit", k)
 }
@@ -331,7 +369,7 @@ func (s *source) keep(t Target) (*Plan, error) {
 		return nil, &TooSmallError{Need: need, Have: t.Size, Data: s.dataEstimate()}
 	}
 	p := &Plan{Kind: Keep, Source: Target{s.size, s.lss}, Target: t, Table: s.tbl,
-		Segments: []Segment{{0, 0, min(s.size, t.Size)}}}
+		Segments: []Segment{{Src: 0, Dst: 0, Len: min(s.size, t.Size)}}}
 	for _, sp := range s.parts {
 		p.Parts = append(p.Parts, Part{Partition: sp, Src: sp, Note: "as captured"})
 	}
@@ -378,7 +416,7 @@ func (s *source) rewrite(k Kind, t Target, o Options) (*Plan, error) {
 	if end < srcEnd && srcEnd <= usable {
 		end = srcEnd // a disk of the same size: the last partition stays as it ends
 	}
-	if end < srcEnd && !(k == Keep && alignDown(srcEnd, tl) <= usable) {
+	if end < srcEnd && k != Fit && !(k == Keep && alignDown(srcEnd, tl) <= usable) {
 		return nil, notApplicable("the target is smaller than the image's partitions (they end at %s, the target's usable space at %s)", units.Bytes(srcEnd), units.Bytes(end))
 	}
 	first := int64(-1)
@@ -391,8 +429,11 @@ func (s *source) rewrite(k Kind, t Target, o Options) (*Plan, error) {
 		return nil, notApplicable("the first partition starts at byte %d, inside the GPT Lifeboat writes", first)
 	}
 	var pos map[int]placed
+	var shr map[int]shrinker
 	var err error
 	switch k {
+	case Fit:
+		pos, shr, err = s.fitPositions(first, end, t, conv)
 	case Keep:
 		pos = map[int]placed{}
 		for _, p := range s.parts {
@@ -411,7 +452,7 @@ func (s *source) rewrite(k Kind, t Target, o Options) (*Plan, error) {
 	}
 	tbl := &ptable.Table{Type: s.tbl.Type, SectorSize: t.SectorSize, DiskID: s.tbl.DiskID}
 	p := &Plan{Kind: k, Source: Target{s.size, s.lss}, Target: t, Table: tbl, Rewritten: true}
-	p.Segments = append(p.Segments, Segment{0, 0, first})
+	p.Segments = append(p.Segments, Segment{Src: 0, Dst: 0, Len: first})
 	if conv && s.tbl.Type == ptable.TypeGPT && tl > 512 {
 		// LBA 0 is larger now: the rest of it (the old GPT header and
 		// entries) is cleared.
@@ -430,7 +471,7 @@ func (s *source) rewrite(k Kind, t Target, o Options) (*Plan, error) {
 		case sp.Extended:
 			part.Note = "extended partition (container)"
 		case sp.FileSystem == "vfat":
-			if err := s.placeFAT(p, &part, tl); err != nil {
+			if err := s.placeFAT(p, &part, tl, shr[sp.Number]); err != nil {
 				return nil, err
 			}
 		default:
@@ -439,8 +480,12 @@ func (s *source) rewrite(k Kind, t Target, o Options) (*Plan, error) {
 					return nil, fmt.Errorf("%w: partition %d (%s) cannot live on %d-byte sectors: %v", ErrSectorSize, sp.Number, dash(sp.FileSystem), tl, err)
 				}
 			}
-			p.Segments = append(p.Segments, Segment{sp.Start, np.Start, min(sp.Size, np.Size)})
-			part.GrowFS, part.Note = growNote(sp, np)
+			if np.Size < sp.Size && shr[sp.Number].how != "" {
+				s.shrink(p, &part, shr[sp.Number])
+			} else {
+				p.Segments = append(p.Segments, Segment{Src: sp.Start, Dst: np.Start, Len: min(sp.Size, np.Size)})
+				part.GrowFS, part.Note = growNote(sp, np)
+			}
 			if conv {
 				if sp.FileSystem == "" || sp.FileSystem == "swap" {
 					part.Note += fmt.Sprintf("; whether its contents work with %d-byte sectors is not checked", tl)
@@ -453,7 +498,13 @@ func (s *source) rewrite(k Kind, t Target, o Options) (*Plan, error) {
 				if err != nil {
 					return nil, err
 				}
-				p.Patches = append(p.Patches, ps...)
+				for _, pa := range ps {
+					// A shrunk volume's backup boot sector is past its
+					// new end: ntfsresize writes the new one.
+					if pa.Offset+int64(len(pa.Data)) <= np.Start+np.Size {
+						p.Patches = append(p.Patches, pa)
+					}
+				}
 			}
 		}
 		p.Parts = append(p.Parts, part)
@@ -494,7 +545,7 @@ func (s *source) rewrite(k Kind, t Target, o Options) (*Plan, error) {
 // placeFAT lays a FAT volume into its new partition: grown there when the
 // partition is larger (its FATs grow, the clusters follow unchanged), and
 // its boot sector's record of the partition's start updated when it moved.
-func (s *source) placeFAT(p *Plan, part *Part, tl int64) error {
+func (s *source) placeFAT(p *Plan, part *Part, tl int64, sh shrinker) error {
 	sp, np := part.Src, part.Partition
 	moved := ""
 	if np.Start != sp.Start {
@@ -510,7 +561,7 @@ func (s *source) placeFAT(p *Plan, part *Part, tl int64) error {
 			return fmt.Errorf("%w: partition %d (FAT) cannot be converted to %d-byte sectors: its boot sector: %v", ErrSectorSize, sp.Number, tl, err)
 		}
 		// Not a FAT we understand: copied as it is.
-		p.Segments = append(p.Segments, Segment{sp.Start, np.Start, min(sp.Size, np.Size)})
+		p.Segments = append(p.Segments, Segment{Src: sp.Start, Dst: np.Start, Len: min(sp.Size, np.Size)})
 		part.Note = fmt.Sprintf("%sFAT kept as captured (its boot sector: %v)", moved, err)
 		return nil
 	}
@@ -520,11 +571,25 @@ func (s *source) placeFAT(p *Plan, part *Part, tl int64) error {
 		if err != nil {
 			return fmt.Errorf("%w: partition %d (%s) cannot live on %d-byte sectors: %v; make it anew there (mkfs.vfat -S %d) and copy its files", ErrSectorSize, sp.Number, name, tl, err, tl)
 		}
-		p.Segments = append(p.Segments, Segment{sp.Start, np.Start, min(sp.Size, np.Size)})
+		p.Segments = append(p.Segments, Segment{Src: sp.Start, Dst: np.Start, Len: min(sp.Size, np.Size)})
 		p.Patches = append(p.Patches, ps...)
 		part.Note = fmt.Sprintf("%s%s converted to %d-byte sectors (its boot sector counts them anew; every cluster stays where it was)", moved, name, n.BytesPerSec)
 		if np.Size > sp.Size {
 			part.Note += fmt.Sprintf("; kept at %s: growing while converting is not available", units.Bytes(g.Total*g.BytesPerSec))
+		}
+		return nil
+	}
+	if np.Size < sp.Size && sh.how != "" {
+		// The fit layout: restored at its size (its end in a spill
+		// store), then shrunk.
+		s.shrink(p, part, sh)
+		gr := fatGrowth{old: g, new: g}
+		if moved != "" {
+			ps, err := gr.fatPatches(s.img, sp.Start, np.Start)
+			if err != nil {
+				return err
+			}
+			p.Patches = append(p.Patches, ps...)
 		}
 		return nil
 	}
@@ -536,10 +601,10 @@ func (s *source) placeFAT(p *Plan, part *Part, tl int64) error {
 		}
 	}
 	if !ok {
-		gr.segs = []Segment{{0, 0, min(sp.Size, np.Size)}}
+		gr.segs = []Segment{{Src: 0, Dst: 0, Len: min(sp.Size, np.Size)}}
 	}
 	for _, sg := range gr.segs {
-		p.Segments = append(p.Segments, Segment{sp.Start + sg.Src, np.Start + sg.Dst, sg.Len})
+		p.Segments = append(p.Segments, Segment{Src: sp.Start + sg.Src, Dst: np.Start + sg.Dst, Len: sg.Len})
 	}
 	for _, w := range gr.wipe {
 		p.Wipe = append(p.Wipe, Segment{Dst: np.Start + w.Dst, Len: w.Len})

@@ -160,6 +160,10 @@ type RestoreRequest struct {
 	// PlanOnly plans the restore and opens the target only to read its
 	// size and table: the job cannot Run.
 	PlanOnly bool
+	// Scratch is the directory that holds the ends of file systems the
+	// fit layout shrinks, until they are shrunk ("": the system's
+	// temporary directory). It must not be on the target.
+	Scratch string
 }
 
 // RestoreJob is a restore whose checks passed and whose target is open
@@ -179,6 +183,7 @@ type RestoreJob struct {
 	req    RestoreRequest
 	codec  *repo.Codec
 	dst    *disk.Disk
+	spill  *engine.Spill
 	failed bool
 }
 
@@ -245,6 +250,9 @@ func PrepareRestore(env Env, req RestoreRequest) (_ *RestoreJob, err error) {
 	}
 	job.Plan, err = engine.PlanRestore(im, layout.Target{Size: dst.Size(), SectorSize: dst.LogicalSectorSize()}, layout.Options{Kind: req.Layout, Grow: req.Grow, NewIdentity: req.NewIdentity})
 	if err != nil {
+		return nil, fmt.Errorf("restore %s onto %s: %w", m.Name, req.Target, err)
+	}
+	if job.spill, err = engine.NewSpill(req.Scratch, job.Plan); err != nil {
 		return nil, fmt.Errorf("restore %s onto %s: %w", m.Name, req.Target, err)
 	}
 	if !job.Created {
@@ -320,7 +328,7 @@ func (j *RestoreJob) Run(ctx context.Context, tr *progress.Tracker) (res Restore
 		}
 	}()
 	sum, err := engine.Restore(ctx, j.Image, j.dst, engine.RestoreOptions{
-		Workers: j.req.Workers, TargetReadsZeros: j.Created, SkipHoles: j.req.SkipHoles, Progress: tr, Layout: j.Plan,
+		Workers: j.req.Workers, TargetReadsZeros: j.Created, SkipHoles: j.req.SkipHoles, Progress: tr, Layout: j.Plan, Spill: j.spill,
 	})
 	res.RestoreSummary = sum
 	if err != nil {
@@ -330,11 +338,27 @@ func (j *RestoreJob) Run(ctx context.Context, tr *progress.Tracker) (res Restore
 		if err := j.dst.DropCache(); err != nil {
 			return res, err
 		}
-		rep, err := engine.VerifyTarget(ctx, j.Image, j.dst, engine.VerifyOptions{Workers: j.req.Workers, Progress: tr, UsedOnly: j.req.SkipHoles, Layout: j.Plan})
+		rep, err := engine.VerifyTarget(ctx, j.Image, j.dst, engine.VerifyOptions{Workers: j.req.Workers, Progress: tr, UsedOnly: j.req.SkipHoles, Layout: j.Plan, Spill: j.spill})
 		res.Verified = &rep
 		if err != nil {
 			return res, err
 		}
+	}
+	// File systems restored into smaller partitions are shrunk into them
+	// before anything else looks at them.
+	if len(j.Plan.Shrunk()) > 0 {
+		if err := j.dst.Sync(); err != nil {
+			return res, err
+		}
+		changes, err := engine.ShrinkFileSystems(ctx, j.req.Target, j.Plan, j.spill, tr)
+		res.Changes = append(res.Changes, changes...)
+		if err != nil {
+			return res, err
+		}
+		if err := j.dst.DropCache(); err != nil {
+			return res, err
+		}
+		j.spill.Close()
 	}
 	// What the plan does after the data: file systems grown, then new
 	// identities set and the references to them rewritten.
@@ -390,6 +414,7 @@ func (j *RestoreJob) HolesLeft() bool { return j.Created || j.req.SkipHoles }
 // does not hold the whole image is removed, so it cannot pass for a disk
 // image.
 func (j *RestoreJob) Close() error {
+	j.spill.Close()
 	err := j.closeDisk()
 	j.codec.Close()
 	return err
