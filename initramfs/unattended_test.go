@@ -247,3 +247,93 @@ func diskSignature(t *testing.T, img string) string {
 	}
 	return ""
 }
+
+// TestUnattendedRestoreFit restores the 256 MiB demo disk onto a 96 MiB
+// disk with the fit layout (near the smallest it plans for): the rescue environment shrinks ext4 with
+// resize2fs and NTFS with ntfsresize, each on a device-mapper join of its
+// partition and a scratch store, and FAT32 by moving its clusters. The
+// restored disk's checkers are clean and it boots alone.
+func TestUnattendedRestoreFit(t *testing.T) {
+	dir := bootDir(t)
+	needVM(t)
+	work := t.TempDir()
+	source := filepath.Join(work, "source.img")
+	id := "fit restore test " + filepath.Base(work)
+	makeDemoDisk(t, source, id)
+	tree := t.TempDir()
+	r, err := repo.Create(filepath.Join(tree, "lifeboat"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := disk.Open(source, disk.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = engine.Capture(t.Context(), src, r, engine.CaptureOptions{Name: "demo", Tool: "lifeboat test"})
+	src.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	repoImg := filepath.Join(work, "repo.img")
+	if err := os.WriteFile(repoImg, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Truncate(repoImg, 512<<20)
+	if out, err := exec.Command("mkfs.ext4", "-q", "-F", "-L", "LBREPO", "-d", tree, repoImg).CombinedOutput(); err != nil {
+		t.Fatalf("mkfs.ext4: %v\n%s", err, out)
+	}
+	const size = 96 << 20
+	target := blankDisk(t, "target.img", size)
+
+	cmdline := "console=tty0 console=ttyS0,115200 quiet lifeboat.job=restore lifeboat.repo=LABEL=LBREPO " +
+		"lifeboat.image=demo lifeboat.target=serial:SMALLER1 lifeboat.layout=fit lifeboat.after=poweroff"
+	v := startVM(t, "-m", "1024", "-smp", "2",
+		"-kernel", filepath.Join(dir, "vmlinuz"), "-initrd", filepath.Join(dir, "initramfs.cpio.zst"), "-append", cmdline,
+		"-device", "virtio-blk-pci,drive=repo,serial=REPO0001", "-drive", "file="+repoImg+",format=raw,if=none,id=repo",
+		"-device", "nvme,serial=SMALLER1,drive=dst", "-drive", "file="+target+",format=raw,if=none,id=dst",
+	)
+	out := v.waitExit(5 * time.Minute)
+	squeeze := func(s string) string { return strings.Join(strings.Fields(s), "") }
+	joined := squeeze(out)
+	for _, want := range []string{"fit layout", "partition 1 (ext4) shrunk from 160.0 MiB to 43.0 MiB with resize2fs; e2fsck finds it clean",
+		"partition 2 (vfat) shrunk from 64.0 MiB to 35.0 MiB", "partition 3 (ntfs) shrunk from 31.0 MiB to 12.0 MiB with ntfsresize",
+		"restored demo", "UNATTENDED JOB DONE"} {
+		if !strings.Contains(joined, squeeze(want)) {
+			t.Fatalf("the console does not say %q:\n%s", want, out)
+		}
+	}
+	if st, err := os.Stat(target); err != nil || st.Size() != size {
+		t.Fatalf("target: %v, %v bytes (was %d)", err, st, size)
+	}
+	d, err := disk.Open(target, disk.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tbl, err := ptable.Read(d, d.Size(), 512)
+	d.Close()
+	if err != nil || len(tbl.Partitions) != 3 {
+		t.Fatalf("restored table %+v: %v", tbl, err)
+	}
+	checks := [][]string{{"e2fsck", "-fn"}, {"fsck.vfat", "-n"}, {"ntfsfix", "-n"}}
+	var end int64
+	for i, p := range tbl.Partitions {
+		end = max(end, p.Start+p.Size)
+		loop, err := exec.Command("losetup", "-f", "--show", "-o", fmt.Sprint(p.Start), "--sizelimit", fmt.Sprint(p.Size), target).Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		dev := strings.TrimSpace(string(loop))
+		c, err := exec.Command(checks[i][0], append(checks[i][1:], dev)...).CombinedOutput()
+		exec.Command("losetup", "-d", dev).Run()
+		if err != nil {
+			t.Errorf("%s on partition %d: %v\n%s", checks[i][0], p.Number, err, c)
+		}
+	}
+	if end > size {
+		t.Errorf("partitions end at byte %d, past the %d-byte disk", end, int64(size))
+	}
+	booted := bootDemoDisk(t, target)
+	if i := strings.Index(booted, demoMarker); i < 0 || !strings.Contains(booted[i:], id) {
+		t.Fatalf("the disk restored with the fit layout did not boot to its own marker (id %q):\n%s", id, booted)
+	}
+}

@@ -145,6 +145,8 @@ func advice(err error) string {
 		return "The restore was cancelled; the target holds part of the image and will not boot. Restore again to finish."
 	case errors.Is(err, context.Canceled):
 		return "The job was cancelled; nothing was kept (a cancelled capture leaves no image)."
+	case errors.As(err, &tse) && tse.Shrunk:
+		return fmt.Sprintf("Choose a target of at least %s (the partitions with their file systems shrunk as far as they go), or restore another image.", units.Bytes(tse.Need))
 	case errors.As(err, &tse):
 		return fmt.Sprintf("Choose a target of at least %s (the partitions' size), or restore another image.", units.Bytes(tse.Need))
 	case errors.Is(err, engine.ErrSectorSize):

@@ -3,6 +3,7 @@ package tui
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -179,7 +180,7 @@ func (u *UI) restoreSummary(m *image.Manifest, repoDir, target string) {
 		switch ev.Key() {
 		case tcell.KeyF2:
 			// F2: the next layout; the restore is planned again.
-			next := map[layout.Kind]layout.Kind{"": layout.Keep, layout.Keep: layout.Grow, layout.Grow: layout.Scale, layout.Scale: ""}
+			next := map[layout.Kind]layout.Kind{"": layout.Keep, layout.Keep: layout.Grow, layout.Grow: layout.Scale, layout.Scale: layout.Fit, layout.Fit: ""}
 			kind = next[kind]
 		case tcell.KeyF3:
 			// F3: new identities on or off.
@@ -330,6 +331,9 @@ func writePlan(b *strings.Builder, p *layout.Plan) {
 			where = fmt.Sprintf("#%d", id.Partition)
 		}
 		fmt.Fprintf(b, "  [::b]New ID[::-]  %s %s %s\n", where, clean(id.What), clean(id.New))
+	}
+	if n := p.Scratch(); n > 0 {
+		fmt.Fprintf(b, "  [::b]Scratch[::-] %s in %s hold the ends of shrunk file systems until they are shrunk\n", units.Bytes(n), os.TempDir())
 	}
 	for _, c := range p.Changes {
 		fmt.Fprintf(b, "  [::b]Note[::-]    %s\n", clean(c))

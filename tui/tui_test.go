@@ -360,6 +360,8 @@ func TestCaptureRestoreVerify(t *testing.T) {
 	h.key(tcell.KeyF2)
 	h.waitFor("Layout  scale (F2", "Type spare.img")
 	h.key(tcell.KeyF2)
+	h.waitFor("Layout  fit (F2", "nothing needed shrinking", "Type spare.img")
+	h.key(tcell.KeyF2)
 	h.waitFor("Layout  keep (F2", "F2 layout: auto", "Type spare.img")
 	// F3 plans new identities, and back.
 	h.key(tcell.KeyF3)
@@ -512,7 +514,7 @@ func TestRestoreErrors(t *testing.T) {
 	h.key(tcell.KeyEnter)
 	h.waitFor("2/3")
 	h.selectTarget(small)
-	s := h.waitFor("cannot start", "What to do", "at least 64.0 MiB")
+	s := h.waitFor("cannot start", "What to do", "at least 49.0 MiB", "bytes short")
 	t.Logf("too small:\n%s", s)
 	if hashFile(t, small) != smallBefore {
 		t.Fatal("the too-small target was written")

@@ -303,6 +303,15 @@ func TestRestorePlan(t *testing.T) {
 			t.Fatalf("restore --plan %q wrote the target", c.args)
 		}
 	}
+	// A disk smaller than the partitions: the fit layout shrinks ext4.
+	smaller := filepath.Join(dir, "smaller.img")
+	os.WriteFile(smaller, make([]byte, 36*MiB), 0o644)
+	r := lifeboat(t, "", "restore", "--name", "demo", "--plan", smaller)
+	for _, w := range []string{"PLAN    fit layout", "ext4 shrunk from", "after the restore (resize2fs)", "NOT     keep: target is", "nothing was written (--plan)"} {
+		if r.code != 0 || !strings.Contains(r.stdout, w) {
+			t.Errorf("restore --plan onto 36 MiB: want %q in\n%s", w, r)
+		}
+	}
 	for _, c := range []struct {
 		args []string
 		code int
@@ -322,7 +331,7 @@ func TestRestorePlan(t *testing.T) {
 		}
 	}
 	// The confirmation shows the plan; the grow restore grows ext4.
-	r := lifeboat(t, "big.img\n", "restore", "--name", "demo", "--layout", "grow", "--verify", big)
+	r = lifeboat(t, "big.img\n", "restore", "--name", "demo", "--layout", "grow", "--verify", big)
 	if r.code != 0 || !strings.Contains(r.stderr, "PLAN    grow layout") || !strings.Contains(r.stdout, "partition 2 (ext4) grown to 62.0 MiB with resize2fs; e2fsck finds it clean") {
 		t.Fatal(r)
 	}

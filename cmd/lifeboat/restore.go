@@ -28,6 +28,7 @@ func (e *env) restore(ctx context.Context, args []string) (err error) {
 	layoutName := fs.String("layout", "", "keep, grow, scale or fit")
 	growPart := fs.Int("grow", 0, "partition the grow layout enlarges")
 	newID := fs.Bool("new-identity", false, "new disk, partition and file-system identifiers")
+	scratch := fs.String("scratch", "", "directory for the ends of file systems being shrunk")
 	quiet := fs.Bool("quiet", false, "no progress")
 	pos, err := parse(fs, args, e.stderr)
 	if err != nil {
@@ -49,7 +50,7 @@ func (e *env) restore(ctx context.Context, args []string) (err error) {
 	job, err := ops.PrepareRestore(e.opsEnv(), ops.RestoreRequest{
 		Repo: *repoDir, Name: *name, Target: pos[0], Workers: *workers,
 		SectorSize: *sector, SkipHoles: *skipHoles, Verify: *verify,
-		Layout: kind, Grow: *growPart, NewIdentity: *newID, PlanOnly: *planOnly,
+		Layout: kind, Grow: *growPart, NewIdentity: *newID, PlanOnly: *planOnly, Scratch: *scratch,
 	})
 	if err != nil {
 		return err
@@ -188,6 +189,10 @@ func writePlan(w io.Writer, job *ops.RestoreJob) {
 			how = " (" + id.Tool + " after the restore)"
 		}
 		fmt.Fprintf(w, "NEW ID  %s %s: %s -> %s%s\n", where, id.What, id.Old, id.New, how)
+	}
+	if n := p.Scratch(); n > 0 {
+		dir := job.Scratch()
+		fmt.Fprintf(w, "SCRATCH %s in %s hold the ends of the file systems being shrunk until they are (--scratch DIR to choose)\n", human(n), dir)
 	}
 	for _, c := range p.Changes {
 		fmt.Fprintln(w, "NOTE   ", c)

@@ -123,13 +123,18 @@ that works, or the one --layout names:
           chosen one move to the end of the disk
   scale   every partition moves and grows in proportion (aligned to 1 MiB),
           and their file systems grow
-  fit     onto a smaller disk (shrinking file systems: not available yet;
-          a target that is too small is refused with the shortfall)
-Grow and scale write a new partition table (numbers, type GUIDs, GUIDs,
-names and attributes kept). File systems grow with resize2fs (ext2/3/4),
-ntfsresize (NTFS) and xfs_growfs (mounted); swap gets a new header; FAT
-grows while it is restored; exFAT and btrfs keep their size in the larger
-partition.
+  fit     onto a smaller disk: partitions packed from the first one's start,
+          and those too large shrunk, each giving up the same share of its
+          free space; a target too small even then is refused with the
+          shortfall
+Grow, scale and fit write a new partition table (numbers, type GUIDs,
+GUIDs, names and attributes kept). File systems grow with resize2fs
+(ext2/3/4), ntfsresize (NTFS) and xfs_growfs (mounted); swap gets a new
+header; FAT grows while it is restored; exFAT and btrfs keep their size in
+the larger partition. They shrink with resize2fs and ntfsresize (on a
+device-mapper device joining the partition and a scratch file that holds
+what lies past its new end meanwhile), and FAT by moving its clusters;
+XFS, btrfs and exFAT do not shrink.
 
 Options:
   --repo DIR          repository (default $LIFEBOAT_REPO)
@@ -143,6 +148,9 @@ Options:
                       fstab, crypttab and GRUB and systemd-boot configuration;
                       for one image deployed to many machines (a restore keeps
                       identities by default, so the machine boots as before)
+  --scratch DIR       where the fit layout keeps what lies past the new end of
+                      file systems it shrinks, until they are shrunk (default
+                      $TMPDIR or /tmp; --plan says how much; not on the target)
   --yes               do not ask for confirmation
   --verify            read the disk back afterwards and compare it with the image
   --skip-holes        leave the target's bytes where the image has nothing used

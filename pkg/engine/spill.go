@@ -221,5 +221,5 @@ func shrinkFAT(path string, pt layout.Part, spill *os.File, spillLen int64) (str
 	if err := v.Shrink(j, pt.Size); err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("by moving its clusters (%d of %d bytes each)", v.G.Clusters, v.G.ClusterBytes()), nil
+	return fmt.Sprintf("by moving the clusters past its new end into it (%d clusters now)", v.G.Clusters), nil
 }

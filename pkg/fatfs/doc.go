@@ -19,6 +19,15 @@
 // interrupted Create leaves at worst clusters that fsck reports as lost,
 // never an entry pointing at clusters the FAT calls free.
 //
+// Shrink makes a volume smaller for the fit layout of a restore: the
+// clusters past the new end move into free clusters before it (the data
+// copied first), every FAT link and directory entry naming one of them
+// ("." and ".." included, and FAT32's root cluster) follows, then the
+// FATs, entries, boot sector, its backup and FSInfo are written. The
+// FATs keep their size, so the data area stays put, and a volume that
+// would drop under its type's cluster minimum is refused. MinSize says
+// how small that can be.
+//
 // The type is decided as Linux decides it: a boot sector without a 16-bit
 // FAT size is FAT32, otherwise fewer than 4085 clusters is FAT12. Every
 // field, cluster number and chain is checked against the volume before it

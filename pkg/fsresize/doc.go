@@ -10,6 +10,14 @@
 // is not grown: the kernel finds btrfs devices by UUID, and mounting a
 // copy while its source is attached could reach the source.
 //
+// Shrink shrinks ext2/3/4 (resize2fs, once resize2fs -P agrees the size
+// is possible) and NTFS (ntfsresize, once its --info agrees) on a device
+// that holds the whole old file system. For the fit layout that device
+// is a device-mapper join (Concat) of the new, smaller partition and a
+// scratch file holding what lay past its end, so the tools move every
+// block into the partition. Concat speaks the device-mapper ioctls itself
+// and loads dm_mod when the kernel has it as a module.
+//
 // Growable says ahead, without touching a disk, whether and how a file
 // system type can grow; plans show its answer. Grow works on a block
 // device that holds exactly the partition (a loop device over the

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -143,6 +144,15 @@ func Shrink(ctx context.Context, dev, fs string, size int64) (string, error) {
 		}
 		return "with resize2fs; e2fsck finds it clean", nil
 	case "ntfs":
+		out, err := run(ctx, "ntfsresize", "--info", "--force", "--no-progress-bar", dev)
+		if err != nil {
+			return "", fmt.Errorf("ntfsresize --info %s: %w: %s", dev, err, out)
+		}
+		if m := regexp.MustCompile(`resize at (\d+) bytes`).FindStringSubmatch(out); m != nil {
+			if need, _ := strconv.ParseInt(m[1], 10, 64); need > size {
+				return "", fmt.Errorf("ntfsresize says the volume cannot be made smaller than %d bytes; the partition has %d", need, size)
+			}
+		}
 		if out, err := run(ctx, "ntfsresize", "--force", "--no-progress-bar", "--size", fmt.Sprint(size), dev); err != nil {
 			return "", fmt.Errorf("ntfsresize --size %d %s: %w: %s", size, dev, err, out)
 		}

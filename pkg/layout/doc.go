@@ -16,12 +16,19 @@
 //   - scale: every partition's start and end scale in proportion to the
 //     larger disk, the first partition's start kept, starts aligned to
 //     1 MiB, neighbours kept touching, no partition smaller than it was.
-//   - fit: onto a disk the partitions do not fit on, by shrinking file
-//     systems. Not available yet: the plan then fails with a TooSmallError
-//     that says how many bytes are missing and about how much data the
-//     file systems hold.
+//   - fit: onto a disk the partitions do not fit on (or keep's plan when
+//     they fit). Partitions are packed from the first one's start, 1 MiB
+//     aligned; those whose file systems can shrink (ext2/3/4, NTFS, FAT,
+//     swap) give up the same share of the room between their size and
+//     their minimum (extMin from the superblock, NTFS's used clusters,
+//     fatfs.MinSize), the others keep their size. When even the minimums
+//     do not fit, a TooSmallError (Shrunk) says how many bytes are
+//     missing. A shrunk file system is restored at its old size: the part
+//     that fits goes to its partition, the rest to a spill store (Spill,
+//     a scratch file the restore makes), and it is shrunk after the data
+//     is written (engine.ShrinkFileSystems).
 //
-// Grow and scale write a new partition table (ptable.Write: GPT through
+// Grow, scale and fit write a new partition table (ptable.Write: GPT through
 // go-diskfs with the disk GUID, partition numbers, GUIDs, type GUIDs,
 // names and attributes kept; MBR with its boot flags, and a new chain of
 // extended boot records, each logical partition keeping its distance to

@@ -42,7 +42,7 @@ func (s *source) shrinkable(p ptable.Partition, conv bool) shrinker {
 		if p.UsedBytes <= 0 || p.UsedBytes >= p.Size {
 			return shrinker{why: "its used clusters are not known (captured whole)"}
 		}
-		return shrinker{min: min(p.UsedBytes+p.UsedBytes/20+32*MiB, p.Size), how: "ntfsresize"}
+		return shrinker{min: min(p.UsedBytes+p.UsedBytes/10+8*MiB, p.Size), how: "ntfsresize"}
 	case "vfat":
 		if conv {
 			return shrinker{why: "a FAT volume converted to other sectors is not shrunk as well"}
@@ -240,6 +240,10 @@ func (s *source) shrink(p *Plan, part *Part, sh shrinker) {
 	used := usedIn(s.m, sp.Start+np.Size, sp.Start+sp.Size)
 	p.Segments = append(p.Segments, Segment{Src: sp.Start + np.Size, Dst: 0, Len: rest, Spill: sp.Number})
 	p.Spill = append(p.Spill, Spill{Part: sp.Number, Len: rest, Used: used})
-	part.Note = fmt.Sprintf("%s%s shrunk from %s to %s (%s); %s of it past the new end is held in scratch space until then",
-		moved, name, units.Bytes(sp.Size), units.Bytes(np.Size), sh.how, units.Bytes(used))
+	held := "nothing of it lies past the new end"
+	if used > 0 {
+		held = fmt.Sprintf("the %s of it past the new end is held in scratch space until then", units.Bytes(used))
+	}
+	part.Note = fmt.Sprintf("%s%s shrunk from %s to %s after the restore (%s); %s",
+		moved, name, units.Bytes(sp.Size), units.Bytes(np.Size), sh.how, held)
 }

@@ -158,7 +158,7 @@ type TooSmallError struct {
 
 func (e *TooSmallError) Error() string {
 	if e.Shrunk {
-		return fmt.Sprintf("target is %d bytes; with every file system that can shrink made as small as it can be, the image's partitions need %d (%d bytes, %s, short)",
+		return fmt.Sprintf("target is %d bytes; with every file system that can shrink made as small as it can be, the image's partitions need %d (%d bytes short, %s)",
 			e.Have, e.Need, e.Need-e.Have, units.Bytes(e.Need-e.Have))
 	}
 	msg := fmt.Sprintf("target is %d bytes, the image's partitions need %d (%d bytes short)", e.Have, e.Need, e.Need-e.Have)

@@ -287,6 +287,15 @@ func planOnly(im *repo.Image, dev safety.Device, req RestoreRequest, codec *repo
 	return job, nil
 }
 
+// Scratch is the directory the restore keeps the ends of shrunk file
+// systems in (RestoreRequest.Scratch or the system's temporary one).
+func (j *RestoreJob) Scratch() string {
+	if j.req.Scratch != "" {
+		return j.req.Scratch
+	}
+	return os.TempDir()
+}
+
 // ConfirmWord is what the user types to confirm that the target may be
 // destroyed: the disk's serial number when it has one, else its kernel
 // name (or a file's base name).
