@@ -295,7 +295,7 @@ func TestUnattendedRestoreFit(t *testing.T) {
 	out := v.waitExit(5 * time.Minute)
 	squeeze := func(s string) string { return strings.Join(strings.Fields(s), "") }
 	joined := squeeze(out)
-	for _, want := range []string{"fit layout", "partition 1 (ext4) shrunk from 160.0 MiB to 43.0 MiB with resize2fs; e2fsck finds it clean",
+	for _, want := range []string{"fit layout", "partition 1 (ext4) shrunk from 160.0 MiB to 44.0 MiB with resize2fs; e2fsck finds it clean",
 		"partition 2 (vfat) shrunk from 64.0 MiB to 35.0 MiB", "partition 3 (ntfs) shrunk from 31.0 MiB to 12.0 MiB with ntfsresize",
 		"restored demo", "UNATTENDED JOB DONE"} {
 		if !strings.Contains(joined, squeeze(want)) {

@@ -16,6 +16,7 @@ import (
 	"github.com/lifeboat-dev/lifeboat/internal/testutil"
 	"github.com/lifeboat-dev/lifeboat/pkg/disk"
 	"github.com/lifeboat-dev/lifeboat/pkg/image"
+	"github.com/lifeboat-dev/lifeboat/pkg/layout"
 	"github.com/lifeboat-dev/lifeboat/pkg/progress"
 	"github.com/lifeboat-dev/lifeboat/pkg/ptable"
 	"github.com/lifeboat-dev/lifeboat/pkg/repo"
@@ -367,15 +368,29 @@ func TestTargetTooSmall(t *testing.T) {
 	src := makeMBRDisk(t, dir, 50*MiB)
 	r := newRepo(t)
 	capture(t, r, src, "img", CaptureOptions{})
-	small := testutil.Sparse(t, "small.img", 49*MiB)
-	before := testutil.HashFile(t, small, -1)
-	_, err := restore(t, r, "img", small, 0, 0)
+	im := openImage(t, r, "img")
+	_, err := PlanRestore(im, layout.Target{Size: 49 * MiB, SectorSize: 512}, layout.Options{Kind: layout.Keep})
 	var tse *TooSmallError
 	if !errors.As(err, &tse) || tse.Need-tse.Have != MiB {
-		t.Fatalf("err = %v", err)
+		t.Fatalf("keep onto 49 MiB: err = %v", err)
 	}
 	if !strings.Contains(err.Error(), "1048576 bytes short") {
 		t.Errorf("message %q does not say by how much", err)
+	}
+	// The extended partition runs to the disk's end with nothing after
+	// its logical partitions: the fit layout ends it there, and nothing
+	// needs shrinking.
+	p, err := PlanRestore(im, layout.Target{Size: 49 * MiB, SectorSize: 512}, layout.Options{})
+	if err != nil || p.Kind != layout.Fit || len(p.Shrunk()) != 0 {
+		t.Fatalf("onto 49 MiB: %v %+v", err, p)
+	}
+	// No file system here can shrink: 30 MiB is refused, with what the
+	// partitions need packed.
+	small := testutil.Sparse(t, "small.img", 30*MiB)
+	before := testutil.HashFile(t, small, -1)
+	_, err = restore(t, r, "img", small, 0, 0)
+	if !errors.As(err, &tse) || !tse.Shrunk || tse.Need <= 40*MiB || tse.Need > 50*MiB || !strings.Contains(err.Error(), "bytes short") {
+		t.Fatalf("onto 30 MiB: err = %v", err)
 	}
 	if testutil.HashFile(t, small, -1) != before {
 		t.Error("the too-small target was written")

@@ -18,6 +18,11 @@
 // block into the partition. Concat speaks the device-mapper ioctls itself
 // and loads dm_mod when the kernel has it as a module.
 //
+// ExtMinimum answers how small an ext file system in an image can be
+// made, by giving resize2fs -P a sparse file with only its superblock and
+// group descriptors (all resize2fs reads for that), so plans use the
+// same number the shrink will.
+//
 // Growable says ahead, without touching a disk, whether and how a file
 // system type can grow; plans show its answer. Grow works on a block
 // device that holds exactly the partition (a loop device over the

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"regexp"
@@ -168,18 +169,9 @@ func extMinimum(ctx context.Context, dev string) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("resize2fs -P %s: %w: %s", dev, err, out)
 	}
-	var blocks int64
-	i := strings.Index(out, "minimum size of the filesystem:")
-	if i < 0 {
-		return 0, fmt.Errorf("resize2fs -P %s: no estimate in %q", dev, out)
-	}
-	num := strings.TrimSpace(out[i+len("minimum size of the filesystem:"):])
-	if j := strings.IndexFunc(num, func(r rune) bool { return r < '0' || r > '9' }); j >= 0 {
-		num = num[:j]
-	}
-	blocks, err = strconv.ParseInt(num, 10, 64)
+	blocks, err := parseMinimum(out)
 	if err != nil {
-		return 0, fmt.Errorf("resize2fs -P %s: %q: %w", dev, out, err)
+		return 0, fmt.Errorf("resize2fs -P %s: %w", dev, err)
 	}
 	f, err := os.Open(dev)
 	if err != nil {
@@ -191,6 +183,86 @@ func extMinimum(ctx context.Context, dev string) (int64, error) {
 		return 0, fmt.Errorf("read the superblock of %s: %w", dev, err)
 	}
 	return blocks * (1024 << binary.LittleEndian.Uint32(sb[24:28])), nil
+}
+
+// parseMinimum reads the block count resize2fs -P prints.
+func parseMinimum(out string) (int64, error) {
+	const key = "minimum size of the filesystem:"
+	i := strings.Index(out, key)
+	if i < 0 {
+		return 0, fmt.Errorf("no estimate in %q", out)
+	}
+	num := strings.TrimSpace(out[i+len(key):])
+	if j := strings.IndexFunc(num, func(r rune) bool { return r < '0' || r > '9' }); j >= 0 {
+		num = num[:j]
+	}
+	return strconv.ParseInt(num, 10, 64)
+}
+
+// ExtMinimum asks resize2fs -P how small the ext2/3/4 file system of size
+// bytes that r holds (an image's partition) can be made, in bytes.
+// resize2fs reads only the superblock and the group descriptors for that,
+// so those alone are copied into a sparse scratch file of the file
+// system's size (in dir, "" for the system's temporary directory). File
+// systems with meta_bg, whose descriptors are spread over the disk, are
+// not handled.
+func ExtMinimum(ctx context.Context, r io.ReaderAt, size int64, dir string) (int64, error) {
+	sb := make([]byte, 1024)
+	if _, err := r.ReadAt(sb, 1024); err != nil {
+		return 0, fmt.Errorf("read the ext superblock: %w", err)
+	}
+	le := binary.LittleEndian
+	if le.Uint16(sb[56:58]) != 0xEF53 {
+		return 0, errors.New("no ext superblock")
+	}
+	logBS := le.Uint32(sb[24:28])
+	incompat := le.Uint32(sb[96:100])
+	if logBS > 6 || incompat&0x10 != 0 {
+		return 0, errors.New("block size out of range, or meta_bg")
+	}
+	bs := int64(1024) << logBS
+	blocks := int64(le.Uint32(sb[4:8]))
+	descSize := int64(32)
+	if incompat&0x80 != 0 {
+		blocks |= int64(le.Uint32(sb[0x150:0x154])) << 32
+		if d := int64(le.Uint16(sb[0xFE:0x100])); d >= 32 {
+			descSize = d
+		}
+	}
+	first, bpg := int64(le.Uint32(sb[20:24])), int64(le.Uint32(sb[32:36]))
+	if bpg == 0 || blocks == 0 || blocks*bs > size {
+		return 0, errors.New("superblock fields out of range")
+	}
+	groups := (blocks - first + bpg - 1) / bpg
+	head := (first + 1 + (groups*descSize+bs-1)/bs) * bs
+	if head > 64<<20 {
+		return 0, fmt.Errorf("group descriptors of %d bytes", head)
+	}
+	buf := make([]byte, head)
+	if _, err := r.ReadAt(buf, 0); err != nil {
+		return 0, fmt.Errorf("read the ext group descriptors: %w", err)
+	}
+	f, err := os.CreateTemp(dir, "lifeboat-extmin-")
+	if err != nil {
+		return 0, err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	if err := f.Truncate(size); err != nil {
+		return 0, err
+	}
+	if _, err := f.WriteAt(buf, 0); err != nil {
+		return 0, err
+	}
+	out, err := run(ctx, "resize2fs", "-P", f.Name())
+	if err != nil {
+		return 0, fmt.Errorf("resize2fs -P: %w: %s", err, out)
+	}
+	n, err := parseMinimum(out)
+	if err != nil {
+		return 0, fmt.Errorf("resize2fs -P: %w", err)
+	}
+	return n * bs, nil
 }
 
 // growSwap rewrites a Linux swap header's last-page field for the

@@ -20,7 +20,8 @@
 //     they fit). Partitions are packed from the first one's start, 1 MiB
 //     aligned; those whose file systems can shrink (ext2/3/4, NTFS, FAT,
 //     swap) give up the same share of the room between their size and
-//     their minimum (extMin from the superblock, NTFS's used clusters,
+//     their minimum (for ext, resize2fs -P asked of the image's
+//     superblock and descriptors; NTFS's used clusters and a margin;
 //     fatfs.MinSize), the others keep their size. When even the minimums
 //     do not fit, a TooSmallError (Shrunk) says how many bytes are
 //     missing. A shrunk file system is restored at its old size: the part

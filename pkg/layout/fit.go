@@ -1,11 +1,13 @@
 package layout
 
 import (
-	"encoding/binary"
+	"context"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/lifeboat-dev/lifeboat/pkg/fatfs"
+	"github.com/lifeboat-dev/lifeboat/pkg/fsresize"
 	"github.com/lifeboat-dev/lifeboat/pkg/image"
 	"github.com/lifeboat-dev/lifeboat/pkg/ptable"
 	"github.com/lifeboat-dev/lifeboat/pkg/units"
@@ -33,9 +35,9 @@ type shrinker struct {
 func (s *source) shrinkable(p ptable.Partition, conv bool) shrinker {
 	switch fs := p.FileSystem; fs {
 	case "ext2", "ext3", "ext4":
-		m, err := extMin(s.img, p.Start, p.Size)
+		m, err := s.extMinimum(p)
 		if err != nil {
-			return shrinker{why: fmt.Sprintf("its superblock: %v", err)}
+			return shrinker{why: fmt.Sprintf("how small it can be is not known (%v)", err)}
 		}
 		return shrinker{min: m, how: "resize2fs"}
 	case "ntfs":
@@ -71,48 +73,19 @@ func (s *source) shrinkable(p ptable.Partition, conv bool) shrinker {
 	}
 }
 
-// extMin estimates the smallest an ext2/3/4 file system can be shrunk to
-// from its superblock: its data blocks, and the inode tables and bitmaps
-// of as many block groups as its used inodes and blocks need, with a
-// tenth and 16 MiB more (resize2fs keeps some room of its own). The
-// restore asks resize2fs -P before shrinking.
-func extMin(r io.ReaderAt, start, size int64) (int64, error) {
-	sb := make([]byte, 1024)
-	if _, err := r.ReadAt(sb, start+1024); err != nil {
-		return 0, fmt.Errorf("read at byte %d: %w", start+1024, err)
+// extMinimum is the size an ext2/3/4 file system is shrunk to at the
+// least: what resize2fs -P says for it (fsresize.ExtMinimum, from its
+// superblock and group descriptors), with 2% and 4 MiB of room. The
+// restore asks resize2fs -P again, of the restored file system, before
+// shrinking.
+func (s *source) extMinimum(p ptable.Partition) (int64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	n, err := fsresize.ExtMinimum(ctx, io.NewSectionReader(s.img, p.Start, p.Size), p.Size, "")
+	if err != nil {
+		return 0, err
 	}
-	le := binary.LittleEndian
-	if le.Uint16(sb[56:58]) != 0xEF53 {
-		return 0, fmt.Errorf("no ext superblock at byte %d", start+1024)
-	}
-	inodes, freeInodes := int64(le.Uint32(sb[0:4])), int64(le.Uint32(sb[16:20]))
-	blocks, free := int64(le.Uint32(sb[4:8])), int64(le.Uint32(sb[12:16]))
-	if le.Uint32(sb[96:100])&0x80 != 0 { // 64bit
-		blocks |= int64(le.Uint32(sb[0x150:0x154])) << 32
-		free |= int64(le.Uint32(sb[0x158:0x15C])) << 32
-	}
-	logBS := le.Uint32(sb[24:28])
-	bpg, ipg := int64(le.Uint32(sb[32:36])), int64(le.Uint32(sb[40:44]))
-	isz := int64(le.Uint16(sb[88:90]))
-	if isz == 0 {
-		isz = 128
-	}
-	if logBS > 6 || bpg == 0 || ipg == 0 || blocks == 0 || free > blocks || freeInodes > inodes {
-		return 0, fmt.Errorf("ext superblock at byte %d has fields out of range", start+1024)
-	}
-	bs := int64(1024) << logBS
-	groups := (blocks + bpg - 1) / bpg
-	perGroup := (ipg*isz+bs-1)/bs + 2 // inode table and two bitmaps
-	data := max(blocks-free-groups*perGroup, 0)
-	need := max((inodes-freeInodes+ipg-1)/ipg, 1)
-	n := data + need*perGroup
-	for g := need; ; g++ {
-		n = data + g*perGroup
-		if (n+bpg-1)/bpg <= g {
-			break
-		}
-	}
-	return min(alignUp(n*bs+n*bs/10+16*MiB, MiB), size), nil
+	return min(alignUp(n+n/50+4*MiB, MiB), p.Size), nil
 }
 
 // fitPositions places the partitions one after another from the first
