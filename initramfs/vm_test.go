@@ -125,6 +125,20 @@ func (v *vm) waitExit(timeout time.Duration) string {
 	}
 }
 
+// stop quits QEMU (Ctrl-A x on its serial console) and waits for it to
+// exit, so that another VM may open its disks.
+func (v *vm) stop() {
+	v.t.Helper()
+	exec.Command("tmux", "send-keys", "-t", v.session, "C-a", "x").Run()
+	for i := 0; i < 300; i++ {
+		if _, err := os.Stat(v.exited); err == nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	v.t.Fatalf("QEMU did not quit:\n%s", v.screen())
+}
+
 // since is the time since QEMU started.
 func (v *vm) since() time.Duration { return time.Since(v.start).Round(100 * time.Millisecond) }
 

@@ -234,7 +234,7 @@ func (u *UI) restoreSummary(m *image.Manifest, repoDir, target string) {
 			if stale() {
 				return
 			}
-			j, err := ops.PrepareRestore(u.cfg.Env, ops.RestoreRequest{Repo: repoDir, Name: m.Name, Target: target, Layout: k, NewIdentity: nid})
+			j, err := ops.PrepareRestore(u.cfg.Env, ops.RestoreRequest{Repo: repoDir, Name: m.Name, Target: target, Layout: k, NewIdentity: nid, BootEntries: u.cfg.Boot})
 			if stale() {
 				if j != nil {
 					j.Close()

@@ -514,7 +514,7 @@ func TestRestoreErrors(t *testing.T) {
 	h.key(tcell.KeyEnter)
 	h.waitFor("2/3")
 	h.selectTarget(small)
-	s := h.waitFor("cannot start", "What to do", "at least 49.0 MiB", "bytes short")
+	s := h.waitFor("cannot start", "What to do: Choose a target of at least", "bytes short")
 	t.Logf("too small:\n%s", s)
 	if hashFile(t, small) != smallBefore {
 		t.Fatal("the too-small target was written")

@@ -29,6 +29,7 @@ func (e *env) restore(ctx context.Context, args []string) (err error) {
 	growPart := fs.Int("grow", 0, "partition the grow layout enlarges")
 	newID := fs.Bool("new-identity", false, "new disk, partition and file-system identifiers")
 	scratch := fs.String("scratch", "", "directory for the ends of file systems being shrunk")
+	bootEntry := fs.Bool("boot-entry", false, "give this machine's UEFI firmware a boot entry for the disk")
 	quiet := fs.Bool("quiet", false, "no progress")
 	pos, err := parse(fs, args, e.stderr)
 	if err != nil {
@@ -50,7 +51,7 @@ func (e *env) restore(ctx context.Context, args []string) (err error) {
 	job, err := ops.PrepareRestore(e.opsEnv(), ops.RestoreRequest{
 		Repo: *repoDir, Name: *name, Target: pos[0], Workers: *workers,
 		SectorSize: *sector, SkipHoles: *skipHoles, Verify: *verify,
-		Layout: kind, Grow: *growPart, NewIdentity: *newID, PlanOnly: *planOnly, Scratch: *scratch,
+		Layout: kind, Grow: *growPart, NewIdentity: *newID, PlanOnly: *planOnly, Scratch: *scratch, BootEntries: *bootEntry,
 	})
 	if err != nil {
 		return err

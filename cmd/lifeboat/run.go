@@ -151,6 +151,12 @@ Options:
   --scratch DIR       where the fit layout keeps what lies past the new end of
                       file systems it shrinks, until they are shrunk (default
                       $TMPDIR or /tmp; --plan says how much; not on the target)
+  --boot-entry        give this machine's UEFI firmware a boot entry for the
+                      restored disk, first in the boot order: the entries the
+                      image's machine had (recorded at capture) whose loaders
+                      are on the disk, else one for its best loader (shim,
+                      systemd-boot, Windows Boot Manager, GRUB); the rescue
+                      environment always does this
   --yes               do not ask for confirmation
   --verify            read the disk back afterwards and compare it with the image
   --skip-holes        leave the target's bytes where the image has nothing used
@@ -284,6 +290,13 @@ func newFlags(name string) *flag.FlagSet {
 
 func (e *env) opsEnv() ops.Env {
 	return ops.Env{Tool: "lifeboat " + version, Inventory: mediaSource()}
+}
+
+// rescueEnv is opsEnv, for the rescue environment when rescue is set.
+func (e *env) rescueEnv(rescue bool) ops.Env {
+	env := e.opsEnv()
+	env.Rescue = rescue
+	return env
 }
 
 // mediaSource is the inventory source, with the medium Lifeboat booted

@@ -39,7 +39,7 @@ func (e *env) tui(ctx context.Context, args []string) error {
 		}
 	}
 	cfg := tui.Config{
-		Env: e.opsEnv(), Repos: repos, Files: files, Boot: *boot, Version: version,
+		Env: e.rescueEnv(*boot), Repos: repos, Files: files, Boot: *boot, Version: version,
 		NoColor: *noColor || os.Getenv("NO_COLOR") != "",
 	}
 	if *boot {

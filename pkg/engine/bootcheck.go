@@ -98,9 +98,6 @@ func CheckBoot(r io.ReaderAt, size int64, t *ptable.Table) BootReport {
 			}
 		}
 	}
-	if len(esps) > 0 {
-		rep.UEFI = append(rep.UEFI, "the firmware's boot entries (NVRAM) are not part of the image and were not checked")
-	}
 	rep.BIOS = append(rep.BIOS, checkBIOS(r, size, lss, t)...)
 	return rep
 }

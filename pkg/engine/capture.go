@@ -34,6 +34,9 @@ type CaptureOptions struct {
 	// Plan is PlanCapture's result for this source, when the caller made
 	// it first (to show its warnings); nil: Capture makes it.
 	Plan *CapturePlan
+	// Boot is recorded in the manifest: the firmware's boot entries for
+	// the source.
+	Boot *image.Boot
 }
 
 type chunkInfo struct {
@@ -195,6 +198,7 @@ func Capture(ctx context.Context, src Source, r *repo.Repo, o CaptureOptions) (*
 		Warnings:    append(append(append([]string(nil), o.Warnings...), tbl.Warnings...), plan.Warnings...),
 		Areas:       areas,
 		Extents:     extents,
+		Boot:        o.Boot,
 	}
 	st.Seconds = time.Since(start).Seconds()
 	m.Stats = st

@@ -132,11 +132,32 @@ type Manifest struct {
 	Stats       Stats         `json:"stats"`
 	Warnings    []string      `json:"warnings,omitempty"`
 	Areas       []Area        `json:"areas"`
+	// Boot is what the firmware of the machine the disk was captured on
+	// had for starting it (nil: nothing was read).
+	Boot *Boot `json:"boot,omitempty"`
 
 	Extents []Extent `json:"-"`
 
 	// ID is the SHA-256 of the encoded manifest, set by Encode and Decode.
 	ID Hash `json:"-"`
+}
+
+// Boot is what a machine's firmware had for starting the captured disk.
+type Boot struct {
+	// Entries are the UEFI boot entries that named a partition of the
+	// disk, in BootOrder's order (entries not in BootOrder last).
+	Entries []BootEntry `json:"uefi_entries"`
+}
+
+// BootEntry is a UEFI boot entry (Boot####) that started a loader on one
+// of the disk's partitions.
+type BootEntry struct {
+	Number      uint16 `json:"number"`
+	Description string `json:"description"`
+	Active      bool   `json:"active"`
+	InOrder     bool   `json:"in_boot_order"`
+	Partition   int    `json:"partition"` // the partition's number
+	Loader      string `json:"loader"`    // \EFI\debian\shimx64.efi
 }
 
 // ExtentCount is the number of extents a disk of size bytes has.

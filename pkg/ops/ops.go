@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/lifeboat-dev/lifeboat/pkg/disk"
@@ -26,6 +27,9 @@ type Env struct {
 	Inventory inventory.Source
 	// Tool names the program and its version, recorded in images.
 	Tool string
+	// Rescue is set in the rescue environment, which may mount efivarfs
+	// to read and write the firmware's boot entries.
+	Rescue bool
 }
 
 func (e Env) inventory() inventory.Source {
@@ -128,8 +132,17 @@ func (j *CaptureJob) Run(ctx context.Context, tr *progress.Tracker) (*image.Mani
 	return engine.Capture(ctx, j.src, j.Repo, engine.CaptureOptions{
 		Name: j.req.Name, Identity: j.Identity(), ExtentSize: j.req.ExtentSize,
 		Workers: j.req.Workers, Level: j.req.Level, Tool: j.env.Tool,
-		Progress: tr, Warnings: j.Warnings, Plan: j.Plan,
+		Progress: tr, Warnings: j.Warnings, Plan: j.Plan, Boot: j.firmwareBoot(),
 	})
+}
+
+// firmwareBoot is the firmware's UEFI boot entries for the source disk
+// (nil for a file, or where there are none).
+func (j *CaptureJob) firmwareBoot() *image.Boot {
+	if !j.src.IsBlockDevice() || j.Plan == nil {
+		return nil
+	}
+	return firmwareBoot(j.Plan.Table, j.env.Rescue)
 }
 
 // Close releases the source.
@@ -160,6 +173,10 @@ type RestoreRequest struct {
 	// PlanOnly plans the restore and opens the target only to read its
 	// size and table: the job cannot Run.
 	PlanOnly bool
+	// BootEntries gives the firmware of the machine Lifeboat runs on UEFI
+	// boot entries for the restored disk (a disk of this machine, not a
+	// file or a loop device), first in BootOrder.
+	BootEntries bool
 	// Scratch is the directory that holds the ends of file systems the
 	// fit layout shrinks, until they are shrunk ("": the system's
 	// temporary directory). It must not be on the target.
@@ -181,6 +198,7 @@ type RestoreJob struct {
 	Size    int64
 
 	req    RestoreRequest
+	env    Env
 	codec  *repo.Codec
 	dst    *disk.Disk
 	spill  *engine.Spill
@@ -238,7 +256,7 @@ func PrepareRestore(env Env, req RestoreRequest) (_ *RestoreJob, err error) {
 	if err != nil {
 		return nil, err
 	}
-	job := &RestoreJob{Image: im, Target: dev, Created: dst.Created(), Size: dst.Size(), req: req, codec: codec, dst: dst}
+	job := &RestoreJob{Image: im, Target: dev, Created: dst.Created(), Size: dst.Size(), req: req, env: env, codec: codec, dst: dst}
 	defer func() {
 		if err != nil {
 			job.failed = true
@@ -404,7 +422,17 @@ func (j *RestoreJob) Run(ctx context.Context, tr *progress.Tracker) (res Restore
 		}
 		if err := j.dst.DropCache(); err == nil {
 			rep := engine.CheckBoot(j.dst, j.dst.Size(), tbl)
+			if len(rep.UEFI) > 0 && !strings.HasPrefix(rep.UEFI[0], "no EFI system partition") {
+				lines, problems := checkBootEntries(j.req.Target, tbl, j.Image.M)
+				rep.UEFI = append(rep.UEFI, lines...)
+				rep.Problems = append(rep.Problems, problems...)
+			}
 			res.Boot = &rep
+		}
+		if j.req.BootEntries && j.dst.IsBlockDevice() && !strings.HasPrefix(filepath.Base(j.req.Target), "loop") {
+			changes, warnings := makeBootEntries(j.req.Target, tbl, j.Image.M, j.env.Rescue)
+			res.Changes = append(res.Changes, changes...)
+			res.Warnings = append(res.Warnings, warnings...)
 		}
 	}
 	if j.dst.IsBlockDevice() {

@@ -2,6 +2,7 @@ package ptable
 
 import (
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -420,9 +421,32 @@ func (t *Table) addGap() {
 }
 
 // guidString formats a GPT GUID (mixed-endian on disk) in canonical form.
-func guidString(b []byte) string {
+func guidString(b []byte) string { return GUIDString(b) }
+
+// GUIDString formats a GUID stored as GPT and UEFI store them (the first
+// three fields little-endian) in canonical upper-case form.
+func GUIDString(b []byte) string {
 	le := binary.LittleEndian
 	return fmt.Sprintf("%08X-%04X-%04X-%X-%X", le.Uint32(b[0:4]), le.Uint16(b[4:6]), le.Uint16(b[6:8]), b[8:10], b[10:16])
+}
+
+// GUIDBytes is the stored form of a canonical GUID (GUIDString's inverse).
+func GUIDBytes(s string) ([16]byte, error) {
+	var out [16]byte
+	h := strings.ReplaceAll(s, "-", "")
+	if len(s) != 36 || len(h) != 32 {
+		return out, fmt.Errorf("GUID %q: not in the form 8-4-4-4-12", s)
+	}
+	raw, err := hex.DecodeString(h)
+	if err != nil {
+		return out, fmt.Errorf("GUID %q: %w", s, err)
+	}
+	copy(out[:], raw)
+	le, be := binary.LittleEndian, binary.BigEndian
+	le.PutUint32(out[0:4], be.Uint32(raw[0:4]))
+	le.PutUint16(out[4:6], be.Uint16(raw[4:6]))
+	le.PutUint16(out[6:8], be.Uint16(raw[6:8]))
+	return out, nil
 }
 
 // overlay is a read-only view of a disk with some byte ranges replaced. It

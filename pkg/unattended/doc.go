@@ -26,6 +26,8 @@
 // the target disk on the command line is the confirmation a restore needs;
 // the safety rules of the interactive restore still apply (never the disk
 // Lifeboat booted from, the disk holding the repository, or a mounted one).
+// A restore gives the firmware of the machine it runs on UEFI boot
+// entries for the restored disk (ops.RestoreRequest.BootEntries).
 // An unknown lifeboat.* parameter is an error, so that a misspelt
 // lifeboat.traget does not quietly turn a restore into nothing.
 //

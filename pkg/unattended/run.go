@@ -139,7 +139,7 @@ func verify(ctx context.Context, cfg Config, repoDir, name, target string) error
 }
 
 func restore(ctx context.Context, cfg Config, target, repoDir, name string, kind layout.Kind, newID bool) error {
-	job, err := ops.PrepareRestore(cfg.Env, ops.RestoreRequest{Repo: repoDir, Name: name, Target: target, Layout: kind, NewIdentity: newID})
+	job, err := ops.PrepareRestore(cfg.Env, ops.RestoreRequest{Repo: repoDir, Name: name, Target: target, Layout: kind, NewIdentity: newID, BootEntries: true})
 	if err != nil {
 		return err
 	}
