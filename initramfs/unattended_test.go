@@ -249,7 +249,8 @@ func diskSignature(t *testing.T, img string) string {
 }
 
 // TestUnattendedRestoreFit restores the 256 MiB demo disk onto a 96 MiB
-// disk with the fit layout (near the smallest it plans for): the rescue environment shrinks ext4 with
+// disk with the fit layout (near the smallest it plans for) and new
+// identities: the rescue environment shrinks ext4 with
 // resize2fs and NTFS with ntfsresize, each on a device-mapper join of its
 // partition and a scratch store, and FAT32 by moving its clusters. The
 // restored disk's checkers are clean and it boots alone.
@@ -286,7 +287,7 @@ func TestUnattendedRestoreFit(t *testing.T) {
 	target := blankDisk(t, "target.img", size)
 
 	cmdline := "console=tty0 console=ttyS0,115200 quiet lifeboat.job=restore lifeboat.repo=LABEL=LBREPO " +
-		"lifeboat.image=demo lifeboat.target=serial:SMALLER1 lifeboat.layout=fit lifeboat.after=poweroff"
+		"lifeboat.image=demo lifeboat.target=serial:SMALLER1 lifeboat.layout=fit lifeboat.identity=new lifeboat.after=poweroff"
 	v := startVM(t, "-m", "1024", "-smp", "2",
 		"-kernel", filepath.Join(dir, "vmlinuz"), "-initrd", filepath.Join(dir, "initramfs.cpio.zst"), "-append", cmdline,
 		"-device", "virtio-blk-pci,drive=repo,serial=REPO0001", "-drive", "file="+repoImg+",format=raw,if=none,id=repo",
@@ -297,6 +298,7 @@ func TestUnattendedRestoreFit(t *testing.T) {
 	joined := squeeze(out)
 	for _, want := range []string{"fit layout", "partition 1 (ext4) shrunk from 160.0 MiB to 44.0 MiB with resize2fs; e2fsck finds it clean",
 		"partition 2 (vfat) shrunk from 64.0 MiB to 35.0 MiB", "partition 3 (ntfs) shrunk from 31.0 MiB to 12.0 MiB with ntfsresize",
+		"new ext4 UUID", "new NTFS serial number", "partition 1 (ext4): /etc/fstab: 2 references rewritten",
 		"restored demo", "UNATTENDED JOB DONE"} {
 		if !strings.Contains(joined, squeeze(want)) {
 			t.Fatalf("the console does not say %q:\n%s", want, out)

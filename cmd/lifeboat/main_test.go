@@ -323,7 +323,7 @@ func TestRestorePlan(t *testing.T) {
 		{[]string{filepath.Join(dir, "small.img")}, exitTooSmall, "bytes short"},
 	} {
 		if strings.HasSuffix(c.args[len(c.args)-1], "small.img") {
-			os.WriteFile(c.args[len(c.args)-1], make([]byte, 24*MiB), 0o644)
+			os.WriteFile(c.args[len(c.args)-1], make([]byte, 10*MiB), 0o644)
 		}
 		r := lifeboat(t, "", append([]string{"restore", "--name", "demo", "--plan"}, c.args...)...)
 		if r.code != c.code || !strings.Contains(fmt.Sprint(r.err), c.want) {

@@ -330,12 +330,35 @@ func (s *Store) Boot() ([]Entry, []uint16, error) {
 	}
 	sort.Slice(out, func(a, b int) bool { return out[a].Number < out[b].Number })
 	var order []uint16
-	if b, err := s.Get("BootOrder"); err == nil {
+	b, err := s.Get("BootOrder")
+	switch {
+	case err == nil:
 		for i := 0; i+1 < len(b); i += 2 {
 			order = append(order, binary.LittleEndian.Uint16(b[i:]))
 		}
+	case !errors.Is(err, os.ErrNotExist):
+		return nil, nil, fmt.Errorf("read BootOrder: %w", err)
 	}
 	return out, order, nil
+}
+
+// taken lists the Boot#### numbers in use, readable or not.
+func (s *Store) taken() (map[uint16]bool, error) {
+	ents, err := os.ReadDir(s.Dir)
+	if err != nil {
+		return nil, err
+	}
+	used := map[uint16]bool{}
+	for _, e := range ents {
+		var n uint16
+		name := e.Name()
+		if strings.HasPrefix(name, "Boot") && len(name) > 9 && name[8] == '-' {
+			if _, err := fmt.Sscanf(name[4:8], "%04X", &n); err == nil {
+				used[n] = true
+			}
+		}
+	}
+	return used, nil
 }
 
 // SetBootOrder writes BootOrder.
@@ -350,16 +373,19 @@ func (s *Store) SetBootOrder(order []uint16) error {
 // Add writes a new Boot#### entry with the first free number and puts it
 // first in BootOrder; it returns the number.
 func (s *Store) Add(o LoadOption) (uint16, error) {
-	ents, order, err := s.Boot()
+	_, order, err := s.Boot()
 	if err != nil {
 		return 0, err
 	}
-	used := map[uint16]bool{}
-	for _, e := range ents {
-		used[e.Number] = true
+	used, err := s.taken()
+	if err != nil {
+		return 0, err
 	}
 	n := uint16(0)
 	for used[n] {
+		if n == 0xFFFF {
+			return 0, errors.New("every Boot#### number is taken")
+		}
 		n++
 	}
 	if err := s.Set(fmt.Sprintf("Boot%04X", n), o.Marshal()); err != nil {

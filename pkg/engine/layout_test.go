@@ -21,6 +21,7 @@ import (
 	"github.com/lifeboat-dev/lifeboat/pkg/disk"
 	"github.com/lifeboat-dev/lifeboat/pkg/layout"
 	"github.com/lifeboat-dev/lifeboat/pkg/progress"
+	"github.com/lifeboat-dev/lifeboat/pkg/ptable"
 	"github.com/lifeboat-dev/lifeboat/pkg/repo"
 )
 
@@ -503,8 +504,18 @@ func TestLayoutFitFAT(t *testing.T) {
 	if rep, err := VerifyTarget(context.Background(), im, d, VerifyOptions{Layout: plan, Spill: spill}); err != nil {
 		t.Fatalf("restored disk and spill stores against the image and plan: %v %v", err, rep.Problems)
 	}
+	// Until the file systems are shrunk, the disk has no partition table.
+	if tbl, err := ptable.Read(d, size, 512); err == nil && tbl.Type != ptable.TypeNone {
+		t.Errorf("before the shrink the disk has a %s table", tbl.Type)
+	}
 	changes, err := ShrinkFileSystems(context.Background(), dst, plan, spill, &progress.Tracker{})
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.DropCache(); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteTable(d, plan); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("%q", changes)

@@ -64,6 +64,9 @@ func (m *mapped) whole(off, n int64) bool {
 
 func (m *mapped) WriteAt(p []byte, off int64) (int, error) {
 	for _, pc := range m.pieces(off, int64(len(p))) {
+		if pc.spill != 0 && allZero(p[pc.rel:pc.rel+pc.n]) {
+			continue // a spill store is a new sparse file: it reads zeros
+		}
 		w, err := m.store(pc)
 		if err != nil {
 			return 0, err

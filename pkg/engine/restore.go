@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -28,7 +29,9 @@ type RestoreOptions struct {
 	// Layout is the plan to follow (PlanRestore); nil plans one.
 	Layout *layout.Plan
 	// Spill holds the ends of file systems the plan shrinks (NewSpill);
-	// needed when the plan has spill stores.
+	// needed when the plan has spill stores. The partition table is then
+	// written as zeros (no table) until WriteTable writes it, after the
+	// file systems are shrunk.
 	Spill    *Spill
 	Progress *progress.Tracker
 }
@@ -184,7 +187,7 @@ func Restore(ctx context.Context, im *repo.Image, dst Target, o RestoreOptions) 
 	}
 	if err == nil {
 		o.Progress.SetStage("writing the partition table")
-		err = writePatches(dst, plan.Patches)
+		err = writePatches(dst, patchesNow(plan))
 	}
 	if err == nil {
 		o.Progress.SetStage("flushing the target")
@@ -199,6 +202,67 @@ func Restore(ctx context.Context, im *repo.Image, dst Target, o RestoreOptions) 
 		return sum, fmt.Errorf("restore of %s stopped: %w", m.Name, err)
 	}
 	return sum, nil
+}
+
+// heldPatches splits a plan's patches: those inside partitions (boot
+// sectors) and the rest (the partition table). When the plan shrinks file
+// systems, the table waits until they are shrunk (WriteTable), so that an
+// interrupted restore does not leave a table whose file systems are larger
+// than their partitions.
+func heldPatches(plan *layout.Plan) (now, held []ptable.Patch) {
+	if len(plan.Shrunk()) == 0 {
+		return plan.Patches, nil
+	}
+	for _, p := range plan.Patches {
+		in := false
+		for _, pt := range plan.Parts {
+			if !pt.Extended && p.Offset >= pt.Start && p.Offset+int64(len(p.Data)) <= pt.Start+pt.Size {
+				in = true
+			}
+		}
+		if in {
+			now = append(now, p)
+		} else {
+			held = append(held, p)
+		}
+	}
+	return now, held
+}
+
+// patchesNow is what a restore writes over the data: the plan's patches,
+// with the table's as zeros when it is held back.
+func patchesNow(plan *layout.Plan) []ptable.Patch {
+	now, held := heldPatches(plan)
+	for _, p := range held {
+		now = append(now, ptable.Patch{Offset: p.Offset, Data: make([]byte, len(p.Data))})
+	}
+	return now
+}
+
+// WriteTable writes the partition table a restore held back (the plan
+// shrinks file systems, and they are shrunk now), from the disk's end to
+// its start, syncs, and reads it back.
+func WriteTable(dst Target, plan *layout.Plan) error {
+	_, held := heldPatches(plan)
+	if len(held) == 0 {
+		return nil
+	}
+	if err := writePatches(dst, held); err != nil {
+		return err
+	}
+	if err := dst.Sync(); err != nil {
+		return fmt.Errorf("flush the partition table: %w", err)
+	}
+	for _, p := range held {
+		got := make([]byte, len(p.Data))
+		if _, err := readFullAt(dst, got, p.Offset); err != nil {
+			return fmt.Errorf("read the partition table back at byte %d: %w", p.Offset, err)
+		}
+		if !bytes.Equal(got, p.Data) {
+			return fmt.Errorf("the partition table written at byte %d does not read back", p.Offset)
+		}
+	}
+	return nil
 }
 
 // writePatches writes the table changes, from the end of the disk to its

@@ -182,8 +182,17 @@ func VerifyTarget(ctx context.Context, im *repo.Image, dst Target, o VerifyOptio
 	if err != nil {
 		return VerifyReport{}, err
 	}
+	if o.Spill == nil && len(plan.Spill) > 0 {
+		return VerifyReport{}, fmt.Errorf("compare disk with %s: laid out on this disk, the image's file systems are shrunk (the fit layout), so the disk cannot be compared with the image byte for byte", m.Name)
+	}
 	if err := o.Spill.check(plan); err != nil {
 		return VerifyReport{}, fmt.Errorf("compare disk with %s: %w", m.Name, err)
+	}
+	// The table as the restore left it: held back as zeros while file
+	// systems wait to be shrunk.
+	patches := plan.Patches
+	if o.Spill != nil {
+		patches = patchesNow(plan)
 	}
 	mt := newMapped(dst, plan.Segments, m.Disk.Size, o.Spill)
 	workers := workerCount(o.Workers)
@@ -216,7 +225,7 @@ func VerifyTarget(ctx context.Context, im *repo.Image, dst Target, o VerifyOptio
 		patched := false
 		for _, pc := range pcs {
 			compared.Add(pc.n)
-			patched = patched || (pc.spill == 0 && overlaps(plan.Patches, pc.dst, pc.n))
+			patched = patched || (pc.spill == 0 && overlaps(patches, pc.dst, pc.n))
 		}
 		if o.UsedOnly && e.Hole {
 			return nil
@@ -240,7 +249,7 @@ func VerifyTarget(ctx context.Context, im *repo.Image, dst Target, o VerifyOptio
 		}
 		for _, pc := range pcs {
 			if pc.spill == 0 {
-				ptable.ApplyPatches(want[pc.rel:pc.rel+pc.n], pc.dst, plan.Patches)
+				ptable.ApplyPatches(want[pc.rel:pc.rel+pc.n], pc.dst, patches)
 			}
 		}
 		for _, pc := range pcs {
@@ -252,7 +261,7 @@ func VerifyTarget(ctx context.Context, im *repo.Image, dst Target, o VerifyOptio
 		return nil
 	})
 	if err == nil {
-		for _, p := range plan.Patches {
+		for _, p := range patches {
 			got := make([]byte, len(p.Data))
 			if _, err = readFullAt(dst, got, p.Offset); err != nil {
 				break

@@ -52,7 +52,7 @@ func Grow(ctx context.Context, dev, fs string) (string, error) {
 	case "ext2", "ext3", "ext4":
 		// resize2fs wants a freshly checked file system; -p repairs only
 		// what is safe and fails otherwise.
-		if out, err := run(ctx, "e2fsck", "-f", "-p", dev); err != nil && exitCode(err) > 1 {
+		if out, err := run(ctx, "e2fsck", "-f", "-p", dev); err != nil && !fixedOrClean(err) {
 			return "", fmt.Errorf("e2fsck -f -p %s before growing: %w: %s", dev, err, out)
 		}
 		if out, err := run(ctx, "resize2fs", dev); err != nil {
@@ -94,6 +94,12 @@ func tail(s string, n int) string {
 	return strings.Join(lines, "; ")
 }
 
+// fixedOrClean says e2fsck -p exited 0 (clean) or 1 (errors fixed).
+func fixedOrClean(err error) bool {
+	c := exitCode(err)
+	return c == 0 || c == 1
+}
+
 func exitCode(err error) int {
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
@@ -129,7 +135,7 @@ func growMounted(ctx context.Context, dev, fs, what string, tool ...string) (str
 func Shrink(ctx context.Context, dev, fs string, size int64) (string, error) {
 	switch fs {
 	case "ext2", "ext3", "ext4":
-		if out, err := run(ctx, "e2fsck", "-f", "-p", dev); err != nil && exitCode(err) > 1 {
+		if out, err := run(ctx, "e2fsck", "-f", "-p", dev); err != nil && !fixedOrClean(err) {
 			return "", fmt.Errorf("e2fsck -f -p %s before shrinking: %w: %s", dev, err, out)
 		}
 		if need, err := extMinimum(ctx, dev); err != nil {
@@ -142,6 +148,9 @@ func Shrink(ctx context.Context, dev, fs string, size int64) (string, error) {
 		}
 		if out, err := run(ctx, "e2fsck", "-f", "-n", dev); err != nil {
 			return "", fmt.Errorf("e2fsck -f -n %s after shrinking: %w: %s", dev, err, out)
+		}
+		if err := fitsIn(dev, fs, size); err != nil {
+			return "", err
 		}
 		return "with resize2fs; e2fsck finds it clean", nil
 	case "ntfs":
@@ -156,10 +165,44 @@ func Shrink(ctx context.Context, dev, fs string, size int64) (string, error) {
 		}
 		if out, err := run(ctx, "ntfsresize", "--force", "--no-progress-bar", "--size", fmt.Sprint(size), dev); err != nil {
 			return "", fmt.Errorf("ntfsresize --size %d %s: %w: %s", size, dev, err, out)
+		} else if err := fitsIn(dev, fs, size); err != nil {
+			return "", fmt.Errorf("%w (ntfsresize said: %s)", err, out)
 		}
 		return "with ntfsresize (Windows runs chkdsk once at its next start)", nil
 	}
 	return "", fmt.Errorf("cannot shrink %s", fs)
+}
+
+// fitsIn checks that the file system on dev now says it is at most size
+// bytes: a tool that stopped without an error (a question with nobody to
+// answer it) must not pass for a shrink.
+func fitsIn(dev, fs string, size int64) error {
+	f, err := os.Open(dev)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	b := make([]byte, 2048)
+	if _, err := f.ReadAt(b, 0); err != nil {
+		return fmt.Errorf("read %s after shrinking: %w", dev, err)
+	}
+	le := binary.LittleEndian
+	var n int64
+	switch fs {
+	case "ntfs":
+		n = int64(le.Uint64(b[40:48])) * int64(le.Uint16(b[11:13]))
+	default:
+		sb := b[1024:]
+		blocks := int64(le.Uint32(sb[4:8]))
+		if le.Uint32(sb[96:100])&0x80 != 0 {
+			blocks |= int64(le.Uint32(sb[0x150:0x154])) << 32
+		}
+		n = blocks * (1024 << min(le.Uint32(sb[24:28]), 6))
+	}
+	if n > size {
+		return fmt.Errorf("%s on %s is still %d bytes after shrinking, more than its partition's %d", fs, dev, n, size)
+	}
+	return nil
 }
 
 // extMinimum asks resize2fs -P for the smallest size of the ext file
@@ -317,7 +360,7 @@ func growSwap(dev string) (string, error) {
 // tune2fs (after e2fsck -f -p, which tune2fs wants for a file system with
 // metadata checksums, all of which it then rewrites).
 func SetExtUUID(ctx context.Context, dev, uuid string) error {
-	if out, err := run(ctx, "e2fsck", "-f", "-p", dev); err != nil && exitCode(err) > 1 {
+	if out, err := run(ctx, "e2fsck", "-f", "-p", dev); err != nil && !fixedOrClean(err) {
 		return fmt.Errorf("e2fsck -f -p %s: %w: %s", dev, err, out)
 	}
 	if out, err := run(ctx, "tune2fs", "-U", uuid, dev); err != nil {

@@ -32,7 +32,8 @@ type shrinker struct {
 }
 
 // shrinkable says how small partition p's file system can be made.
-func (s *source) shrinkable(p ptable.Partition, conv bool) shrinker {
+func (s *source) shrinkable(p ptable.Partition, tl int64) shrinker {
+	conv := tl != int64(s.lss)
 	switch fs := p.FileSystem; fs {
 	case "ext2", "ext3", "ext4":
 		m, err := s.extMinimum(p)
@@ -52,6 +53,9 @@ func (s *source) shrinkable(p ptable.Partition, conv bool) shrinker {
 		v, err := fatfs.Open(io.NewSectionReader(s.img, p.Start, p.Size), p.Size)
 		if err != nil {
 			return shrinker{why: err.Error()}
+		}
+		if tl > v.G.BytesPerSec {
+			return shrinker{why: fmt.Sprintf("its %d-byte sectors are converted to the target's %d-byte ones, and not shrunk as well", v.G.BytesPerSec, tl)}
 		}
 		m, err := v.MinSize()
 		if err != nil {
@@ -93,17 +97,23 @@ func (s *source) extMinimum(p ptable.Partition) (int64, error) {
 // the ones that can shrink giving up the same share of what they can
 // spare (never below their minimum). It fails with a TooSmallError, the
 // smallest target that would do, when even the minimums do not fit.
-func (s *source) fitPositions(first, end int64, t Target, conv bool) (map[int]placed, map[int]shrinker, error) {
+func (s *source) fitPositions(first, end int64, t Target) (map[int]placed, map[int]shrinker, error) {
 	var leaves []ptable.Partition
 	shr := map[int]shrinker{}
 	var fixed, sumMin, sumMax, overhead int64
+	var kept []string
 	for _, p := range s.parts {
 		if p.Extended {
 			continue
 		}
 		leaves = append(leaves, p)
-		sh := s.shrinkable(p, conv)
+		sh := s.shrinkable(p, int64(t.SectorSize))
 		if sh.how == "" || sh.min >= p.Size {
+			why := sh.why
+			if why == "" {
+				why = "it cannot be made smaller than it is"
+			}
+			kept = append(kept, fmt.Sprintf("partition %d, %s", p.Number, why))
 			sh.min = p.Size
 			fixed += p.Size
 		} else {
@@ -120,7 +130,7 @@ func (s *source) fitPositions(first, end int64, t Target, conv bool) (map[int]pl
 	avail := end - first - overhead - fixed
 	if avail < sumMin {
 		need := first + overhead + fixed + sumMin + (t.Size - end)
-		return nil, nil, &TooSmallError{Need: need, Have: t.Size, Data: s.dataEstimate(), Shrunk: true}
+		return nil, nil, &TooSmallError{Need: need, Have: t.Size, Data: s.dataEstimate(), Shrunk: true, Kept: kept}
 	}
 	size := map[int]int64{}
 	for _, p := range leaves {
@@ -163,7 +173,7 @@ func (s *source) fitPositions(first, end int64, t Target, conv bool) (map[int]pl
 		at = st + pos[p.Number].size
 	}
 	if at > end {
-		return nil, nil, &TooSmallError{Need: t.Size + (at - end), Have: t.Size, Data: s.dataEstimate(), Shrunk: true}
+		return nil, nil, &TooSmallError{Need: t.Size + (at - end), Have: t.Size, Data: s.dataEstimate(), Shrunk: true, Kept: kept}
 	}
 	return pos, shr, nil
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"sort"
+	"strings"
 
 	"github.com/lifeboat-dev/lifeboat/pkg/fsresize"
 	"github.com/lifeboat-dev/lifeboat/pkg/image"
@@ -154,12 +155,18 @@ type TooSmallError struct {
 	// Data is what the partitions' file systems hold (about).
 	Data   int64
 	Shrunk bool
+	// Kept says which partitions cannot shrink, and why (Shrunk).
+	Kept []string
 }
 
 func (e *TooSmallError) Error() string {
 	if e.Shrunk {
-		return fmt.Sprintf("target is %d bytes; with every file system that can shrink made as small as it can be, the image's partitions need %d (%d bytes short, %s)",
+		msg := fmt.Sprintf("target is %d bytes; with every file system that can shrink made as small as it can be, the image's partitions need %d (%d bytes short, %s)",
 			e.Have, e.Need, e.Need-e.Have, units.Bytes(e.Need-e.Have))
+		if len(e.Kept) > 0 {
+			msg += "; they keep their size: " + strings.Join(e.Kept, "; ")
+		}
+		return msg
 	}
 	msg := fmt.Sprintf("target is %d bytes, the image's partitions need %d (%d bytes short)", e.Have, e.Need, e.Need-e.Have)
 	if e.Data > 0 {
@@ -433,7 +440,7 @@ func (s *source) rewrite(k Kind, t Target, o Options) (*Plan, error) {
 	var err error
 	switch k {
 	case Fit:
-		pos, shr, err = s.fitPositions(first, end, t, conv)
+		pos, shr, err = s.fitPositions(first, end, t)
 	case Keep:
 		pos = map[int]placed{}
 		for _, p := range s.parts {
@@ -498,14 +505,11 @@ func (s *source) rewrite(k Kind, t Target, o Options) (*Plan, error) {
 				if err != nil {
 					return nil, err
 				}
-				for _, pa := range ps {
-					// A shrunk volume's backup boot sector is past its
-					// new end: ntfsresize writes the new one.
-					if pa.Offset+int64(len(pa.Data)) <= np.Start+np.Size {
-						p.Patches = append(p.Patches, pa)
-					}
-				}
+				p.Patches = append(p.Patches, ps...)
 			}
+		}
+		if sh, ok := shr[sp.Number]; ok && !part.ShrinkFS && sh.how == "" && !sp.Extended {
+			part.Note += "; not shrunk: " + sh.why
 		}
 		p.Parts = append(p.Parts, part)
 	}
@@ -514,6 +518,7 @@ func (s *source) rewrite(k Kind, t Target, o Options) (*Plan, error) {
 			return nil, err
 		}
 	}
+	p.Patches = dropPastShrunk(p)
 	tp, err := tbl.Write(t.Size)
 	if err != nil {
 		return nil, fmt.Errorf("plan %s: %w", k, err)
@@ -540,6 +545,30 @@ func (s *source) rewrite(k Kind, t Target, o Options) (*Plan, error) {
 		}
 	}
 	return p, nil
+}
+
+// dropPastShrunk leaves out the boot-sector patches that fall past the
+// new end of a file system to be shrunk (an NTFS backup boot sector at its
+// old end: ntfsresize writes the new one from the primary), which would
+// otherwise land on whatever follows the partition.
+func dropPastShrunk(p *Plan) []ptable.Patch {
+	var out []ptable.Patch
+	for _, pa := range p.Patches {
+		end := pa.Offset + int64(len(pa.Data))
+		past, other := false, false
+		for _, pt := range p.Parts {
+			if pt.ShrinkFS && end > pt.Start+pt.Size && pa.Offset < pt.Start+pt.Src.Size {
+				past = true
+			}
+			if !pt.Extended && pa.Offset >= pt.Start && end <= pt.Start+pt.Size {
+				other = true // inside a partition as placed: its own
+			}
+		}
+		if !past || other {
+			out = append(out, pa)
+		}
+	}
+	return out
 }
 
 // placeFAT lays a FAT volume into its new partition: grown there when the

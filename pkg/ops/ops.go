@@ -386,6 +386,10 @@ func (j *RestoreJob) Run(ctx context.Context, tr *progress.Tracker) (res Restore
 			return res, err
 		}
 		j.spill.Close()
+		tr.SetStage("writing the partition table")
+		if err := engine.WriteTable(j.dst, j.Plan); err != nil {
+			return res, err
+		}
 	}
 	// What the plan does after the data: file systems grown, then new
 	// identities set and the references to them rewritten.
