@@ -130,8 +130,8 @@ that works, or the one --layout names:
 Grow, scale and fit write a new partition table (numbers, type GUIDs,
 GUIDs, names and attributes kept). File systems grow with resize2fs
 (ext2/3/4), ntfsresize (NTFS) and xfs_growfs (mounted); swap gets a new
-header; FAT grows while it is restored; exFAT and btrfs keep their size in
-the larger partition. They shrink with resize2fs and ntfsresize (on a
+header; FAT and exFAT grow while they are restored; btrfs keeps its size
+in the larger partition. They shrink with resize2fs and ntfsresize (on a
 device-mapper device joining the partition and a scratch file that holds
 what lies past its new end meanwhile), and FAT by moving its clusters;
 XFS, btrfs and exFAT do not shrink.

@@ -231,6 +231,17 @@ func fileSystemSize(t *testing.T, c *fsCase, dev string) int64 {
 			total = int64(le.Uint32(b[32:36]))
 		}
 		return total * int64(le.Uint16(b[11:13]))
+	case "exfat":
+		b := make([]byte, 512)
+		f, err := os.Open(dev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if _, err := f.ReadAt(b, 0); err != nil {
+			t.Fatal(err)
+		}
+		return int64(binary.LittleEndian.Uint64(b[72:80])) << b[108]
 	case "ntfs":
 		out := testutil.Run(t, "ntfsresize", "-i", "-f", dev)
 		m := regexp.MustCompile(`Current volume size: (\d+) bytes`).FindStringSubmatch(out)
@@ -526,6 +537,59 @@ func TestLayoutFitFAT(t *testing.T) {
 		t.Errorf("sgdisk -v:\n%s", out)
 	}
 	checkLayout(t, dst, plan, map[int]*fsCase{1: &esp, 2: &fat16}, snaps)
+}
+
+// TestLayoutExFATGrow restores a GPT disk with an exFAT partition onto
+// larger disks with the grow layout: exFAT grows while it is restored. At
+// 1.5 times the size its allocation bitmap still fits its cluster; at 6
+// times it moves to the first new clusters (drivers read it as one run);
+// at 18 times the FAT outgrows the room before the cluster heap, and the
+// heap moves. fsck.exfat is clean, the files are equal, and a file larger
+// than the whole old volume fits in the grown one.
+func TestLayoutExFATGrow(t *testing.T) {
+	testutil.Root(t)
+	var ex fsCase
+	for _, c := range fsCases() {
+		if c.name == "exFAT" {
+			ex = c
+		}
+	}
+	ex.dataMiB = 12
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.img")
+	const size = 66 * MiB
+	snaps := layoutDisk(t, src, "gpt", size, []partSpec{
+		{start: MiB, size: 64 * MiB, typ: "EBD0A0A2-B9E5-4433-87C0-68B6B72699C7", name: "data", c: &ex},
+	})
+	r := newRepo(t)
+	capture(t, r, src, "img", CaptureOptions{})
+	im := openImage(t, r, "img")
+	for _, grow := range []int64{3, 12, 36} {
+		t.Run(fmt.Sprintf("x%d/2", grow), func(t *testing.T) {
+			dst := filepath.Join(t.TempDir(), "dst.img")
+			plan := restoreLayout(t, im, dst, size*grow/2, layout.Grow)
+			p := plan.Parts[0]
+			t.Log(p.Note)
+			if !strings.Contains(p.Note, "exFAT grown from 64.0 MiB") {
+				t.Fatalf("plan: %s", p.Note)
+			}
+			if heap, bitmap := strings.Contains(p.Note, "heap moves"), strings.Contains(p.Note, "bitmap moves"); heap != (grow == 36) || bitmap != (grow >= 12) {
+				t.Errorf("growing %d/2 times: heap moved %v, bitmap moved %v", grow, heap, bitmap)
+			}
+			checkLayout(t, dst, plan, map[int]*fsCase{1: &ex}, snaps)
+			dev := loopPart(t, dst, p.Start, p.Size)
+			defer detach(t, dev)
+			mnt := mount(t, "exfat-fuse", dev, false)
+			err := os.WriteFile(filepath.Join(mnt, "big"), make([]byte, 72*MiB), 0o644)
+			unmount(t, mnt)
+			if err != nil {
+				t.Fatalf("a file of 72 MiB in the grown exFAT: %v", err)
+			}
+			if out, err := exec.Command("fsck.exfat", "-n", dev).CombinedOutput(); err != nil {
+				t.Errorf("fsck.exfat -n after writing into the grown space: %v\n%s", err, out)
+			}
+		})
+	}
 }
 
 // TestLayoutSectorConversion restores a 512-byte-sector GPT disk with a

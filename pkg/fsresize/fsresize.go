@@ -35,7 +35,7 @@ func Growable(fs string) (how, why string) {
 	case "vfat":
 		return "", "FAT grows while it is restored (package layout), not after"
 	case "exfat":
-		return "", "no tool grows exFAT"
+		return "", "exFAT grows while it is restored (package layout), not after"
 	case "":
 		return "", "no file system recognised"
 	}

@@ -42,9 +42,15 @@
 // so no cluster number or directory changes; the boot sector, its FAT32
 // backup and FSInfo are patched), up to its type's cluster limit. ext2/3/4,
 // NTFS, swap and XFS are grown after the restore with their own tools
-// (package fsresize); exFAT and btrfs keep their size. A FAT or NTFS volume
-// that moves gets its boot sector's hidden-sectors field (its partition's
-// start, which Windows' boot code reads) set to the new start.
+// (package fsresize); btrfs keeps its size. exFAT grows while it is
+// restored (exfat.go): its FAT lengthened (the cluster heap moves after it
+// when the FAT outgrows the room before the heap, every cluster keeping
+// its number), its allocation bitmap lengthened in place or moved whole to
+// the first new clusters (drivers read it as one run), its boot regions
+// and their checksums rewritten. A FAT or NTFS volume that moves gets its
+// boot sector's hidden-sectors field (its partition's start, which
+// Windows' boot code reads) set to the new start; an exFAT volume its
+// PartitionOffset.
 //
 // Every boot-sector field read from the image is bounded against its
 // partition before use; a boot sector that does not check out leaves that

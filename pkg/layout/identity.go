@@ -67,7 +67,7 @@ func (s *source) newIdentity(p *Plan) error {
 				pt.GUID = tp.GUID
 			}
 		}
-		ch, patches, err := fsIdentity(s.img, pt.Src, pt.Start, lss)
+		ch, patches, err := fsIdentity(s.img, pt.Src, pt.Start, lss, p.Patches)
 		if err != nil {
 			return fmt.Errorf("new identity for partition %d: %w", pt.Number, err)
 		}
@@ -113,8 +113,10 @@ func uuidForms(old, new string) map[string]string {
 // fsIdentity plans a new UUID for the file system of partition p (now at
 // dst on the target): the change, and the writes that make it (none when
 // a tool makes it after the restore). A nil change: not changed.
-func fsIdentity(r io.ReaderAt, p ptable.Partition, dst, lss int64) (*IDChange, []ptable.Patch, error) {
+func fsIdentity(r io.ReaderAt, p ptable.Partition, dst, lss int64, over []ptable.Patch) (*IDChange, []ptable.Patch, error) {
 	le := binary.LittleEndian
+	// read reads a header as the target will have it: the image's bytes
+	// with the plan's patches so far (a grown volume's boot region).
 	read := func(off int64, n int) ([]byte, error) {
 		b := make([]byte, n)
 		if off+int64(n) > p.Size {
@@ -123,6 +125,7 @@ func fsIdentity(r io.ReaderAt, p ptable.Partition, dst, lss int64) (*IDChange, [
 		if _, err := r.ReadAt(b, p.Start+off); err != nil {
 			return nil, fmt.Errorf("read %s header at byte %d: %w", p.FileSystem, p.Start+off, err)
 		}
+		ptable.ApplyPatches(b, dst+off, over)
 		return b, nil
 	}
 	serial := func(n int) []byte {

@@ -481,6 +481,8 @@ func (s *source) rewrite(k Kind, t Target, o Options) (*Plan, error) {
 			if err := s.placeFAT(p, &part, tl, shr[sp.Number]); err != nil {
 				return nil, err
 			}
+		case sp.FileSystem == "exfat" && !conv:
+			s.placeExfat(p, &part)
 		default:
 			if conv {
 				if err := sectorFit(s.img, sp, tl); err != nil {

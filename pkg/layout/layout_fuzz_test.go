@@ -77,3 +77,83 @@ func FuzzFAT(f *testing.F) {
 		}
 	})
 }
+
+// sparseVolume is a volume whose first bytes are b and the rest zeros.
+type sparseVolume []byte
+
+func (v sparseVolume) ReadAt(p []byte, off int64) (int, error) {
+	clear(p)
+	if off < int64(len(v)) {
+		copy(p, v[off:])
+	}
+	return len(p), nil
+}
+
+// FuzzExfat checks, for any exFAT volume start (boot region, FAT, root
+// directory), that parsing and planning its growth never panic, and that
+// a growth keeps its FAT large enough for its clusters, every write inside
+// the new volume, and the heap where it was or later.
+func FuzzExfat(f *testing.F) {
+	// A small volume: 512-byte sectors and clusters, FAT at sector 24 (8
+	// sectors), heap at 32 with 200 clusters; the root directory in
+	// cluster 2 names the bitmap in cluster 3.
+	b := make([]byte, (32+8)*512)
+	le := binary.LittleEndian
+	copy(b[3:11], "EXFAT   ")
+	le.PutUint64(b[72:], 232)
+	le.PutUint32(b[80:], 24)
+	le.PutUint32(b[84:], 8)
+	le.PutUint32(b[88:], 32)
+	le.PutUint32(b[92:], 200)
+	le.PutUint32(b[96:], 2)
+	b[108], b[109], b[110] = 9, 0, 1
+	b[510], b[511] = 0x55, 0xAA
+	fat := 24 * 512
+	le.PutUint32(b[fat+2*4:], 0xFFFFFFFF)
+	le.PutUint32(b[fat+3*4:], 0xFFFFFFFF)
+	root := 32 * 512
+	b[root] = 0x81
+	le.PutUint32(b[root+20:], 3)
+	le.PutUint64(b[root+24:], 25)
+	bitmap := root + 512
+	b[bitmap] = 0x03
+	f.Add(b, int64(240*512), int64(100<<20))
+	f.Add(b, int64(240*512), int64(1024))
+	f.Fuzz(func(t *testing.T, b []byte, part, grown int64) {
+		if len(b) > 1<<20 {
+			return
+		}
+		part = part&(1<<32-1) + 1
+		grown = part + grown&(1<<30-1)
+		r := sparseVolume(b)
+		v, err := parseExfat(r, 0, part)
+		if err != nil {
+			return
+		}
+		if v.volLen*v.bps > part || (v.cluster+2)*4 > v.fatLen*v.bps {
+			t.Fatalf("parsed %+v for a %d-byte partition", v, part)
+		}
+		if v.cluster > 1<<22 {
+			return // reading its bitmap whole would only test the machine's memory
+		}
+		g, err := growExfat(r, v, 0, 0, grown)
+		if err != nil {
+			return
+		}
+		n := g.new
+		if n.cluster <= v.cluster || (n.cluster+2)*4 > n.fatLen*n.bps || n.heapOff < v.heapOff ||
+			n.heapOff+n.cluster*n.spc > n.volLen || n.volLen*n.bps > grown || n.fatOff+n.fatLen > n.heapOff {
+			t.Fatalf("growth %+v of %+v into %d bytes", n, v, grown)
+		}
+		for _, s := range g.segs {
+			if s.Src+s.Len > v.volLen*v.bps || s.Dst+s.Len > n.volLen*n.bps {
+				t.Fatalf("segment %+v outside the volumes", s)
+			}
+		}
+		for _, p := range g.patches {
+			if p.Offset < 0 || p.Offset+int64(len(p.Data)) > n.volLen*n.bps {
+				t.Fatalf("write of %d bytes at %d outside the %d-byte volume", len(p.Data), p.Offset, n.volLen*n.bps)
+			}
+		}
+	})
+}
