@@ -150,7 +150,8 @@ Options:
                       identities by default, so the machine boots as before)
   --scratch DIR       where the fit layout keeps what lies past the new end of
                       file systems it shrinks, until they are shrunk (default
-                      $TMPDIR or /tmp; --plan says how much; not on the target)
+                      $TMPDIR or /tmp, else the repository when it is writable;
+                      --plan says how much; not on the target)
   --boot-entry        give this machine's UEFI firmware a boot entry for the
                       restored disk, first in the boot order: the entries the
                       image's machine had (recorded at capture) whose loaders

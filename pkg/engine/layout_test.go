@@ -504,7 +504,10 @@ func TestLayoutFitFAT(t *testing.T) {
 	if _, err := Restore(context.Background(), im, d, RestoreOptions{Layout: plan}); err == nil {
 		t.Fatal("a restore that shrinks ran without scratch space")
 	}
-	spill, err := NewSpill(t.TempDir(), plan)
+	if _, err := NewSpill([]string{"/proc"}, plan); err == nil || !strings.Contains(err.Error(), "scratch space") {
+		t.Errorf("scratch space on /proc: %v", err)
+	}
+	spill, err := NewSpill([]string{"/proc", t.TempDir()}, plan)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -20,6 +21,7 @@ import (
 // scratch directory that keep the ends of file systems being shrunk
 // between the restore and the shrink. Close removes them.
 type Spill struct {
+	Dir   string // where the stores are
 	files map[int]*os.File
 	lens  map[int]int64
 }
@@ -28,26 +30,40 @@ type Spill struct {
 // hold (their file systems' own blocks).
 const spillMargin = 16 << 20
 
-// NewSpill makes the spill stores of plan p in dir; nil when the plan has
-// none. It fails, saying how much is needed, when dir has too little free
-// space.
-func NewSpill(dir string, p *layout.Plan) (*Spill, error) {
+// NewSpill makes the spill stores of plan p in the first of dirs that is
+// writable and has room; nil when the plan has none. It fails, saying how
+// much is needed and what each directory has, when none does.
+func NewSpill(dirs []string, p *layout.Plan) (*Spill, error) {
 	if len(p.Spill) == 0 {
 		return nil, nil
 	}
-	if dir == "" {
-		dir = os.TempDir()
-	}
 	need := p.Scratch() + spillMargin
-	var st unix.Statfs_t
-	if err := unix.Statfs(dir, &st); err != nil {
-		return nil, fmt.Errorf("scratch space %s: %w", dir, err)
+	var tried []string
+	dir := ""
+	for _, d := range dirs {
+		var st unix.Statfs_t
+		if err := unix.Statfs(d, &st); err != nil {
+			tried = append(tried, fmt.Sprintf("%s: %v", d, err))
+			continue
+		}
+		free := int64(st.Bavail) * st.Bsize
+		switch {
+		case st.Flags&unix.ST_RDONLY != 0:
+			tried = append(tried, d+" is read-only")
+		case free < need:
+			tried = append(tried, fmt.Sprintf("%s has %s free", d, units.Bytes(free)))
+		default:
+			dir = d
+		}
+		if dir != "" {
+			break
+		}
 	}
-	if free := int64(st.Bavail) * st.Bsize; free < need {
-		return nil, fmt.Errorf("shrinking file systems needs %s of scratch space for their ends until they are shrunk; %s has %s free: choose a scratch directory with room (--scratch)",
-			units.Bytes(need), dir, units.Bytes(free))
+	if dir == "" {
+		return nil, fmt.Errorf("shrinking file systems needs %s of scratch space for their ends until they are shrunk; %s: choose a scratch directory with room (--scratch)",
+			units.Bytes(need), strings.Join(tried, ", "))
 	}
-	s := &Spill{files: map[int]*os.File{}, lens: map[int]int64{}}
+	s := &Spill{Dir: dir, files: map[int]*os.File{}, lens: map[int]int64{}}
 	for _, sp := range p.Spill {
 		f, err := os.CreateTemp(dir, fmt.Sprintf("lifeboat-spill-%d-", sp.Part))
 		if err != nil {

@@ -270,7 +270,7 @@ func PrepareRestore(env Env, req RestoreRequest) (_ *RestoreJob, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("restore %s onto %s: %w", m.Name, req.Target, err)
 	}
-	if job.spill, err = engine.NewSpill(req.Scratch, job.Plan); err != nil {
+	if job.spill, err = engine.NewSpill(job.scratchDirs(), job.Plan); err != nil {
 		return nil, fmt.Errorf("restore %s onto %s: %w", m.Name, req.Target, err)
 	}
 	if !job.Created {
@@ -305,13 +305,23 @@ func planOnly(im *repo.Image, dev safety.Device, req RestoreRequest, codec *repo
 	return job, nil
 }
 
-// Scratch is the directory the restore keeps the ends of shrunk file
-// systems in (RestoreRequest.Scratch or the system's temporary one).
-func (j *RestoreJob) Scratch() string {
+// scratchDirs are where the ends of shrunk file systems may be kept:
+// RestoreRequest.Scratch, else the system's temporary directory, then the
+// repository's (when it is writable).
+func (j *RestoreJob) scratchDirs() []string {
 	if j.req.Scratch != "" {
-		return j.req.Scratch
+		return []string{j.req.Scratch}
 	}
-	return os.TempDir()
+	return []string{os.TempDir(), j.req.Repo}
+}
+
+// Scratch says where the restore keeps the ends of shrunk file systems:
+// the directory it chose, or (planning only) where it would look.
+func (j *RestoreJob) Scratch() string {
+	if j.spill != nil {
+		return j.spill.Dir
+	}
+	return strings.Join(j.scratchDirs(), " or ")
 }
 
 // ConfirmWord is what the user types to confirm that the target may be
