@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/lifeboat-dev/lifeboat/pkg/exfat"
 	"github.com/lifeboat-dev/lifeboat/pkg/ptable"
 )
 
@@ -223,21 +224,11 @@ func exfatIdentity(read func(int64, int) ([]byte, error), dst int64) (*IDChange,
 	if err != nil {
 		return nil, nil, err
 	}
-	le := binary.LittleEndian
 	old := fatSerial(region[100:104])
 	nb := make([]byte, 4)
 	rand.Read(nb)
 	copy(region[100:104], nb)
-	var sum uint32
-	for i := int64(0); i < 11*bps; i++ {
-		if i == 106 || i == 107 || i == 112 {
-			continue
-		}
-		sum = (sum<<31 | sum>>1) + uint32(region[i])
-	}
-	for i := 11 * bps; i < 12*bps; i += 4 {
-		le.PutUint32(region[i:], sum)
-	}
+	exfat.Checksum(region, bps)
 	nw := fatSerial(nb)
 	return &IDChange{What: "exFAT serial number", Old: old, New: nw, Forms: uuidForms(old, nw)},
 		[]ptable.Patch{{Offset: dst, Data: region}, {Offset: dst + 12*bps, Data: region}}, nil

@@ -3,6 +3,8 @@ package layout
 import (
 	"encoding/binary"
 	"testing"
+
+	"github.com/lifeboat-dev/lifeboat/pkg/exfat"
 )
 
 // FuzzFAT checks, for any boot sector, that parseFAT never panics, and
@@ -125,34 +127,33 @@ func FuzzExfat(f *testing.F) {
 		}
 		part = part&(1<<32-1) + 1
 		grown = part + grown&(1<<30-1)
-		r := sparseVolume(b)
-		v, err := parseExfat(r, 0, part)
+		v, err := exfat.Parse(sparseVolume(b), part)
 		if err != nil {
 			return
 		}
-		if v.volLen*v.bps > part || (v.cluster+2)*4 > v.fatLen*v.bps {
+		if v.VolLen*v.BPS > part || (v.Clusters+2)*4 > v.FatLen*v.BPS {
 			t.Fatalf("parsed %+v for a %d-byte partition", v, part)
 		}
-		if v.cluster > 1<<22 {
+		if v.Clusters > 1<<22 {
 			return // reading its bitmap whole would only test the machine's memory
 		}
-		g, err := growExfat(r, v, 0, 0, grown)
+		g, err := growExfat(v, 0, grown)
 		if err != nil {
 			return
 		}
 		n := g.new
-		if n.cluster <= v.cluster || (n.cluster+2)*4 > n.fatLen*n.bps || n.heapOff < v.heapOff ||
-			n.heapOff+n.cluster*n.spc > n.volLen || n.volLen*n.bps > grown || n.fatOff+n.fatLen > n.heapOff {
+		if n.Clusters <= v.Clusters || (n.Clusters+2)*4 > n.FatLen*n.BPS || n.HeapOff < v.HeapOff ||
+			n.HeapOff+n.Clusters*n.SPC > n.VolLen || n.VolLen*n.BPS > grown || n.FatOff+n.FatLen > n.HeapOff {
 			t.Fatalf("growth %+v of %+v into %d bytes", n, v, grown)
 		}
 		for _, s := range g.segs {
-			if s.Src+s.Len > v.volLen*v.bps || s.Dst+s.Len > n.volLen*n.bps {
+			if s.Src+s.Len > v.VolLen*v.BPS || s.Dst+s.Len > n.VolLen*n.BPS {
 				t.Fatalf("segment %+v outside the volumes", s)
 			}
 		}
 		for _, p := range g.patches {
-			if p.Offset < 0 || p.Offset+int64(len(p.Data)) > n.volLen*n.bps {
-				t.Fatalf("write of %d bytes at %d outside the %d-byte volume", len(p.Data), p.Offset, n.volLen*n.bps)
+			if p.Offset < 0 || p.Offset+int64(len(p.Data)) > n.VolLen*n.BPS {
+				t.Fatalf("write of %d bytes at %d outside the %d-byte volume", len(p.Data), p.Offset, n.VolLen*n.BPS)
 			}
 		}
 	})
