@@ -133,8 +133,8 @@ GUIDs, names and attributes kept). File systems grow with resize2fs
 header; FAT and exFAT grow while they are restored; btrfs keeps its size
 in the larger partition. They shrink with resize2fs and ntfsresize (on a
 device-mapper device joining the partition and a scratch file that holds
-what lies past its new end meanwhile), and FAT by moving its clusters;
-XFS, btrfs and exFAT do not shrink.
+what lies past its new end meanwhile), and FAT and exFAT by moving their
+clusters; XFS and btrfs do not shrink.
 
 Options:
   --repo DIR          repository (default $LIFEBOAT_REPO)

@@ -89,16 +89,25 @@ func layoutDisk(t *testing.T, path, label string, size int64, parts []partSpec) 
 			files = fmt.Sprintf("%s@@%d", path, p.start)
 		}
 		if p.filler > 0 {
-			if p.c.fill != "mtools" {
-				t.Fatalf("filler with %s", p.c.fill)
-			}
 			zeros := filepath.Join(t.TempDir(), "filler")
 			mk(t, zeros, p.filler)
-			testutil.Run(t, "mcopy", "-i", files, zeros, "::/FILLER")
+			if p.c.fill == "mtools" {
+				testutil.Run(t, "mcopy", "-i", files, zeros, "::/FILLER")
+			} else {
+				mnt := mount(t, p.c.fill, files, false)
+				testutil.Run(t, "cp", zeros, filepath.Join(mnt, "FILLER"))
+				unmount(t, mnt)
+			}
 		}
 		fillFS(t, *p.c, files, filepath.Join(t.TempDir(), "tree"))
 		if p.filler > 0 {
-			testutil.Run(t, "mdel", "-i", files, "::/FILLER")
+			if p.c.fill == "mtools" {
+				testutil.Run(t, "mdel", "-i", files, "::/FILLER")
+			} else {
+				mnt := mount(t, p.c.fill, files, false)
+				os.Remove(filepath.Join(mnt, "FILLER"))
+				unmount(t, mnt)
+			}
 		}
 		snaps[num] = snapshot(t, *p.c, files)
 		if files == dev {
@@ -592,6 +601,80 @@ func TestLayoutExFATGrow(t *testing.T) {
 				t.Errorf("fsck.exfat -n after writing into the grown space: %v\n%s", err, out)
 			}
 		})
+	}
+}
+
+// TestLayoutFitExFAT restores a GPT disk with an exFAT partition whose
+// files lie near its end onto a disk smaller than the partition: the fit
+// layout shrinks exFAT (moving its clusters, chains, entry sets and
+// bitmap). fsck.exfat is clean, the files equal, and the volume takes new
+// files.
+func TestLayoutFitExFAT(t *testing.T) {
+	testutil.Root(t)
+	var ex fsCase
+	for _, c := range fsCases() {
+		if c.name == "exFAT" {
+			ex = c
+		}
+	}
+	ex.dataMiB = 12
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.img")
+	snaps := layoutDisk(t, src, "gpt", 100*MiB, []partSpec{
+		{start: MiB, size: 96 * MiB, typ: "EBD0A0A2-B9E5-4433-87C0-68B6B72699C7", name: "data", c: &ex, filler: 70 * MiB},
+	})
+	r := newRepo(t)
+	capture(t, r, src, "img", CaptureOptions{})
+	im := openImage(t, r, "img")
+
+	dst := filepath.Join(dir, "dst.img")
+	const size = 40 * MiB
+	mk(t, dst, size)
+	garbage(t, dst, 0, size, 4)
+	d, err := disk.Open(dst, disk.Options{Write: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	plan, err := PlanRestore(im, layout.Target{Size: size, SectorSize: 512}, layout.Options{})
+	if err != nil || plan.Kind != layout.Fit || len(plan.Spill) != 1 || plan.Spill[0].Used < 4*MiB {
+		t.Fatalf("plan onto %d bytes: %v %+v", size, err, plan)
+	}
+	t.Log(plan.Parts[0].Note)
+	spill, err := NewSpill([]string{t.TempDir()}, plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer spill.Close()
+	if _, err := Restore(context.Background(), im, d, RestoreOptions{Layout: plan, Spill: spill, Progress: &progress.Tracker{}}); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := VerifyTarget(context.Background(), im, d, VerifyOptions{Layout: plan, Spill: spill}); err != nil {
+		t.Fatalf("restored disk and spill store against the image and plan: %v %v", err, rep.Problems)
+	}
+	changes, err := ShrinkFileSystems(context.Background(), dst, plan, spill, &progress.Tracker{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.DropCache(); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteTable(d, plan); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%q", changes)
+	checkLayout(t, dst, plan, map[int]*fsCase{1: &ex}, snaps)
+	p := plan.Parts[0]
+	dev := loopPart(t, dst, p.Start, p.Size)
+	defer detach(t, dev)
+	mnt := mount(t, "exfat-fuse", dev, false)
+	err = os.WriteFile(filepath.Join(mnt, "new"), make([]byte, 8*MiB), 0o644)
+	unmount(t, mnt)
+	if err != nil {
+		t.Fatalf("a new file in the shrunk exFAT: %v", err)
+	}
+	if out, err := exec.Command("fsck.exfat", "-n", dev).CombinedOutput(); err != nil {
+		t.Errorf("fsck.exfat -n after writing into the shrunk volume: %v\n%s", err, out)
 	}
 }
 

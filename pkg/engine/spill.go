@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/lifeboat-dev/lifeboat/pkg/exfat"
 	"github.com/lifeboat-dev/lifeboat/pkg/fatfs"
 	"github.com/lifeboat-dev/lifeboat/pkg/fsresize"
 	"github.com/lifeboat-dev/lifeboat/pkg/layout"
@@ -153,8 +154,11 @@ func shrinkOne(ctx context.Context, path string, pt layout.Part, s *Spill) (stri
 	if err != nil {
 		return "", err
 	}
-	if pt.Src.FileSystem == "vfat" {
+	switch pt.Src.FileSystem {
+	case "vfat":
 		return shrinkFAT(path, pt, f, s.lens[pt.Number])
+	case "exfat":
+		return shrinkExfat(path, pt, f, s.lens[pt.Number])
 	}
 	part, err := fsresize.Loop(path, pt.Start, pt.Size)
 	if err != nil {
@@ -218,6 +222,28 @@ func (j *joined) ReadAt(p []byte, off int64) (int, error) {
 
 func (j *joined) WriteAt(p []byte, off int64) (int, error) {
 	return j.do(p, off, (*os.File).WriteAt)
+}
+
+// shrinkExfat moves the exFAT volume's clusters past the partition's end
+// into it and makes the volume the partition's size.
+func shrinkExfat(path string, pt layout.Part, spill *os.File, spillLen int64) (string, error) {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	j := &joined{a: f, off: pt.Start, size: pt.Size, b: spill}
+	v, err := exfat.Parse(j, pt.Size+spillLen)
+	if err != nil {
+		return "", err
+	}
+	if err := v.Shrink(j, pt.Size); err != nil {
+		return "", err
+	}
+	if err := f.Sync(); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("by moving the clusters past its new end into it (%d clusters now)", v.Clusters), nil
 }
 
 // shrinkFAT moves the FAT volume's clusters past the partition's end into

@@ -90,10 +90,23 @@ func (v *Volume) FATEntry(c int64) (int64, error) {
 // row when contiguous (NoFatChain), else along the FAT (at most n when
 // n > 0).
 func (v *Volume) Chain(first, n int64, contiguous bool) ([]int64, error) {
-	return chain(first, n, contiguous, v.Clusters, v.FATEntry)
+	return chain(first, n, contiguous, v.Clusters, v.Clusters, v.FATEntry)
 }
 
-func chain(first, n int64, contiguous bool, clusters int64, next func(int64) (int64, error)) ([]int64, error) {
+// maxDir is the largest directory exFAT allows.
+const maxDir = 256 << 20
+
+// dirChain lists a directory's clusters along the FAT.
+func (v *Volume) dirChain(first int64) ([]int64, error) {
+	return chain(first, 0, false, v.Clusters, min(v.Clusters, maxDir/v.ClusterBytes()), v.FATEntry)
+}
+
+// chain follows an allocation of a heap of clusters clusters, at most
+// most of them long.
+func chain(first, n int64, contiguous bool, clusters, most int64, next func(int64) (int64, error)) ([]int64, error) {
+	if n > clusters || (contiguous && (n <= 0 || first+n > clusters+2)) {
+		return nil, fmt.Errorf("exFAT allocation of %d clusters from cluster %d does not fit the heap's %d", n, first, clusters)
+	}
 	var out []int64
 	for c := first; ; {
 		if c < 2 || c >= clusters+2 {
@@ -103,8 +116,8 @@ func chain(first, n int64, contiguous bool, clusters int64, next func(int64) (in
 		if n > 0 && int64(len(out)) >= n {
 			return out, nil
 		}
-		if int64(len(out)) > clusters {
-			return nil, errors.New("exFAT chain longer than the heap (a loop?)")
+		if int64(len(out)) >= most {
+			return nil, fmt.Errorf("exFAT chain from cluster %d longer than %d clusters (a loop?)", first, most)
 		}
 		if contiguous {
 			c++
@@ -128,7 +141,7 @@ func chain(first, n int64, contiguous bool, clusters int64, next func(int64) (in
 // directory: the entry's byte offset in the volume, the bitmap's first
 // cluster and its length in bytes.
 func (v *Volume) Bitmap() (entry, first, length int64, err error) {
-	dir, err := v.Chain(v.Root, 0, false)
+	dir, err := v.dirChain(v.Root)
 	if err != nil {
 		return 0, 0, 0, fmt.Errorf("root directory: %w", err)
 	}

@@ -19,10 +19,10 @@
 //   - fit: onto a disk the partitions do not fit on (or keep's plan when
 //     they fit). Partitions are packed from the first one's start, 1 MiB
 //     aligned; those whose file systems can shrink (ext2/3/4, NTFS, FAT,
-//     swap) give up the same share of the room between their size and
+//     exFAT, swap) give up the same share of the room between their size and
 //     their minimum (for ext, resize2fs -P asked of the image's
 //     superblock and descriptors; NTFS's used clusters and a margin;
-//     fatfs.MinSize), the others keep their size. When even the minimums
+//     fatfs.MinSize, exfat.MinSize), the others keep their size. When even the minimums
 //     do not fit, a TooSmallError (Shrunk) says how many bytes are
 //     missing. A shrunk file system is restored at its old size: the part
 //     that fits goes to its partition, the rest to a spill store (Spill,

@@ -48,7 +48,7 @@ func growExfat(v *exfat.Volume, dstStart, newSize int64) (exfatGrowth, error) {
 	if err != nil {
 		return g, err
 	}
-	if length < (v.Clusters+7)/8 {
+	if length < (v.Clusters+7)/8 || length > (v.Clusters+7)/8+cs {
 		return g, fmt.Errorf("exFAT allocation bitmap of %d bytes for %d clusters", length, v.Clusters)
 	}
 	bm, err := v.BitmapClusters(first, length)
@@ -147,7 +147,7 @@ func growExfat(v *exfat.Volume, dstStart, newSize int64) (exfatGrowth, error) {
 // placeExfat lays an exFAT volume into its new partition: grown when the
 // partition is larger (growExfat), its boot regions' record of the
 // partition's start updated when it moved.
-func (s *source) placeExfat(p *Plan, part *Part) {
+func (s *source) placeExfat(p *Plan, part *Part, sh shrinker) {
 	sp, np := part.Src, part.Partition
 	moved := ""
 	if np.Start != sp.Start {
@@ -163,7 +163,13 @@ func (s *source) placeExfat(p *Plan, part *Part) {
 		return
 	}
 	if np.Size <= sp.Size {
-		copyAs("exFAT as captured")
+		if np.Size < sp.Size && sh.how != "" {
+			// The fit layout: restored at its size (its end in a spill
+			// store), then shrunk.
+			s.shrink(p, part, sh)
+		} else {
+			copyAs("exFAT as captured")
+		}
 		if moved != "" && binary.LittleEndian.Uint64(v.Region[64:72]) != 0 {
 			region := append([]byte(nil), v.Region...)
 			binary.LittleEndian.PutUint64(region[64:72], uint64(np.Start/v.BPS))

@@ -6,6 +6,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/lifeboat-dev/lifeboat/pkg/exfat"
 	"github.com/lifeboat-dev/lifeboat/pkg/fatfs"
 	"github.com/lifeboat-dev/lifeboat/pkg/fsresize"
 	"github.com/lifeboat-dev/lifeboat/pkg/image"
@@ -69,7 +70,18 @@ func (s *source) shrinkable(p ptable.Partition, tl int64) shrinker {
 	case "btrfs":
 		return shrinker{why: "btrfs shrinks only while mounted, which Lifeboat does not do to a copy"}
 	case "exfat":
-		return shrinker{why: "no tool shrinks exFAT"}
+		if conv {
+			return shrinker{why: "exFAT is not converted to other sectors"}
+		}
+		v, err := exfat.Parse(io.NewSectionReader(s.img, p.Start, p.Size), p.Size)
+		if err != nil {
+			return shrinker{why: err.Error()}
+		}
+		m, err := v.MinSize()
+		if err != nil {
+			return shrinker{why: err.Error()}
+		}
+		return shrinker{min: m, how: "Lifeboat moving its clusters"}
 	case "":
 		return shrinker{why: "no file system recognised"}
 	default:

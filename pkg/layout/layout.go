@@ -482,7 +482,7 @@ func (s *source) rewrite(k Kind, t Target, o Options) (*Plan, error) {
 				return nil, err
 			}
 		case sp.FileSystem == "exfat" && !conv:
-			s.placeExfat(p, &part)
+			s.placeExfat(p, &part, shr[sp.Number])
 		default:
 			if conv {
 				if err := sectorFit(s.img, sp, tl); err != nil {
