@@ -342,6 +342,21 @@ func TestLayoutsGPT(t *testing.T) {
 			checkLayout(t, dst, plan, cases, snaps)
 		})
 	}
+	// New identities on grown file systems: each gets its new ID (the FAT
+	// one read from its boot sector as grown).
+	plan, err := PlanRestore(im, layout.Target{Size: size * 3 / 2, SectorSize: 512}, layout.Options{Kind: layout.Scale, NewIdentity: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var whats []string
+	for _, id := range plan.IDs {
+		whats = append(whats, id.What)
+	}
+	for _, want := range []string{"FAT volume ID", "ext4 UUID", "NTFS serial number"} {
+		if !strings.Contains(strings.Join(whats, ", "), want) {
+			t.Errorf("scale with new identities changes %q, not the %s", whats, want)
+		}
+	}
 }
 
 // TestLayoutsMBRLogical restores an MBR disk with a primary ext4 and an

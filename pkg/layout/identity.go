@@ -68,7 +68,7 @@ func (s *source) newIdentity(p *Plan) error {
 				pt.GUID = tp.GUID
 			}
 		}
-		ch, patches, err := fsIdentity(s.img, pt.Src, pt.Start, lss, p.Patches)
+		ch, patches, err := fsIdentity(s.img, pt.Src, pt.Partition, lss, p.Patches)
 		if err != nil {
 			return fmt.Errorf("new identity for partition %d: %w", pt.Number, err)
 		}
@@ -111,11 +111,12 @@ func uuidForms(old, new string) map[string]string {
 	return caseForms(map[string]string{old: new})
 }
 
-// fsIdentity plans a new UUID for the file system of partition p (now at
-// dst on the target): the change, and the writes that make it (none when
-// a tool makes it after the restore). A nil change: not changed.
-func fsIdentity(r io.ReaderAt, p ptable.Partition, dst, lss int64, over []ptable.Patch) (*IDChange, []ptable.Patch, error) {
+// fsIdentity plans a new UUID for the file system of partition p (np on
+// the target): the change, and the writes that make it (none when a tool
+// makes it after the restore). A nil change: not changed.
+func fsIdentity(r io.ReaderAt, p, np ptable.Partition, lss int64, over []ptable.Patch) (*IDChange, []ptable.Patch, error) {
 	le := binary.LittleEndian
+	dst := np.Start
 	// read reads a header as the target will have it: the image's bytes
 	// with the plan's patches so far (a grown volume's boot region).
 	read := func(off int64, n int) ([]byte, error) {
@@ -160,7 +161,7 @@ func fsIdentity(r io.ReaderAt, p ptable.Partition, dst, lss int64, over []ptable
 		if err != nil {
 			return nil, nil, err
 		}
-		g, err := parseFAT(b, p.Size)
+		g, err := parseFAT(b, max(p.Size, np.Size)) // as grown, when it is
 		if err != nil {
 			return nil, nil, nil
 		}
