@@ -129,9 +129,9 @@ that works, or the one --layout names:
           shortfall
 Grow, scale and fit write a new partition table (numbers, type GUIDs,
 GUIDs, names and attributes kept). File systems grow with resize2fs
-(ext2/3/4), ntfsresize (NTFS) and xfs_growfs (mounted); swap gets a new
-header; FAT and exFAT grow while they are restored; btrfs keeps its size
-in the larger partition. They shrink with resize2fs and ntfsresize (on a
+(ext2/3/4), ntfsresize (NTFS), xfs_growfs and btrfs filesystem resize
+(mounted; btrfs only when no other disk holds its UUID); swap gets a new
+header; FAT and exFAT grow while they are restored. They shrink with resize2fs and ntfsresize (on a
 device-mapper device joining the partition and a scratch file that holds
 what lies past its new end meanwhile), and FAT and exFAT by moving their
 clusters; XFS and btrfs do not shrink.

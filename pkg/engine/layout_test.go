@@ -19,6 +19,7 @@ import (
 
 	"github.com/lifeboat-dev/lifeboat/internal/testutil"
 	"github.com/lifeboat-dev/lifeboat/pkg/disk"
+	"github.com/lifeboat-dev/lifeboat/pkg/fsresize"
 	"github.com/lifeboat-dev/lifeboat/pkg/layout"
 	"github.com/lifeboat-dev/lifeboat/pkg/progress"
 	"github.com/lifeboat-dev/lifeboat/pkg/ptable"
@@ -251,6 +252,17 @@ func fileSystemSize(t *testing.T, c *fsCase, dev string) int64 {
 			t.Fatal(err)
 		}
 		return int64(binary.LittleEndian.Uint64(b[72:80])) << b[108]
+	case "btrfs":
+		b := make([]byte, 0x78)
+		f, err := os.Open(dev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if _, err := f.ReadAt(b, 64<<10); err != nil {
+			t.Fatal(err)
+		}
+		return int64(binary.LittleEndian.Uint64(b[0x70:0x78]))
 	case "ntfs":
 		out := testutil.Run(t, "ntfsresize", "-i", "-f", dev)
 		m := regexp.MustCompile(`Current volume size: (\d+) bytes`).FindStringSubmatch(out)
@@ -690,6 +702,47 @@ func TestLayoutFitExFAT(t *testing.T) {
 	}
 	if out, err := exec.Command("fsck.exfat", "-n", dev).CombinedOutput(); err != nil {
 		t.Errorf("fsck.exfat -n after writing into the shrunk volume: %v\n%s", err, out)
+	}
+}
+
+// TestLayoutBtrfsGrow restores a disk with btrfs onto a disk 2.5 times
+// larger with the grow layout (btrfs resizes nothing to under 256 MiB):
+// btrfs is mounted and grown, as no other disk holds its UUID; btrfs check
+// is clean and the files are equal. With the source attached as well,
+// growing the copy is refused.
+func TestLayoutBtrfsGrow(t *testing.T) {
+	testutil.Root(t)
+	testutil.Tool(t, "btrfs")
+	var bt fsCase
+	for _, c := range fsCases() {
+		if c.name == "btrfs" {
+			bt = c
+		}
+	}
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.img")
+	const size = 130 * MiB
+	snaps := layoutDisk(t, src, "gpt", size, []partSpec{
+		{start: MiB, size: 128 * MiB, typ: "0FC63DAF-8483-4772-8E79-3D69D8477DE4", name: "home", c: &bt},
+	})
+	r := newRepo(t)
+	capture(t, r, src, "img", CaptureOptions{})
+	im := openImage(t, r, "img")
+	dst := filepath.Join(dir, "dst.img")
+	plan := restoreLayout(t, im, dst, size*5/2, layout.Grow)
+	if p := plan.Parts[0]; !p.GrowFS || !strings.Contains(p.Note, "btrfs filesystem resize max") {
+		t.Fatalf("plan: %+v", p)
+	}
+	checkLayout(t, dst, plan, map[int]*fsCase{1: &bt}, snaps)
+
+	// Its source attached too: the copy is not mounted.
+	twin := loopPart(t, src, MiB, 128*MiB)
+	defer detach(t, twin)
+	p := plan.Parts[0]
+	dev := loopPart(t, dst, p.Start, p.Size)
+	defer detach(t, dev)
+	if _, err := fsresize.Grow(context.Background(), dev, "btrfs"); err == nil || !strings.Contains(err.Error(), twin+" also holds a btrfs") {
+		t.Errorf("growing a btrfs copy beside its source: %v", err)
 	}
 }
 

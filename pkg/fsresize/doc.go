@@ -7,8 +7,10 @@
 // stay). XFS grows only while mounted, so it is mounted on a temporary
 // directory when the kernel can, and grown there with xfs_growfs (XFS
 // refuses to mount a second file system with a mounted one's UUID). btrfs
-// is not grown: the kernel finds btrfs devices by UUID, and mounting a
-// copy while its source is attached could reach the source.
+// grows mounted too (btrfs filesystem resize max, mounted with device= the
+// copy), and only when no other block device holds a btrfs with its UUID:
+// the kernel finds btrfs devices by UUID, and mounting a copy while its
+// source is attached could reach the source.
 //
 // Shrink shrinks ext2/3/4 (resize2fs, once resize2fs -P agrees the size
 // is possible) and NTFS (ntfsresize, once its --info agrees) on a device

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -29,9 +30,10 @@ func Growable(fs string) (how, why string) {
 	case "xfs":
 		return "xfs_growfs (mounted)", ""
 	case "btrfs":
-		// Mounting the copy while its source may be attached could let
-		// the kernel take the source's device for it (same UUID).
-		return "", "a btrfs copy is not mounted while its source may be attached; grow it after booting with btrfs filesystem resize max /"
+		if !btrfsHere() {
+			return "", "btrfs-progs or the kernel's btrfs are not available here; grow it after booting with btrfs filesystem resize max /"
+		}
+		return "btrfs filesystem resize max, mounted, when no other disk holds a btrfs with its UUID", ""
 	case "vfat":
 		return "", "FAT grows while it is restored (package layout), not after"
 	case "exfat":
@@ -70,9 +72,80 @@ func Grow(ctx context.Context, dev, fs string) (string, error) {
 	case "swap":
 		return growSwap(dev)
 	case "xfs":
-		return growMounted(ctx, dev, fs, "xfs_growfs", "xfs_growfs")
+		return growMounted(ctx, dev, fs, "", "xfs_growfs", "xfs_growfs")
+	case "btrfs":
+		// The kernel finds a btrfs's devices by its UUID: with another
+		// disk holding the same (the copy's source), mounting the copy
+		// could write to that disk.
+		if other, err := btrfsTwin(dev); err != nil {
+			return "", err
+		} else if other != "" {
+			return "", fmt.Errorf("%s also holds a btrfs with this UUID, and mounting the copy could reach it; detach it, or grow the copy after booting with btrfs filesystem resize max /", other)
+		}
+		return growMounted(ctx, dev, fs, "device="+dev, "btrfs filesystem resize max", "btrfs", "filesystem", "resize", "max")
 	}
 	return "", fmt.Errorf("cannot grow %s", fs)
+}
+
+// btrfsHere reports whether btrfs can be mounted and resized here.
+func btrfsHere() bool {
+	if _, err := exec.LookPath("btrfs"); err != nil {
+		return false
+	}
+	if b, err := os.ReadFile("/proc/filesystems"); err == nil && strings.Contains(string(b), "\tbtrfs\n") {
+		return true
+	}
+	var u unix.Utsname
+	if unix.Uname(&u) != nil {
+		return false
+	}
+	rel := unix.ByteSliceToString(u.Release[:])
+	_, err := os.Stat(filepath.Join("/lib/modules", rel, "kernel/fs/btrfs/btrfs.ko"))
+	if err != nil {
+		_, err = os.Stat(filepath.Join("/lib/modules", rel, "kernel/fs/btrfs/btrfs.ko.xz"))
+	}
+	return err == nil
+}
+
+// btrfsFSID reads the btrfs UUID of the device at path ("" when it holds
+// no btrfs).
+func btrfsFSID(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	b := make([]byte, 0x48)
+	if _, err := f.ReadAt(b, 64<<10); err != nil || string(b[0x40:0x48]) != "_BHRfS_M" {
+		return ""
+	}
+	return string(b[0x20:0x30])
+}
+
+// btrfsTwin finds another block device holding a btrfs with dev's UUID.
+func btrfsTwin(dev string) (string, error) {
+	id := btrfsFSID(dev)
+	if id == "" {
+		return "", fmt.Errorf("%s holds no btrfs superblock", dev)
+	}
+	self, err := os.Stat(dev)
+	if err != nil {
+		return "", err
+	}
+	ents, err := os.ReadDir("/sys/class/block")
+	if err != nil {
+		return "", err
+	}
+	for _, e := range ents {
+		p := "/dev/" + e.Name()
+		if st, err := os.Stat(p); err != nil || os.SameFile(st, self) {
+			continue
+		}
+		if btrfsFSID(p) == id {
+			return p, nil
+		}
+	}
+	return "", nil
 }
 
 // run runs a tool and returns its output, the last lines of it when long.
@@ -108,15 +181,15 @@ func exitCode(err error) int {
 	return -1
 }
 
-// growMounted mounts dev on a temporary directory, runs the tool with the
-// mount point as its last argument, and unmounts.
-func growMounted(ctx context.Context, dev, fs, what string, tool ...string) (string, error) {
+// growMounted mounts dev (with options opts) on a temporary directory,
+// runs the tool with the mount point as its last argument, and unmounts.
+func growMounted(ctx context.Context, dev, fs, opts, what string, tool ...string) (string, error) {
 	dir, err := os.MkdirTemp("", "lifeboat-grow-")
 	if err != nil {
 		return "", err
 	}
 	defer os.Remove(dir)
-	if err := unix.Mount(dev, dir, fs, 0, ""); err != nil {
+	if err := unix.Mount(dev, dir, fs, 0, opts); err != nil {
 		return "", fmt.Errorf("mount %s (%s) to grow it: %w; grow it with %s after booting", dev, fs, err, what)
 	}
 	out, rerr := run(ctx, tool[0], append(tool[1:], dir)...)

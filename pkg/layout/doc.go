@@ -41,8 +41,8 @@
 // restored (its FATs get longer and the data area follows them unchanged,
 // so no cluster number or directory changes; the boot sector, its FAT32
 // backup and FSInfo are patched), up to its type's cluster limit. ext2/3/4,
-// NTFS, swap and XFS are grown after the restore with their own tools
-// (package fsresize); btrfs keeps its size. exFAT grows while it is
+// NTFS, swap, XFS and btrfs are grown after the restore with their own
+// tools (package fsresize; btrfs where it can be mounted safely). exFAT grows while it is
 // restored (exfat.go): its FAT lengthened (the cluster heap moves after it
 // when the FAT outgrows the room before the heap, every cluster keeping
 // its number), its allocation bitmap lengthened in place or moved whole to
