@@ -52,7 +52,7 @@ func Parse(r io.ReaderAt, size int64) (*Volume, error) {
 	v.HeapOff, v.Clusters = int64(le.Uint32(b[88:92])), int64(le.Uint32(b[92:96]))
 	v.Root = int64(le.Uint32(b[96:100]))
 	if v.VolLen <= 0 || v.VolLen > size/v.BPS || v.FatOff < 24 || v.FatLen <= 0 || v.HeapOff < v.FatOff+v.FatLen ||
-		v.Clusters <= 0 || v.HeapOff+v.Clusters*v.SPC > v.VolLen || (v.Clusters+2)*4 > v.FatLen*v.BPS ||
+		v.Clusters <= 0 || v.Clusters > MaxClusters || v.HeapOff+v.Clusters*v.SPC > v.VolLen || (v.Clusters+2)*4 > v.FatLen*v.BPS ||
 		v.Root < 2 || v.Root >= v.Clusters+2 {
 		return nil, errors.New("exFAT boot sector fields out of range")
 	}

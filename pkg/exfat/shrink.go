@@ -44,9 +44,12 @@ func (v *Volume) bitmapBytes() (entry int64, clusters []int64, bm []byte, err er
 // MinSize is the smallest volume, in bytes, Shrink can make of this one:
 // the heap where it is, its used clusters and a little room.
 func (v *Volume) MinSize() (int64, error) {
-	_, _, bm, err := v.bitmapBytes()
+	_, bmc, bm, err := v.bitmapBytes()
 	if err != nil {
 		return 0, err
+	}
+	if v.Region[106]&2 != 0 {
+		return 0, errors.New("the volume is marked dirty: check it (fsck.exfat) first")
 	}
 	var used int64
 	for i, b := range bm[:(v.Clusters+7)/8] {
@@ -55,7 +58,8 @@ func (v *Volume) MinSize() (int64, error) {
 		}
 		used += int64(bits.OnesCount8(b))
 	}
-	n := used + used/50 + 16
+	// Room for the bitmap and up-case table to move as runs.
+	n := used + used/50 + 16 + int64(len(bmc)) + (128<<10+v.ClusterBytes()-1)/v.ClusterBytes()
 	return min((v.HeapOff+n*v.SPC)*v.BPS, v.VolLen*v.BPS), nil
 }
 
@@ -133,6 +137,9 @@ func (v *Volume) walk() ([]alloc, error) {
 				st := raw[(i+1)*32 : (i+2)*32]
 				first, length := int64(le.Uint32(st[20:24])), int64(le.Uint64(st[24:32]))
 				isDir := le.Uint16(e[4:6])&0x10 != 0
+				if isDir && length > maxDir {
+					return fmt.Errorf("exFAT directory of %d bytes at byte %d (at most %d)", length, slots[i].off, maxDir)
+				}
 				if st[1]&1 != 0 && first != 0 && length > 0 {
 					noChain := st[1]&2 != 0
 					c, err := v.Chain(first, (length+cs-1)/cs, noChain)
@@ -171,6 +178,9 @@ func (v *Volume) Shrink(rw ReadWriterAt, newSize int64) error {
 	if (v.Clusters+2)*4 > maxFAT {
 		return fmt.Errorf("an exFAT FAT of %d bytes is more than Lifeboat edits (%d)", (v.Clusters+2)*4, maxFAT)
 	}
+	if v.Region[106]&2 != 0 {
+		return errors.New("the exFAT volume is marked dirty: check it (fsck.exfat) first")
+	}
 	limit := newCC + 2
 	le := binary.LittleEndian
 	fat := make([]byte, (v.Clusters+2)*4)
@@ -187,7 +197,20 @@ func (v *Volume) Shrink(rw ReadWriterAt, newSize int64) error {
 	if err != nil {
 		return err
 	}
-	used := func(c int64) bool { return bm[(c-2)/8]&(1<<((c-2)%8)) != 0 }
+	// Every cluster an entry names is owned once; a cluster named twice
+	// is a damaged volume, not one to move.
+	owned := map[int64]bool{}
+	for _, a := range allocs {
+		for _, c := range a.clusters {
+			if owned[c] {
+				return fmt.Errorf("exFAT cluster %d belongs to two allocations: check the volume (fsck.exfat) first", c)
+			}
+			owned[c] = true
+		}
+	}
+	used := func(c int64) bool {
+		return bm[(c-2)/8]&(1<<((c-2)%8)) != 0 || owned[c] || getFAT(c) == 0xFFFFFFF7
+	}
 	setBit := func(c int64, on bool) {
 		if on {
 			bm[(c-2)/8] |= 1 << ((c - 2) % 8)
@@ -249,6 +272,7 @@ func (v *Volume) Shrink(rw ReadWriterAt, newSize int64) error {
 	}
 	newRoot := v.Root
 	var setsToSum []alloc
+	var vacated []int64
 	for _, a := range allocs {
 		if !firstMoved(a) {
 			continue
@@ -256,7 +280,7 @@ func (v *Volume) Shrink(rw ReadWriterAt, newSize int64) error {
 		n := int64(len(a.clusters))
 		newClusters := make([]int64, n)
 		chained := !a.contiguous
-		if a.contiguous {
+		if a.contiguous || a.whole {
 			if s, err := run(n); err == nil {
 				for i := range newClusters {
 					newClusters[i] = s + int64(i)
@@ -282,13 +306,15 @@ func (v *Volume) Shrink(rw ReadWriterAt, newSize int64) error {
 			if newClusters[i] != c {
 				moved[c] = newClusters[i]
 				if c < limit {
-					setBit(c, false)
+					// Freed once every move is planned: no other
+					// allocation may take it before its data is copied.
+					vacated = append(vacated, c)
 				}
 			}
 		}
 		// Its FAT chain in the new clusters (a run that was not chained
 		// stays unchained).
-		if chained || (a.contiguous && getFAT(a.clusters[0]) != 0) {
+		if chained || a.whole || getFAT(a.clusters[0]) != 0 {
 			for _, c := range a.clusters {
 				if c < limit {
 					setFAT(c, 0)
@@ -309,7 +335,7 @@ func (v *Volume) Shrink(rw ReadWriterAt, newSize int64) error {
 		fc := make([]byte, 4)
 		le.PutUint32(fc, uint32(newClusters[0]))
 		edits = append(edits, edit{a.ref, cluster(a.ref), fc})
-		if a.contiguous && chained && a.flags >= 0 {
+		if a.contiguous && chained && !a.whole && a.flags >= 0 {
 			b := make([]byte, 1)
 			if _, err := v.R.ReadAt(b, a.flags); err != nil {
 				return err
@@ -319,6 +345,16 @@ func (v *Volume) Shrink(rw ReadWriterAt, newSize int64) error {
 		if a.set != nil {
 			setsToSum = append(setsToSum, a)
 		}
+	}
+	// Nothing in use past the new end may be left behind.
+	for c := limit; c < v.Clusters+2; c++ {
+		if _, ok := moved[c]; !ok && bm[(c-2)/8]&(1<<((c-2)%8)) != 0 {
+			return fmt.Errorf("exFAT cluster %d past the new end is in use but no entry Lifeboat reads names it: check the volume (fsck.exfat) first", c)
+		}
+	}
+	for _, c := range vacated {
+		setBit(c, false)
+		delete(owned, c)
 	}
 	// The data first: each moved cluster copied to its new place.
 	buf := make([]byte, cs)

@@ -82,7 +82,12 @@ func Grow(ctx context.Context, dev, fs string) (string, error) {
 		} else if other != "" {
 			return "", fmt.Errorf("%s also holds a btrfs with this UUID, and mounting the copy could reach it; detach it, or grow the copy after booting with btrfs filesystem resize max /", other)
 		}
-		return growMounted(ctx, dev, fs, "device="+dev, "btrfs filesystem resize max", "btrfs", "filesystem", "resize", "max")
+		devid, n := btrfsDevice(dev)
+		if n != 1 {
+			return "", fmt.Errorf("a btrfs of %d devices is not grown; grow it after booting with btrfs filesystem resize", n)
+		}
+		arg := fmt.Sprintf("%d:max", devid)
+		return growMounted(ctx, dev, fs, "device="+dev, "btrfs filesystem resize "+arg, "btrfs", "filesystem", "resize", arg)
 	}
 	return "", fmt.Errorf("cannot grow %s", fs)
 }
@@ -100,11 +105,28 @@ func btrfsHere() bool {
 		return false
 	}
 	rel := unix.ByteSliceToString(u.Release[:])
-	_, err := os.Stat(filepath.Join("/lib/modules", rel, "kernel/fs/btrfs/btrfs.ko"))
-	if err != nil {
-		_, err = os.Stat(filepath.Join("/lib/modules", rel, "kernel/fs/btrfs/btrfs.ko.xz"))
+	for _, ext := range []string{"", ".xz", ".zst", ".gz"} {
+		if _, err := os.Stat(filepath.Join("/lib/modules", rel, "kernel/fs/btrfs/btrfs.ko"+ext)); err == nil {
+			return true
+		}
 	}
-	return err == nil
+	return false
+}
+
+// btrfsDevice reads a btrfs superblock's own device id and the file
+// system's device count.
+func btrfsDevice(dev string) (devid uint64, devices uint64) {
+	f, err := os.Open(dev)
+	if err != nil {
+		return 0, 0
+	}
+	defer f.Close()
+	b := make([]byte, 0xD1)
+	if _, err := f.ReadAt(b, 64<<10); err != nil {
+		return 0, 0
+	}
+	le := binary.LittleEndian
+	return le.Uint64(b[0xC9:0xD1]), le.Uint64(b[0x88:0x90])
 }
 
 // btrfsFSID reads the btrfs UUID of the device at path ("" when it holds
@@ -136,10 +158,27 @@ func btrfsTwin(dev string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	// The disk a loop device reads from (the restore's target) and its
+	// partitions, whose kernel view may still be the table from before.
+	backing := ""
+	if b, err := os.ReadFile(filepath.Join("/sys/class/block", filepath.Base(dev), "loop/backing_file")); err == nil {
+		if p := strings.TrimSpace(string(b)); strings.HasPrefix(p, "/dev/") {
+			backing = filepath.Base(p)
+		}
+	}
 	for _, e := range ents {
 		p := "/dev/" + e.Name()
 		if st, err := os.Stat(p); err != nil || os.SameFile(st, self) {
 			continue
+		}
+		if backing != "" {
+			real, _ := filepath.EvalSymlinks(filepath.Join("/sys/class/block", e.Name()))
+			if e.Name() == backing || filepath.Base(filepath.Dir(real)) == backing {
+				continue
+			}
+		}
+		if sz, err := os.ReadFile(filepath.Join("/sys/class/block", e.Name(), "size")); err == nil && strings.TrimSpace(string(sz)) == "0" {
+			continue // no medium
 		}
 		if btrfsFSID(p) == id {
 			return p, nil
