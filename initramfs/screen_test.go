@@ -1,7 +1,6 @@
 package initramfs_test
 
 import (
-	"os/exec"
 	"regexp"
 	"strings"
 	"time"
@@ -17,7 +16,7 @@ var sgr = regexp.MustCompile("\x1b\\[[0-9;]*m")
 // the serial console (TERM=vt220, no colours) tview draws the cursor in
 // reverse video; the title bar is reverse too, but is not in a border.
 func (v *vm) selectedRow() string {
-	b, _ := exec.Command("tmux", "capture-pane", "-p", "-e", "-t", v.session).Output()
+	b, _ := v.tmux("capture-pane", "-p", "-e", "-t", v.session).Output()
 	for _, l := range strings.Split(string(b), "\n") {
 		if strings.Contains(l, "║") && strings.Contains(l, "\x1b[7m") {
 			return sgr.ReplaceAllString(l, "")

@@ -1,6 +1,7 @@
 package initramfs_test
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -39,30 +40,45 @@ func startVM(t *testing.T, args ...string) *vm {
 	t.Helper()
 	needVM(t)
 	work := t.TempDir()
-	v := &vm{t: t, session: "lifeboat-" + filepath.Base(work), exited: filepath.Join(work, "exited")}
+	// Each VM has its own tmux server (its socket named after the test's
+	// own temporary directory): VMs of tests running at once, or of two
+	// test runs, never share a server or a session name.
+	v := &vm{t: t, session: "lifeboat-" + filepath.Base(filepath.Dir(work)) + "-" + filepath.Base(work), exited: filepath.Join(work, "exited")}
 	var q []string
 	for _, a := range append([]string{"qemu-system-x86_64", "-display", "none", "-serial", "mon:stdio", "-no-reboot"}, args...) {
 		q = append(q, "'"+strings.ReplaceAll(a, "'", `'\''`)+"'")
 	}
 	script := strings.Join(q, " ") + "; echo \"qemu exited: $?\" > " + v.exited + "; sleep 600"
 	v.start = time.Now()
-	out, err := exec.Command("tmux", "new-session", "-d", "-s", v.session, "-x", "80", "-y", "24", script).CombinedOutput()
+	out, err := v.tmux("new-session", "-d", "-s", v.session, "-x", "80", "-y", "24", script).CombinedOutput()
 	if err != nil {
 		t.Fatalf("tmux: %v\n%s", err, out)
 	}
-	t.Cleanup(func() { exec.Command("tmux", "kill-session", "-t", v.session).Run() })
+	t.Cleanup(func() {
+		v.tmux("kill-server").Run()
+		dir := os.Getenv("TMUX_TMPDIR")
+		if dir == "" {
+			dir = "/tmp"
+		}
+		os.Remove(filepath.Join(dir, fmt.Sprintf("tmux-%d", os.Getuid()), v.session))
+	})
 	return v
+}
+
+// tmux runs a tmux command on the VM's own server.
+func (v *vm) tmux(args ...string) *exec.Cmd {
+	return exec.Command("tmux", append([]string{"-L", v.session}, args...)...)
 }
 
 // screen is what the pane shows now.
 func (v *vm) screen() string {
-	b, _ := exec.Command("tmux", "capture-pane", "-p", "-t", v.session).Output()
+	b, _ := v.tmux("capture-pane", "-p", "-t", v.session).Output()
 	return string(b)
 }
 
 // history is the pane with its scrollback: everything printed so far.
 func (v *vm) history() string {
-	b, _ := exec.Command("tmux", "capture-pane", "-p", "-S", "-5000", "-t", v.session).Output()
+	b, _ := v.tmux("capture-pane", "-p", "-S", "-5000", "-t", v.session).Output()
 	return string(b)
 }
 
@@ -93,7 +109,7 @@ func (v *vm) waitFor(timeout time.Duration, want ...string) string {
 // keys sends tmux key names ("Enter", "Escape", "Down") or text.
 func (v *vm) keys(keys ...string) {
 	v.t.Helper()
-	if out, err := exec.Command("tmux", append([]string{"send-keys", "-t", v.session}, keys...)...).CombinedOutput(); err != nil {
+	if out, err := v.tmux(append([]string{"send-keys", "-t", v.session}, keys...)...).CombinedOutput(); err != nil {
 		v.t.Fatalf("tmux send-keys %q: %v\n%s", keys, err, out)
 	}
 }
@@ -101,7 +117,7 @@ func (v *vm) keys(keys ...string) {
 // text types s literally.
 func (v *vm) text(s string) {
 	v.t.Helper()
-	if out, err := exec.Command("tmux", "send-keys", "-t", v.session, "-l", s).CombinedOutput(); err != nil {
+	if out, err := v.tmux("send-keys", "-t", v.session, "-l", s).CombinedOutput(); err != nil {
 		v.t.Fatalf("tmux send-keys -l %q: %v\n%s", s, err, out)
 	}
 }
@@ -129,7 +145,7 @@ func (v *vm) waitExit(timeout time.Duration) string {
 // exit, so that another VM may open its disks.
 func (v *vm) stop() {
 	v.t.Helper()
-	exec.Command("tmux", "send-keys", "-t", v.session, "C-a", "x").Run()
+	v.tmux("send-keys", "-t", v.session, "C-a", "x").Run()
 	for i := 0; i < 300; i++ {
 		if _, err := os.Stat(v.exited); err == nil {
 			return
