@@ -1,7 +1,6 @@
 package initramfs_test
 
 import (
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -110,16 +109,8 @@ func TestUEFIBootEntryMade(t *testing.T) {
 	for _, mv := range [][2]string{{"::/EFI/BOOT", "::/EFI/lifeboat"}, {"::/EFI/lifeboat/BOOTX64.EFI", "::/EFI/lifeboat/shimx64.efi"}} {
 		run(t, "mren", "-i", src+"@@1048576", mv[0], mv[1])
 	}
-	tree := t.TempDir()
-	r, err := repo.Create(filepath.Join(tree, "lifeboat"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	captureFile(t, r, src, "installed")
 	repoImg := filepath.Join(work, "repo.img")
-	os.WriteFile(repoImg, nil, 0o644)
-	os.Truncate(repoImg, 512<<20)
-	run(t, "mkfs.ext4", "-q", "-F", "-L", "LBREPO", "-d", tree, repoImg)
+	repoDisk(t, repoImg, "LBREPO", 512<<20, map[string]string{"installed": src})
 	target := blankDisk(t, "target.img", 1<<30)
 	vars := filepath.Join(work, "vars.fd")
 	copyFile(t, ovmfVars, vars)

@@ -39,7 +39,7 @@ func TestKeystrokeCaptureRestore(t *testing.T) {
 	}
 	demoHash := testutil.HashFile(t, demo, -1)
 	repoImg := filepath.Join(work, "repo.img")
-	repoDisk(t, repoImg, "LBREPO", 1<<30)
+	repoDisk(t, repoImg, "LBREPO", 1<<30, nil)
 	target := blankDisk(t, "target.img", st.Size())
 	blankHash := testutil.HashFile(t, target, -1)
 	t.Logf("demo disk (%d MiB), repository disk and blank target made in %s", st.Size()>>20, took())

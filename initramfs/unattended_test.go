@@ -12,22 +12,26 @@ import (
 	"time"
 
 	"github.com/lifeboat-dev/lifeboat/pkg/disk"
-	"github.com/lifeboat-dev/lifeboat/pkg/engine"
 	"github.com/lifeboat-dev/lifeboat/pkg/ptable"
 	"github.com/lifeboat-dev/lifeboat/pkg/repo"
 )
 
 // repoDisk makes a disk image holding one ext4 file system labelled label,
-// with an empty repository in /lifeboat, made without mounting anything
-// (mkfs.ext4 -d).
-func repoDisk(t *testing.T, path, label string, size int64) {
+// with a repository in /lifeboat holding an image of each of the disk
+// image files captures names (image name: file), made without mounting
+// anything (mkfs.ext4 -d).
+func repoDisk(t *testing.T, path, label string, size int64, captures map[string]string) {
 	t.Helper()
 	if err := os.WriteFile(path, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	tree := t.TempDir()
-	if _, err := repo.Create(filepath.Join(tree, "lifeboat")); err != nil {
+	r, err := repo.Create(filepath.Join(tree, "lifeboat"))
+	if err != nil {
 		t.Fatal(err)
+	}
+	for name, src := range captures {
+		captureFile(t, r, src, name)
 	}
 	if err := os.Truncate(path, size); err != nil {
 		t.Fatal(err)
@@ -82,7 +86,7 @@ func TestUnattendedCaptureRestore(t *testing.T) {
 		t.Fatal(err)
 	}
 	repoImg := filepath.Join(work, "repo.img")
-	repoDisk(t, repoImg, "LBREPO", 1<<30)
+	repoDisk(t, repoImg, "LBREPO", 1<<30, nil)
 	target := blankDisk(t, "target.img", st.Size())
 
 	cmdline := "console=tty0 console=ttyS0,115200 quiet lifeboat.job=capture,verify,restore lifeboat.repo=LABEL=LBREPO " +
@@ -141,28 +145,8 @@ func TestUnattendedRestoreScaled(t *testing.T) {
 	}
 	oldRoot := blkidRange(t, source, 1<<20, 160<<20)
 	oldSig := diskSignature(t, source)
-	tree := t.TempDir()
-	r, err := repo.Create(filepath.Join(tree, "lifeboat"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := disk.Open(source, disk.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = engine.Capture(t.Context(), src, r, engine.CaptureOptions{Name: "demo", Tool: "lifeboat test"})
-	src.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
 	repoImg := filepath.Join(work, "repo.img")
-	if err := os.WriteFile(repoImg, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	os.Truncate(repoImg, 512<<20)
-	if out, err := exec.Command("mkfs.ext4", "-q", "-F", "-L", "LBREPO", "-d", tree, repoImg).CombinedOutput(); err != nil {
-		t.Fatalf("mkfs.ext4: %v\n%s", err, out)
-	}
+	repoDisk(t, repoImg, "LBREPO", 512<<20, map[string]string{"demo": source})
 	size := st.Size() * 3 / 2
 	target := blankDisk(t, "target.img", size)
 
@@ -261,28 +245,8 @@ func TestUnattendedRestoreFit(t *testing.T) {
 	source := filepath.Join(work, "source.img")
 	id := "fit restore test " + filepath.Base(work)
 	makeDemoDisk(t, source, id)
-	tree := t.TempDir()
-	r, err := repo.Create(filepath.Join(tree, "lifeboat"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := disk.Open(source, disk.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = engine.Capture(t.Context(), src, r, engine.CaptureOptions{Name: "demo", Tool: "lifeboat test"})
-	src.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
 	repoImg := filepath.Join(work, "repo.img")
-	if err := os.WriteFile(repoImg, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	os.Truncate(repoImg, 512<<20)
-	if out, err := exec.Command("mkfs.ext4", "-q", "-F", "-L", "LBREPO", "-d", tree, repoImg).CombinedOutput(); err != nil {
-		t.Fatalf("mkfs.ext4: %v\n%s", err, out)
-	}
+	repoDisk(t, repoImg, "LBREPO", 512<<20, map[string]string{"demo": source})
 	const size = 96 << 20
 	target := blankDisk(t, "target.img", size)
 

@@ -543,32 +543,7 @@ func TestLayoutFitFAT(t *testing.T) {
 	if _, err := NewSpill([]string{"/proc"}, plan); err == nil || !strings.Contains(err.Error(), "scratch space") {
 		t.Errorf("scratch space on /proc: %v", err)
 	}
-	spill, err := NewSpill([]string{"/proc", t.TempDir()}, plan)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer spill.Close()
-	if _, err := Restore(context.Background(), im, d, RestoreOptions{Layout: plan, Spill: spill, Progress: &progress.Tracker{}}); err != nil {
-		t.Fatal(err)
-	}
-	if rep, err := VerifyTarget(context.Background(), im, d, VerifyOptions{Layout: plan, Spill: spill}); err != nil {
-		t.Fatalf("restored disk and spill stores against the image and plan: %v %v", err, rep.Problems)
-	}
-	// Until the file systems are shrunk, the disk has no partition table.
-	if tbl, err := ptable.Read(d, size, 512); err == nil && tbl.Type != ptable.TypeNone {
-		t.Errorf("before the shrink the disk has a %s table", tbl.Type)
-	}
-	changes, err := ShrinkFileSystems(context.Background(), dst, plan, spill, &progress.Tracker{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d.DropCache(); err != nil {
-		t.Fatal(err)
-	}
-	if err := WriteTable(d, plan); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("%q", changes)
+	restoreFit(t, im, d, dst, plan, []string{"/proc", t.TempDir()})
 	if st, _ := os.Stat(dst); st.Size() != size {
 		t.Errorf("target is %d bytes after the restore, was %d", st.Size(), size)
 	}
@@ -587,12 +562,7 @@ func TestLayoutFitFAT(t *testing.T) {
 // than the whole old volume fits in the grown one.
 func TestLayoutExFATGrow(t *testing.T) {
 	testutil.Root(t)
-	var ex fsCase
-	for _, c := range fsCases() {
-		if c.name == "exFAT" {
-			ex = c
-		}
-	}
+	ex := fsCaseNamed(t, "exFAT")
 	ex.dataMiB = 12
 	dir := t.TempDir()
 	src := filepath.Join(dir, "src.img")
@@ -616,17 +586,7 @@ func TestLayoutExFATGrow(t *testing.T) {
 				t.Errorf("growing %d/2 times: heap moved %v, bitmap moved %v", grow, heap, bitmap)
 			}
 			checkLayout(t, dst, plan, map[int]*fsCase{1: &ex}, snaps)
-			dev := loopPart(t, dst, p.Start, p.Size)
-			defer detach(t, dev)
-			mnt := mount(t, "exfat-fuse", dev, false)
-			err := os.WriteFile(filepath.Join(mnt, "big"), make([]byte, 72*MiB), 0o644)
-			unmount(t, mnt)
-			if err != nil {
-				t.Fatalf("a file of 72 MiB in the grown exFAT: %v", err)
-			}
-			if out, err := exec.Command("fsck.exfat", "-n", dev).CombinedOutput(); err != nil {
-				t.Errorf("fsck.exfat -n after writing into the grown space: %v\n%s", err, out)
-			}
+			writeExfat(t, dst, p.Partition, 72*MiB)
 		})
 	}
 }
@@ -638,12 +598,7 @@ func TestLayoutExFATGrow(t *testing.T) {
 // files.
 func TestLayoutFitExFAT(t *testing.T) {
 	testutil.Root(t)
-	var ex fsCase
-	for _, c := range fsCases() {
-		if c.name == "exFAT" {
-			ex = c
-		}
-	}
+	ex := fsCaseNamed(t, "exFAT")
 	ex.dataMiB = 12
 	dir := t.TempDir()
 	src := filepath.Join(dir, "src.img")
@@ -668,41 +623,9 @@ func TestLayoutFitExFAT(t *testing.T) {
 		t.Fatalf("plan onto %d bytes: %v %+v", size, err, plan)
 	}
 	t.Log(plan.Parts[0].Note)
-	spill, err := NewSpill([]string{t.TempDir()}, plan)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer spill.Close()
-	if _, err := Restore(context.Background(), im, d, RestoreOptions{Layout: plan, Spill: spill, Progress: &progress.Tracker{}}); err != nil {
-		t.Fatal(err)
-	}
-	if rep, err := VerifyTarget(context.Background(), im, d, VerifyOptions{Layout: plan, Spill: spill}); err != nil {
-		t.Fatalf("restored disk and spill store against the image and plan: %v %v", err, rep.Problems)
-	}
-	changes, err := ShrinkFileSystems(context.Background(), dst, plan, spill, &progress.Tracker{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d.DropCache(); err != nil {
-		t.Fatal(err)
-	}
-	if err := WriteTable(d, plan); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("%q", changes)
+	restoreFit(t, im, d, dst, plan, []string{t.TempDir()})
 	checkLayout(t, dst, plan, map[int]*fsCase{1: &ex}, snaps)
-	p := plan.Parts[0]
-	dev := loopPart(t, dst, p.Start, p.Size)
-	defer detach(t, dev)
-	mnt := mount(t, "exfat-fuse", dev, false)
-	err = os.WriteFile(filepath.Join(mnt, "new"), make([]byte, 8*MiB), 0o644)
-	unmount(t, mnt)
-	if err != nil {
-		t.Fatalf("a new file in the shrunk exFAT: %v", err)
-	}
-	if out, err := exec.Command("fsck.exfat", "-n", dev).CombinedOutput(); err != nil {
-		t.Errorf("fsck.exfat -n after writing into the shrunk volume: %v\n%s", err, out)
-	}
+	writeExfat(t, dst, plan.Parts[0].Partition, 8*MiB)
 }
 
 // TestLayoutBtrfsGrow restores a disk with btrfs onto a disk 2.5 times
@@ -713,12 +636,7 @@ func TestLayoutFitExFAT(t *testing.T) {
 func TestLayoutBtrfsGrow(t *testing.T) {
 	testutil.Root(t)
 	testutil.Tool(t, "btrfs")
-	var bt fsCase
-	for _, c := range fsCases() {
-		if c.name == "btrfs" {
-			bt = c
-		}
-	}
+	bt := fsCaseNamed(t, "btrfs")
 	dir := t.TempDir()
 	src := filepath.Join(dir, "src.img")
 	const size = 130 * MiB
@@ -743,6 +661,68 @@ func TestLayoutBtrfsGrow(t *testing.T) {
 	defer detach(t, dev)
 	if _, err := fsresize.Grow(context.Background(), dev, "btrfs"); err == nil || !strings.Contains(err.Error(), twin+" also holds a btrfs") {
 		t.Errorf("growing a btrfs copy beside its source: %v", err)
+	}
+}
+
+// fsCaseNamed is the file system case of fsCases with that name.
+func fsCaseNamed(t *testing.T, name string) fsCase {
+	t.Helper()
+	for _, c := range fsCases() {
+		if c.name == name {
+			return c
+		}
+	}
+	t.Fatalf("no file system case %q", name)
+	return fsCase{}
+}
+
+// restoreFit carries out a plan that shrinks file systems onto d (the
+// file dst), as a restore job does: spill stores in the first of dirs
+// with room, the data, the comparison of disk and stores with the image,
+// the shrinks, the table last. Until then the disk has no table.
+func restoreFit(t *testing.T, im *repo.Image, d *disk.Disk, dst string, plan *layout.Plan, dirs []string) {
+	t.Helper()
+	spill, err := NewSpill(dirs, plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer spill.Close()
+	if _, err := Restore(context.Background(), im, d, RestoreOptions{Layout: plan, Spill: spill, Progress: &progress.Tracker{}}); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := VerifyTarget(context.Background(), im, d, VerifyOptions{Layout: plan, Spill: spill}); err != nil {
+		t.Fatalf("restored disk and spill stores against the image and plan: %v %v", err, rep.Problems)
+	}
+	if tbl, err := ptable.Read(d, d.Size(), d.LogicalSectorSize()); err == nil && tbl.Type != ptable.TypeNone {
+		t.Errorf("before the shrink the disk has a %s table", tbl.Type)
+	}
+	changes, err := ShrinkFileSystems(context.Background(), dst, plan, spill, &progress.Tracker{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.DropCache(); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteTable(d, plan); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%q", changes)
+}
+
+// writeExfat writes a file of n bytes into the exFAT of partition p of
+// the disk image dst, and checks the volume with fsck.exfat after.
+func writeExfat(t *testing.T, dst string, p ptable.Partition, n int64) {
+	t.Helper()
+	dev := loopPart(t, dst, p.Start, p.Size)
+	defer detach(t, dev)
+	mnt := mount(t, "exfat-fuse", dev, false)
+	err := os.WriteFile(filepath.Join(mnt, "new"), make([]byte, n), 0o644)
+	unmount(t, mnt)
+	if err != nil {
+		t.Fatalf("a file of %d bytes in the resized exFAT: %v", n, err)
+	}
+	if out, err := exec.Command("fsck.exfat", "-n", dev).CombinedOutput(); err != nil {
+		t.Errorf("fsck.exfat -n after writing into the resized volume: %v\n%s", err, out)
 	}
 }
 

@@ -224,44 +224,47 @@ func (j *joined) WriteAt(p []byte, off int64) (int, error) {
 	return j.do(p, off, (*os.File).WriteAt)
 }
 
-// shrinkExfat moves the exFAT volume's clusters past the partition's end
-// into it and makes the volume the partition's size.
+// shrinkFAT and shrinkExfat move the FAT or exFAT volume's clusters past
+// the partition's end into it and make the volume the partition's size,
+// working on the partition and its spill store joined.
+func shrinkFAT(path string, pt layout.Part, spill *os.File, spillLen int64) (string, error) {
+	return shrinkJoined(path, pt, spill, func(j *joined, sync func() error) (int64, error) {
+		v, err := fatfs.Open(j, pt.Size+spillLen)
+		if err != nil {
+			return 0, err
+		}
+		v.Sync = sync
+		err = v.Shrink(j, pt.Size)
+		return v.G.Clusters, err
+	})
+}
+
 func shrinkExfat(path string, pt layout.Part, spill *os.File, spillLen int64) (string, error) {
+	return shrinkJoined(path, pt, spill, func(j *joined, _ func() error) (int64, error) {
+		v, err := exfat.Parse(j, pt.Size+spillLen)
+		if err != nil {
+			return 0, err
+		}
+		err = v.Shrink(j, pt.Size)
+		return v.Clusters, err
+	})
+}
+
+// shrinkJoined opens the target at path, joins partition pt and its spill
+// store, runs shrink on them (which returns the cluster count it leaves)
+// and syncs.
+func shrinkJoined(path string, pt layout.Part, spill *os.File, shrink func(*joined, func() error) (int64, error)) (string, error) {
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		return "", err
 	}
 	defer f.Close()
-	j := &joined{a: f, off: pt.Start, size: pt.Size, b: spill}
-	v, err := exfat.Parse(j, pt.Size+spillLen)
+	n, err := shrink(&joined{a: f, off: pt.Start, size: pt.Size, b: spill}, f.Sync)
 	if err != nil {
-		return "", err
-	}
-	if err := v.Shrink(j, pt.Size); err != nil {
 		return "", err
 	}
 	if err := f.Sync(); err != nil {
-		return "", err
+		return "", fmt.Errorf("sync %s: %w", path, err)
 	}
-	return fmt.Sprintf("by moving the clusters past its new end into it (%d clusters now)", v.Clusters), nil
-}
-
-// shrinkFAT moves the FAT volume's clusters past the partition's end into
-// it and makes the volume the partition's size.
-func shrinkFAT(path string, pt layout.Part, spill *os.File, spillLen int64) (string, error) {
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	j := &joined{a: f, off: pt.Start, size: pt.Size, b: spill}
-	v, err := fatfs.Open(j, pt.Size+spillLen)
-	if err != nil {
-		return "", err
-	}
-	v.Sync = f.Sync
-	if err := v.Shrink(j, pt.Size); err != nil {
-		return "", err
-	}
-	return fmt.Sprintf("by moving the clusters past its new end into it (%d clusters now)", v.G.Clusters), nil
+	return fmt.Sprintf("by moving the clusters past its new end into it (%d clusters now)", n), nil
 }
