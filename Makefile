@@ -16,10 +16,10 @@ BIN := bin/lifeboat
 # firmware (OVMF) and network boot ROMs (iPXE) to boot the rescue media;
 # GRUB's tools and BIOS modules to make them.
 DEB_PKGS := gdisk fdisk dosfstools e2fsprogs xfsprogs btrfs-progs exfatprogs mtools ntfs-3g \
-	cryptsetup-bin lvm2 xorriso zstd time util-linux openssl tmux kmod qemu-system-x86 ovmf ipxe-qemu \
+	cryptsetup-bin lvm2 xorriso zstd lz4 time util-linux openssl tmux kmod qemu-system-x86 ovmf ipxe-qemu \
 	grub-common grub-pc-bin partclone exfat-fuse
 DEB_CMDS := sgdisk sfdisk mkfs.vfat mkfs.ext4 mkfs.xfs mkfs.btrfs mkfs.exfat mcopy mkfs.ntfs \
-	cryptsetup pvcreate xorriso blkid zstd /usr/bin/time losetup openssl tmux depmod qemu-system-x86_64 \
+	cryptsetup pvcreate xorriso blkid zstd lz4 /usr/bin/time losetup openssl tmux depmod qemu-system-x86_64 \
 	/usr/share/OVMF/OVMF_CODE_4M.secboot.fd /usr/lib/ipxe/qemu/efi-e1000.rom grub-mkimage /usr/lib/grub/i386-pc/boot.img \
 	partclone.extfs mount.exfat-fuse
 
@@ -33,7 +33,7 @@ FUZZTIME ?= 10s
 KERNEL_PKG ?= linux-image-6.1.0-56-amd64
 KERNEL_VERSION ?= 6.1.192-2
 BOOT_DIR := out/boot
-BOOT := $(BOOT_DIR)/initramfs.cpio.zst
+BOOT := $(BOOT_DIR)/initramfs.cpio.lz4
 MEDIA_DIR := out/media
 MEDIA := $(MEDIA_DIR)/lifeboat.img
 # lifeboat.img must fit this budget, in MiB (checked by make image).

@@ -2,7 +2,8 @@
 # media.sh BOOT_DIR OUT_DIR (make image)
 #
 # Makes Lifeboat's boot media from the rescue environment in BOOT_DIR
-# (vmlinuz and initramfs.cpio.zst from make initramfs) into OUT_DIR:
+# (vmlinuz, initramfs.cpio.lz4 and initramfs.cpio.zst from make initramfs)
+# into OUT_DIR:
 #   lifeboat.img        USB stick image: UEFI with Secure Boot (Debian's
 #                       signed shim, GRUB and kernel) and legacy BIOS (GRUB)
 #   lifeboat.iso        hybrid ISO image for optical media and USB sticks
@@ -31,7 +32,7 @@ GRUB_SIGNED_VERSION=${GRUB_SIGNED_VERSION:-1+2.06+13+deb12u2}
 for c in apt-get dpkg-deb grub-mkimage; do
 	command -v "$c" >/dev/null || { echo "media: $c is missing (run make deps)" >&2; exit 1; }
 done
-for f in "$boot/vmlinuz" "$boot/initramfs.cpio.zst" "$grubpc/boot.img" "$grubpc/boot_hybrid.img" "$grubpc/cdboot.img"; do
+for f in "$boot/vmlinuz" "$boot/initramfs.cpio.lz4" "$boot/initramfs.cpio.zst" "$grubpc/boot.img" "$grubpc/boot_hybrid.img" "$grubpc/cdboot.img"; do
 	[ -f "$f" ] || { echo "media: $f is missing (run make initramfs and make deps)" >&2; exit 1; }
 done
 
@@ -77,10 +78,17 @@ mkdir -p "$out"
 # which GRUB passes to the kernel as lifeboat.media.
 guid=$(tr a-z A-Z < /proc/sys/kernel/random/uuid)
 
-# menu TARGET_ARGS: the GRUB menu, shared by UEFI and BIOS. The kernel and
-# initramfs are on the ESP (stick) or the ISO's file system.
+# menu MEDIA_ARG DIR INITRD: the GRUB menu, shared by UEFI and BIOS. The
+# kernel and initramfs are on the ESP (stick) or the ISO's file system, or
+# fetched from the network boot server.
+#
+# The menu is hidden: GRUB boots Lifeboat at once unless Esc (or F4) is
+# pressed, or Shift held, as it starts. A visible menu would cost every
+# boot its timeout; the UI itself offers a shell, reboot and power off, so
+# the menu is only wanted when Lifeboat does not come up (the entry with the
+# kernel's messages on screen) or for the firmware's settings.
 menu() {
-	local media=$1 dir=$2
+	local media=$1 dir=$2 initrd=$3
 	cat <<EOF
 # Lifeboat $version boot menu.
 if [ "\$grub_platform" = "pc" ]; then
@@ -89,16 +97,17 @@ if [ "\$grub_platform" = "pc" ]; then
 	terminal_input console serial
 	terminal_output console serial
 fi
-set timeout=2
+set timeout_style=hidden
+set timeout=0
 set default=0
 menuentry "Lifeboat $version" --id lifeboat {
 	echo "Loading Lifeboat $version..."
 	linux $dir/vmlinuz console=tty0 console=ttyS0,115200 quiet $media
-	initrd $dir/initramfs.zst
+	initrd $dir/$initrd
 }
 menuentry "Lifeboat $version, kernel messages on screen" --id verbose {
 	linux $dir/vmlinuz console=tty0 console=ttyS0,115200 loglevel=7 $media
-	initrd $dir/initramfs.zst
+	initrd $dir/$initrd
 }
 if [ "\$grub_platform" = "efi" ]; then
 	menuentry "UEFI firmware settings" --id fwsetup { fwsetup }
@@ -109,7 +118,7 @@ EOF
 }
 
 # 1. The USB stick image.
-menu "lifeboat.media=$guid" /lifeboat > "$work/grub.cfg"
+menu "lifeboat.media=$guid" /lifeboat initramfs.lz4 > "$work/grub.cfg"
 grub-mkimage -O i386-pc -o "$work/core.img" -p "(,gpt1)/EFI/debian" \
 	biosdisk part_gpt part_msdos fat iso9660 normal linux configfile echo test search search_fs_uuid \
 	search_label serial terminal sleep halt reboot
@@ -117,17 +126,17 @@ mkdir -p "$work/extra"
 cp "$boot/modules.txt" "$work/extra/modules.txt" 2>/dev/null || true
 echo "$version" > "$work/extra/VERSION"
 (cd "$top" && "$GO" run ./build/mkmedia -usb "$out/lifeboat.img" -disk-guid "$guid" \
-	-kernel "$boot/vmlinuz" -initrd "$boot/initramfs.cpio.zst" -shim "$shim" -grub-efi "$grubefi" \
+	-kernel "$boot/vmlinuz" -initrd "$boot/initramfs.cpio.lz4" -shim "$shim" -grub-efi "$grubefi" \
 	-bios-boot "$grubpc/boot.img" -bios-core "$work/core.img" -grub-cfg "$work/grub.cfg" -extra "$work/extra")
 
 # 2. The hybrid ISO image. Written to a stick it is told apart by its MBR
 # disk signature.
 diskid=$(od -An -N4 -tx4 /dev/urandom | tr -d ' \n' | tr a-f A-F)
-menu "lifeboat.media=mbr:$diskid" /lifeboat > "$work/grub-iso.cfg"
+menu "lifeboat.media=mbr:$diskid" /lifeboat initramfs.lz4 > "$work/grub-iso.cfg"
 grub-mkimage -O i386-pc-eltorito -o "$work/eltorito.img" -p /boot/grub \
 	biosdisk iso9660 part_msdos normal linux configfile echo test search serial terminal sleep halt reboot
 (cd "$top" && "$GO" run ./build/mkmedia -iso "$out/lifeboat.iso" -disk-id "$((16#$diskid))" \
-	-kernel "$boot/vmlinuz" -initrd "$boot/initramfs.cpio.zst" -shim "$shim" -grub-efi "$grubefi" -grub-cd "$grubcd" \
+	-kernel "$boot/vmlinuz" -initrd "$boot/initramfs.cpio.lz4" -shim "$shim" -grub-efi "$grubefi" -grub-cd "$grubcd" \
 	-bios-eltorito "$work/eltorito.img" -bios-hybrid "$grubpc/boot_hybrid.img" -grub-cfg "$work/grub-iso.cfg" -extra "$work/extra")
 
 # 3. Network boot: the iPXE script for BIOS and UEFI PXE firmware that runs
@@ -139,7 +148,7 @@ cp "$boot/vmlinuz" "$net/vmlinuz"
 cp "$boot/initramfs.cpio.zst" "$net/initramfs.zst"
 cp "$shim" "$net/bootnetx64.efi"
 cp "$grubnet" "$net/grubx64.efi"
-menu "" "" > "$net/grub/grub.cfg"
+menu "" "" initramfs.zst > "$net/grub/grub.cfg"
 cat > "$net/boot.ipxe" <<EOF
 #!ipxe
 # Lifeboat $version network boot. Serve this directory over TFTP or HTTP

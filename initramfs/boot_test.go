@@ -11,14 +11,14 @@ import (
 	"time"
 )
 
-// bootDir is where make initramfs put vmlinuz and initramfs.cpio.zst; make
+// bootDir is where make initramfs put vmlinuz and initramfs.cpio.lz4; make
 // test sets LIFEBOAT_BOOT_DIR.
 func bootDir(t *testing.T) string {
 	dir := os.Getenv("LIFEBOAT_BOOT_DIR")
 	if dir == "" {
 		t.Skip("LIFEBOAT_BOOT_DIR is not set: run make test, which builds the rescue environment first")
 	}
-	for _, f := range []string{"vmlinuz", "initramfs.cpio.zst"} {
+	for _, f := range []string{"vmlinuz", "initramfs.cpio.lz4"} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 			t.Fatalf("the rescue environment is not built: %v", err)
 		}
@@ -59,7 +59,7 @@ func TestBootShowsEveryKindOfDisk(t *testing.T) {
 			"-device", "usb-bot,id=bot,serial=USB0001", "-device", "scsi-hd,bus=bot.0,drive=usb,vendor=Lifeboat,product=UsbStick"}},
 	}
 	args := []string{"-m", "1024", "-smp", "2",
-		"-kernel", filepath.Join(dir, "vmlinuz"), "-initrd", filepath.Join(dir, "initramfs.cpio.zst"),
+		"-kernel", filepath.Join(dir, "vmlinuz"), "-initrd", filepath.Join(dir, "initramfs.cpio.lz4"),
 		"-append", "console=tty0 console=ttyS0,115200 quiet"}
 	for _, d := range disks {
 		args = append(args, d.args...)

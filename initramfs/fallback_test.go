@@ -121,7 +121,7 @@ func TestUEFIBootEntryMade(t *testing.T) {
 	cmdline := "console=tty0 console=ttyS0,115200 quiet lifeboat.job=restore lifeboat.repo=LABEL=LBREPO " +
 		"lifeboat.image=installed lifeboat.target=serial:UEFIDISK1 lifeboat.after=poweroff"
 	v := startVM(t, append(pflash, "-m", "1024", "-smp", "2",
-		"-kernel", filepath.Join(dir, "vmlinuz"), "-initrd", filepath.Join(dir, "initramfs.cpio.zst"), "-append", cmdline,
+		"-kernel", filepath.Join(dir, "vmlinuz"), "-initrd", filepath.Join(dir, "initramfs.cpio.lz4"), "-append", cmdline,
 		"-device", "virtio-blk-pci,drive=repo,serial=REPO0001", "-drive", "file="+repoImg+",format=raw,if=none,id=repo",
 		"-device", "nvme,serial=UEFIDISK1,drive=dst", "-drive", "file="+target+",format=raw,if=none,id=dst")...)
 	out := v.waitExit(5 * time.Minute)
@@ -146,7 +146,7 @@ func TestUEFIBootEntryMade(t *testing.T) {
 	cmdline = "console=tty0 console=ttyS0,115200 quiet lifeboat.job=capture lifeboat.repo=LABEL=LBREPO " +
 		"lifeboat.image=again lifeboat.source=serial:UEFIDISK1 lifeboat.after=poweroff"
 	v = startVM(t, append(pflash, "-m", "1024", "-smp", "2",
-		"-kernel", filepath.Join(dir, "vmlinuz"), "-initrd", filepath.Join(dir, "initramfs.cpio.zst"), "-append", cmdline,
+		"-kernel", filepath.Join(dir, "vmlinuz"), "-initrd", filepath.Join(dir, "initramfs.cpio.lz4"), "-append", cmdline,
 		"-device", "virtio-blk-pci,drive=repo,serial=REPO0001", "-drive", "file="+repoImg+",format=raw,if=none,id=repo",
 		"-device", "nvme,serial=UEFIDISK1,drive=dst", "-drive", "file="+target+",format=raw,if=none,id=dst")...)
 	if out := v.waitExit(5 * time.Minute); !strings.Contains(out, "UNATTENDED JOB DONE") {

@@ -45,7 +45,7 @@ func TestKeystrokeCaptureRestore(t *testing.T) {
 	t.Logf("demo disk (%d MiB), repository disk and blank target made in %s", st.Size()>>20, took())
 
 	v := startVM(t, "-m", "1024", "-smp", "2",
-		"-kernel", filepath.Join(dir, "vmlinuz"), "-initrd", filepath.Join(dir, "initramfs.cpio.zst"),
+		"-kernel", filepath.Join(dir, "vmlinuz"), "-initrd", filepath.Join(dir, "initramfs.cpio.lz4"),
 		"-append", "console=tty0 console=ttyS0,115200 quiet",
 		"-device", "virtio-blk-pci,drive=src,serial=DEMO-SRC", "-drive", "file="+demo+",format=raw,if=none,id=src",
 		"-device", "nvme,serial=REPO0001,drive=repo", "-drive", "file="+repoImg+",format=raw,if=none,id=repo",

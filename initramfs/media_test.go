@@ -4,6 +4,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -122,4 +123,41 @@ func TestMediaBoot(t *testing.T) {
 			t.Logf("%s: the text UI appeared %s after QEMU started:\n%s", tc.name, ui, s)
 		})
 	}
+}
+
+// TestBootMenu checks the stick's hidden boot menu: GRUB boots Lifeboat at
+// once (TestMediaBoot), and shows its menu when Esc is pressed as it
+// starts. The entry with the kernel's messages on screen then boots with
+// them on the console, and reaches the UI.
+func TestBootMenu(t *testing.T) {
+	media := mediaDir(t)
+	needVM(t)
+	target := blankDisk(t, "target.img", 1<<30)
+	args := append(firmware(t, ovmfCode, ovmfVars), "-machine", "q35", "-m", "1024", "-smp", "2",
+		"-device", "qemu-xhci", "-device", "usb-storage,drive=stick,serial=LIFEBOAT-STICK,bootindex=0",
+		"-drive", "file="+filepath.Join(media, "lifeboat.img")+",format=raw,if=none,id=stick,snapshot=on",
+		"-device", "nvme,serial=BLANK0001,drive=target", "-drive", "file="+target+",format=raw,if=none,id=target")
+	v := startVM(t, args...)
+	// The firmware has handed over to the stick; Esc from now on is
+	// GRUB's (pressed earlier, it would open the firmware's own menu).
+	v.waitFor(2*time.Minute, "starting Boot")
+	deadline := time.Now().Add(time.Minute)
+	for !strings.Contains(v.screen(), "kernel messages on screen") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no boot menu after Esc:\n%s", v.history())
+		}
+		if strings.Contains(v.history(), "Loading Lifeboat") {
+			t.Fatalf("GRUB booted without its menu though Esc was pressed as it started:\n%s", v.history())
+		}
+		v.keys("Escape")
+		time.Sleep(100 * time.Millisecond)
+	}
+	s := v.waitFor(10*time.Second, "Lifeboat", "kernel messages on screen", "UEFI firmware settings", "Reboot", "Power off")
+	t.Logf("the boot menu:\n%s", s)
+	v.keys("Down", "Enter")
+	// The quiet entry prints no kernel messages; this one a screenful.
+	stamp := regexp.MustCompile(`\[ *\d+\.\d{6}\] `)
+	v.waitUntil(2*time.Minute, "the kernel's messages", func(s string) bool { return len(stamp.FindAllString(s, -1)) >= 10 })
+	v.waitFor(2*time.Minute, "c capture")
+	t.Logf("with the kernel's messages, the text UI appeared %s after QEMU started", v.since())
 }

@@ -67,7 +67,7 @@ func TestFourKnRestoreMounts(t *testing.T) {
 		cmdline := "console=tty0 console=ttyS0,115200 quiet lifeboat.job=verify lifeboat.repo=LABEL=" + label +
 			" lifeboat.image=tiny lifeboat.after=poweroff"
 		v := startVM(t, "-m", "1024", "-smp", "2",
-			"-kernel", filepath.Join(dir, "vmlinuz"), "-initrd", filepath.Join(dir, "initramfs.cpio.zst"), "-append", cmdline,
+			"-kernel", filepath.Join(dir, "vmlinuz"), "-initrd", filepath.Join(dir, "initramfs.cpio.lz4"), "-append", cmdline,
 			"-device", "virtio-blk-pci,drive=t,serial=FOURKN01,logical_block_size=4096,physical_block_size=4096",
 			"-drive", "file="+target+",format=raw,if=none,id=t",
 		)

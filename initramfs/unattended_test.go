@@ -92,7 +92,7 @@ func TestUnattendedCaptureRestore(t *testing.T) {
 	cmdline := "console=tty0 console=ttyS0,115200 quiet lifeboat.job=capture,verify,restore lifeboat.repo=LABEL=LBREPO " +
 		"lifeboat.image=demo lifeboat.source=serial:DEMO-SRC lifeboat.target=serial:BLANK0001 lifeboat.after=poweroff"
 	v := startVM(t, "-m", "1024", "-smp", "2",
-		"-kernel", filepath.Join(dir, "vmlinuz"), "-initrd", filepath.Join(dir, "initramfs.cpio.zst"), "-append", cmdline,
+		"-kernel", filepath.Join(dir, "vmlinuz"), "-initrd", filepath.Join(dir, "initramfs.cpio.lz4"), "-append", cmdline,
 		"-device", "virtio-blk-pci,drive=src,serial=DEMO-SRC", "-drive", "file="+source+",format=raw,if=none,id=src",
 		"-device", "nvme,serial=REPO0001,drive=repo", "-drive", "file="+repoImg+",format=raw,if=none,id=repo",
 		"-device", "ahci,id=ahci", "-device", "ide-hd,bus=ahci.0,drive=dst,serial=BLANK0001",
@@ -153,7 +153,7 @@ func TestUnattendedRestoreScaled(t *testing.T) {
 	cmdline := "console=tty0 console=ttyS0,115200 quiet lifeboat.job=restore lifeboat.repo=LABEL=LBREPO " +
 		"lifeboat.image=demo lifeboat.target=serial:BIGGER01 lifeboat.layout=scale lifeboat.identity=new lifeboat.after=poweroff"
 	v := startVM(t, "-m", "1024", "-smp", "2",
-		"-kernel", filepath.Join(dir, "vmlinuz"), "-initrd", filepath.Join(dir, "initramfs.cpio.zst"), "-append", cmdline,
+		"-kernel", filepath.Join(dir, "vmlinuz"), "-initrd", filepath.Join(dir, "initramfs.cpio.lz4"), "-append", cmdline,
 		"-device", "virtio-blk-pci,drive=repo,serial=REPO0001", "-drive", "file="+repoImg+",format=raw,if=none,id=repo",
 		"-device", "nvme,serial=BIGGER01,drive=dst", "-drive", "file="+target+",format=raw,if=none,id=dst",
 	)
@@ -253,7 +253,7 @@ func TestUnattendedRestoreFit(t *testing.T) {
 	cmdline := "console=tty0 console=ttyS0,115200 quiet lifeboat.job=restore lifeboat.repo=LABEL=LBREPO " +
 		"lifeboat.image=demo lifeboat.target=serial:SMALLER1 lifeboat.layout=fit lifeboat.identity=new lifeboat.after=poweroff"
 	v := startVM(t, "-m", "1024", "-smp", "2",
-		"-kernel", filepath.Join(dir, "vmlinuz"), "-initrd", filepath.Join(dir, "initramfs.cpio.zst"), "-append", cmdline,
+		"-kernel", filepath.Join(dir, "vmlinuz"), "-initrd", filepath.Join(dir, "initramfs.cpio.lz4"), "-append", cmdline,
 		"-device", "virtio-blk-pci,drive=repo,serial=REPO0001", "-drive", "file="+repoImg+",format=raw,if=none,id=repo",
 		"-device", "nvme,serial=SMALLER1,drive=dst", "-drive", "file="+target+",format=raw,if=none,id=dst",
 	)

@@ -42,6 +42,10 @@ type Config struct {
 	Shell string
 	// Poll is how often the disk list is checked for changes (default 2s).
 	Poll time.Duration
+	// Loading, when set, reports whether disk drivers are still being
+	// loaded (at boot): the disk list then says so rather than "no disks
+	// found", and is checked four times as often.
+	Loading func() bool
 	// NoColor draws in the terminal's default colours only.
 	NoColor bool
 	// Version is shown in the title bar.
@@ -329,7 +333,11 @@ func lockFile(path string, how int) (*os.File, error) {
 // looks for repositories on them, off the UI goroutine.
 func (u *UI) watchDisks(ctx context.Context) {
 	u.rescan(ctx, true)
-	t := time.NewTicker(u.cfg.Poll)
+	poll := u.cfg.Poll
+	if u.loading() {
+		poll /= 4
+	}
+	t := time.NewTicker(poll)
 	defer t.Stop()
 	for {
 		select {
@@ -337,8 +345,17 @@ func (u *UI) watchDisks(ctx context.Context) {
 			return
 		case <-t.C:
 			u.rescan(ctx, false)
+			if poll != u.cfg.Poll && !u.loading() {
+				poll = u.cfg.Poll
+				t.Reset(poll)
+			}
 		}
 	}
+}
+
+// loading reports whether disk drivers are still being loaded.
+func (u *UI) loading() bool {
+	return u.cfg.Loading != nil && u.cfg.Loading()
 }
 
 // signature is a cheap fingerprint of the block devices: names, sizes,
@@ -359,6 +376,10 @@ func (u *UI) signature() string {
 		}
 	}
 	var b strings.Builder
+	if u.loading() {
+		// The end of loading is a change: the list's empty text changes.
+		b.WriteString("loading;")
+	}
 	for _, d := range list {
 		fmt.Fprintf(&b, "%s %d %d", d.Name, d.Size, len(d.Partitions))
 		for _, m := range d.MountPoints {

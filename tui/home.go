@@ -106,7 +106,11 @@ func (h *homeScreen) refresh() {
 		}
 	}
 	if len(h.shown) == 0 {
-		h.table.SetCell(1, 0, tview.NewTableCell("no disks found"))
+		empty := "no disks found"
+		if h.u.loading() {
+			empty = "loading disk drivers..."
+		}
+		h.table.SetCell(1, 0, tview.NewTableCell(empty))
 		h.detail.SetText("")
 		return
 	}

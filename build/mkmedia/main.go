@@ -102,7 +102,7 @@ func espFiles(in inputs) (map[string]string, error) {
 		"/EFI/BOOT/grubx64.efi":   in.grubEFI,
 		"/EFI/debian/grub.cfg":    in.grubCfg,
 		"/lifeboat/vmlinuz":       in.kernel,
-		"/lifeboat/initramfs.zst": in.initrd,
+		"/lifeboat/initramfs.lz4": in.initrd,
 	}
 	for name, src := range files {
 		if src == "" {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -54,12 +55,22 @@ func (e *env) boot(ctx context.Context, args []string) error {
 	// hardware is closed when the modules for the hardware present are
 	// loaded; nil when there are no modules to load.
 	var hardware chan struct{}
+	// fileSystems is closed when the file-system modules are loaded (or
+	// there are none to load).
+	fileSystems := make(chan struct{})
 	if dir, err := kmod.DefaultDir(); err != nil {
 		logf("modules: %v", err)
+		close(fileSystems)
 	} else if ix, err := kmod.Open(dir); err != nil {
 		logf("modules: %v", err)
+		close(fileSystems)
 	} else {
 		hardware = make(chan struct{})
+		if err := os.MkdirAll(filepath.Dir(boot.LoadingMarker), 0o755); err != nil {
+			logf("%v", err)
+		} else if err := os.WriteFile(boot.LoadingMarker, nil, 0o644); err != nil {
+			logf("%v", err)
+		}
 		// Listen for devices before loading modules for those already
 		// there, so that none appearing in between is missed; then keep
 		// loading modules for whatever is plugged in, as udev would.
@@ -79,18 +90,24 @@ func (e *env) boot(ctx context.Context, args []string) error {
 				}
 			}()
 		}
-		// The file systems repositories live on are loaded beside the
-		// modules for the hardware: on two CPUs that halves the wait.
-		efi := false
-		if _, err := os.Stat(*sysRoot + "/firmware/efi"); err == nil {
-			efi = true
+		// efivarfs first, so that the UI can tell whether Secure Boot is
+		// on (only UEFI firmware has variables).
+		if _, err := os.Stat(*sysRoot + "/firmware/efi"); err == nil && ix.Has("efivarfs") {
+			if err := ix.Load("efivarfs", ""); err != nil {
+				logf("module efivarfs: %v", err)
+			}
 		}
+		// The file systems repositories live on are loaded beside the
+		// modules for the hardware: on two CPUs that halves the wait. The
+		// UI does not wait for either: it shows disks as their drivers
+		// load, and a mount it asks for before its file system's module
+		// is in loads that module through modprobe.
 		always := make(chan kmod.Result, 1)
 		go func() {
 			res := kmod.Result{Failed: map[string]error{}}
 			for _, m := range alwaysModules {
-				if m == "efivarfs" && !efi {
-					continue // only UEFI firmware has variables
+				if m == "efivarfs" {
+					continue
 				}
 				if ix.Has(m) {
 					if err := ix.Load(m, ""); err != nil {
@@ -113,16 +130,19 @@ func (e *env) boot(ctx context.Context, args []string) error {
 			for m, err := range res.Failed {
 				logf("module %s: %v", m, err)
 			}
+			if err := os.Remove(boot.LoadingMarker); err != nil {
+				logf("%v", err)
+			}
 			close(hardware)
 		}()
-		// The UI starts once the file systems are there (a repository is
-		// looked for as soon as a disk shows); disks come into it as their
-		// drivers load.
-		fsRes := <-always
-		logf("loaded %d file-system modules in %s: %s", len(fsRes.Loaded), time.Since(start).Round(100*time.Millisecond), strings.Join(fsRes.Loaded, " "))
-		for m, err := range fsRes.Failed {
-			logf("module %s: %v", m, err)
-		}
+		go func() {
+			res := <-always
+			logf("loaded %d file-system modules in %s: %s", len(res.Loaded), time.Since(start).Round(100*time.Millisecond), strings.Join(res.Loaded, " "))
+			for m, err := range res.Failed {
+				logf("module %s: %v", m, err)
+			}
+			close(fileSystems)
+		}()
 	}
 	if err := boot.MountFirmwareFS(*sysRoot); err != nil {
 		logf("%v", err)
@@ -137,7 +157,7 @@ func (e *env) boot(ctx context.Context, args []string) error {
 	if cmdline, err := os.ReadFile("/proc/cmdline"); err != nil {
 		logf("%v", err)
 	} else {
-		e.unattended(ctx, string(cmdline), *sysRoot, consoles, hardware, logf)
+		e.unattended(ctx, string(cmdline), *sysRoot, consoles, fileSystems, hardware, logf)
 	}
 	self, err := exec.LookPath("lifeboat")
 	if err != nil {
@@ -168,7 +188,7 @@ func orUnknown(s string) string {
 // its progress on every console, then does what lifeboat.after says. It
 // returns to let the text UI start: after a shell request, after a failure
 // (the technician must see what went wrong), or when there is no job.
-func (e *env) unattended(ctx context.Context, cmdline, sysRoot string, consoles []string, hardware <-chan struct{}, logf func(string, ...any)) {
+func (e *env) unattended(ctx context.Context, cmdline, sysRoot string, consoles []string, fileSystems, hardware <-chan struct{}, logf func(string, ...any)) {
 	var outs []*os.File
 	for _, c := range consoles {
 		if f, err := os.OpenFile("/dev/"+c, os.O_WRONLY|unix.O_NOCTTY, 0); err == nil {
@@ -193,11 +213,14 @@ func (e *env) unattended(ctx context.Context, cmdline, sysRoot string, consoles 
 	if plan == nil {
 		return
 	}
-	// The text UI shows disks as they come; a job waits for their drivers,
-	// then for them to settle.
-	if hardware != nil {
+	// The text UI shows disks as they come; a job waits for their drivers
+	// and the file systems', then for the disks to settle.
+	for _, c := range []<-chan struct{}{fileSystems, hardware} {
+		if c == nil {
+			continue
+		}
 		select {
-		case <-hardware:
+		case <-c:
 		case <-ctx.Done():
 			return
 		}

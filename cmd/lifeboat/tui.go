@@ -45,6 +45,10 @@ func (e *env) tui(ctx context.Context, args []string) error {
 	if *boot {
 		cfg.Status = bootpkg.ReadFirmware("/sys").String()
 		cfg.JobLock = "/run/lifeboat/job.lock"
+		cfg.Loading = func() bool {
+			_, err := os.Stat(bootpkg.LoadingMarker)
+			return err == nil
+		}
 	}
 	if *find && os.Geteuid() == 0 {
 		cfg.Find = &repofind.Finder{MountRoot: *mountRoot, Source: inventory.DefaultSource()}

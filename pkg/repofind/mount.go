@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/lifeboat-dev/lifeboat/pkg/fsprobe"
 	"golang.org/x/sys/unix"
 )
 
@@ -182,4 +183,57 @@ func setReadOnly(dev string, on bool) error {
 		return fmt.Errorf("%s %s: %w", what, dev, err)
 	}
 	return nil
+}
+
+// kernelTypes maps the formats fsprobe recognises to the kernel file
+// systems that mount them; "" for formats that hold no mountable file
+// system (swap, encrypted or LVM volumes).
+var kernelTypes = map[string]string{
+	"ext2": "ext4", "ext3": "ext4", "ext4": "ext4", "xfs": "xfs", "btrfs": "btrfs",
+	"vfat": "vfat", "exfat": "exfat", "ntfs": "ntfs3", "iso9660": "iso9660",
+	"swap": "", "crypto_LUKS": "", "BitLocker": "", "LVM2_member": "",
+}
+
+// probeTypes returns the types to try mounting dev with. When its format
+// is recognised that is the one type that mounts it, tried even when its
+// module is not loaded yet (the mount loads it); when the device holds a
+// format that is no file system (swap, LUKS, LVM), none. Otherwise the
+// kernel's types fsprobe does not know: a blank disk is then not offered
+// to each file system in turn, which would fill the kernel log with their
+// complaints. When the device cannot be read, every type is tried, for
+// the mount to report the error.
+func probeTypes(dev string, size int64, types []string) []string {
+	f, err := os.Open(dev)
+	if err != nil {
+		return types
+	}
+	defer f.Close()
+	info, err := fsprobe.Probe(f, size)
+	if err != nil {
+		return types
+	}
+	if info.Type != "" {
+		if t, ok := kernelTypes[info.Type]; ok {
+			switch t {
+			case "":
+				return nil
+			case "ntfs3":
+				return []string{"ntfs3", "ntfs"} // older kernels' driver
+			}
+			return []string{t}
+		}
+		return types
+	}
+	known := map[string]bool{}
+	for _, t := range kernelTypes {
+		known[t] = true
+	}
+	known["ext2"], known["ext3"], known["ntfs"], known["msdos"] = true, true, true, true
+	var out []string
+	for _, t := range types {
+		if !known[t] {
+			out = append(out, t)
+		}
+	}
+	return out
 }

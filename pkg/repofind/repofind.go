@@ -396,7 +396,7 @@ func (f *Finder) lookUnmounted(c candidate, types []string) look {
 	if real, err := filepath.EvalSymlinks(dir); err == nil {
 		dir = real // as mountinfo will show it
 	}
-	fstype, reason, err := mountAny(c.path, dir, types)
+	fstype, reason, err := mountAny(c.path, dir, probeTypes(c.path, c.size, types))
 	if fstype == "" {
 		os.Remove(dir)
 		return skip(reason, errors.Join(err, restore()))

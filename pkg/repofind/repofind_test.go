@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -593,5 +594,33 @@ func TestTwoFinders(t *testing.T) {
 	}
 	if !adopted {
 		t.Fatal("both finders say they mounted the repository")
+	}
+}
+
+// TestProbeTypes: a recognised file system is mounted with its one type
+// (even one the kernel has not loaded yet); swap is not mounted at all;
+// a blank device is offered only to the types the prober does not know,
+// so that no file system driver complains about it in the kernel log.
+func TestProbeTypes(t *testing.T) {
+	kernel := []string{"ext4", "vfat", "exfat", "iso9660", "squashfs", "f2fs"}
+	blank := testutil.Sparse(t, "blank.img", 64*MiB)
+	fat := testutil.Sparse(t, "fat.img", 64*MiB)
+	testutil.Run(t, "mkfs.vfat", fat)
+	swap := testutil.Sparse(t, "swap.img", 64*MiB)
+	testutil.Run(t, "mkswap", swap)
+	for _, tc := range []struct {
+		file  string
+		types []string
+		want  []string
+	}{
+		{ext4File(t, "ext4.img"), kernel, []string{"ext4"}},
+		{fat, []string{"ext4"}, []string{"vfat"}},
+		{swap, kernel, nil},
+		{blank, kernel, []string{"squashfs", "f2fs"}},
+		{filepath.Join(t.TempDir(), "missing"), kernel, kernel},
+	} {
+		if got := probeTypes(tc.file, 64*MiB, tc.types); !slices.Equal(got, tc.want) {
+			t.Errorf("%s: types %q, want %q", filepath.Base(tc.file), got, tc.want)
+		}
 	}
 }
