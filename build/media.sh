@@ -82,8 +82,8 @@ guid=$(tr a-z A-Z < /proc/sys/kernel/random/uuid)
 # kernel and initramfs are on the ESP (stick) or the ISO's file system, or
 # fetched from the network boot server.
 #
-# The menu is hidden: GRUB boots Lifeboat at once unless Esc (or F4) is
-# pressed, or Shift held, as it starts. A visible menu would cost every
+# The menu is hidden: GRUB boots Lifeboat at once unless Esc is pressed as
+# it starts. A visible menu would cost every
 # boot its timeout; the UI itself offers a shell, reboot and power off, so
 # the menu is only wanted when Lifeboat does not come up (the entry with the
 # kernel's messages on screen) or for the firmware's settings.
@@ -92,9 +92,11 @@ menu() {
 	cat <<EOF
 # Lifeboat $version boot menu.
 if [ "\$grub_platform" = "pc" ]; then
-	# UEFI firmware copies its console to the serial port itself.
+	# UEFI firmware copies its console to the serial port itself. On
+	# BIOS, GRUB writes to the serial port too but reads only the
+	# keyboard: with serial input, its hidden menu waits 3 s on every boot.
 	serial --unit=0 --speed=115200
-	terminal_input console serial
+	terminal_input console
 	terminal_output console serial
 fi
 set timeout_style=hidden

@@ -1,13 +1,17 @@
 package initramfs_test
 
 import (
+	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lifeboat-dev/lifeboat/pkg/ptable"
 )
 
 const (
@@ -160,4 +164,58 @@ func TestBootMenu(t *testing.T) {
 	v.waitUntil(2*time.Minute, "the kernel's messages", func(s string) bool { return len(stamp.FindAllString(s, -1)) >= 10 })
 	v.waitFor(2*time.Minute, "c capture")
 	t.Logf("with the kernel's messages, the text UI appeared %s after QEMU started", v.since())
+}
+
+// TestMediaFileSystems has fsck.vfat check every FAT file system the media
+// carry: the stick's EFI system partition and data partition, and the
+// ISO's UEFI boot image. go-diskfs writes them; Lifeboat mends what it
+// writes wrong.
+func TestMediaFileSystems(t *testing.T) {
+	media := mediaDir(t)
+	stick := filepath.Join(media, "lifeboat.img")
+	f, err := os.Open(stick)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tbl, err := ptable.Read(f, st.Size(), 512)
+	if err != nil {
+		t.Fatal(err)
+	}
+	work := t.TempDir()
+	vols := map[string]string{}
+	for _, p := range tbl.Partitions {
+		if p.Size < 8<<20 {
+			continue // the BIOS boot partition
+		}
+		img := filepath.Join(work, fmt.Sprintf("partition%d.img", p.Number))
+		out, err := os.Create(img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.Copy(out, io.NewSectionReader(f, p.Start, p.Size)); err != nil {
+			t.Fatal(err)
+		}
+		out.Close()
+		vols[fmt.Sprintf("lifeboat.img partition %d", p.Number)] = img
+	}
+	efi := filepath.Join(work, "efiboot.img")
+	run(t, "xorriso", "-osirrox", "on", "-indev", filepath.Join(media, "lifeboat.iso"), "-extract", "/boot/efiboot.img", efi)
+	vols["lifeboat.iso /boot/efiboot.img"] = efi
+	if len(vols) != 3 {
+		t.Fatalf("FAT volumes %v, want the stick's two and the ISO's", vols)
+	}
+	for name, img := range vols {
+		out, err := exec.Command("fsck.vfat", "-n", img).CombinedOutput()
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		if err != nil || len(lines) != 2 {
+			t.Errorf("%s: fsck.vfat -n: %v\n%s", name, err, out)
+		} else {
+			t.Logf("%s: %s", name, lines[1])
+		}
+	}
 }

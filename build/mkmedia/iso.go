@@ -66,6 +66,9 @@ func writeISO(out string, in inputs, iso isoInputs) error {
 	if err := ed.Close(); err != nil {
 		return err
 	}
+	if err := mendImage(efiImg); err != nil {
+		return fmt.Errorf("UEFI boot image: %w", err)
+	}
 	info := filepath.Join(work, "info")
 	if err := os.WriteFile(info, []byte("Lifeboat rescue environment\n"), 0o644); err != nil {
 		return err
@@ -202,4 +205,21 @@ func makeHybrid(f *os.File, iso isoInputs) error {
 	mbr[510], mbr[511] = 0x55, 0xaa
 	_, err = f.WriteAt(mbr, 0)
 	return err
+}
+
+// mendImage mends the FAT volume that fills the file img (see mendFAT).
+func mendImage(img string) error {
+	f, err := os.OpenFile(img, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if err := mendFAT(f, 0, st.Size()); err != nil {
+		return err
+	}
+	return f.Sync()
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/diskfs/go-diskfs/disk"
 	"github.com/diskfs/go-diskfs/filesystem"
 	"github.com/diskfs/go-diskfs/partition/gpt"
+	"github.com/lifeboat-dev/lifeboat/pkg/fatfs"
 	"github.com/lifeboat-dev/lifeboat/pkg/repo"
 )
 
@@ -206,7 +207,29 @@ func writeUSB(out string, size, espSize int64, in inputs) error {
 	if err := copyFiles(data, repoFiles); err != nil {
 		return fmt.Errorf("data partition: %w", err)
 	}
-	return finish(d, tmp, out, func(f *os.File) error { return installBIOS(f, bootImg, coreImg, biosStart) })
+	return finish(d, tmp, out, func(f *os.File) error {
+		for _, p := range table.Partitions {
+			if p.Index == 2 {
+				continue
+			}
+			if err := mendFAT(f, int64(p.Start)*sector, int64(p.Size)); err != nil {
+				return fmt.Errorf("partition %d: %w", p.Index, err)
+			}
+		}
+		return installBIOS(f, bootImg, coreImg, biosStart)
+	})
+}
+
+// mendFAT corrects in the FAT volume at off what go-diskfs writes wrong and
+// fsck.fat reports: a cluster taken but held by nothing, and on FAT32 the
+// ".." entries of directories in the root and FSInfo's free count.
+func mendFAT(f *os.File, off, size int64) error {
+	v, err := fatfs.Open(io.NewSectionReader(f, off, size), size)
+	if err != nil {
+		return err
+	}
+	_, err = v.Mend(io.NewOffsetWriter(f, off))
+	return err
 }
 
 // finish closes the image go-diskfs wrote at tmp, lets patch write what

@@ -2,6 +2,7 @@ package fatfs
 
 import (
 	"bytes"
+	"encoding/binary"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -234,5 +235,110 @@ func TestCreate(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestMend spoils a FAT32 volume made by mkfs.vfat and mtools the way
+// go-diskfs writes one (".." of directories in the root naming the root's
+// cluster, FSInfo's counts unknown), has fsck.vfat see it, mends it, and
+// has fsck.vfat find it clean with the files intact.
+func TestMend(t *testing.T) {
+	dir := t.TempDir()
+	img := filepath.Join(dir, "fat.img")
+	f, _ := os.Create(img)
+	f.Truncate(48 << 20)
+	f.Close()
+	run(t, "mkfs.vfat", "-F", "32", "-s", "1", img)
+	run(t, "mmd", "-i", img, "::/EFI", "::/EFI/BOOT", "::/lifeboat")
+	os.WriteFile(filepath.Join(dir, "x"), []byte("shim"), 0o644)
+	run(t, "mcopy", "-i", img, filepath.Join(dir, "x"), "::/EFI/BOOT/BOOTX64.EFI")
+	fh, err := os.OpenFile(img, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	v, err := Open(fh, 48<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	le := binary.LittleEndian
+	for _, d := range []string{"/EFI", "/lifeboat"} {
+		e, err := v.Stat(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := make([]byte, 4)
+		le.PutUint16(b[0:], uint16(v.G.RootCluster))
+		fh.WriteAt(b[0:2], v.clusterOff(e.Cluster)+32+26)
+	}
+	fh.WriteAt([]byte{0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF}, v.G.FSInfo*v.G.BytesPerSec+488)
+	loseCluster(t, fh, v)
+	out, err := exec.Command("fsck.vfat", "-n", img).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "Invalid '..' entry") || !strings.Contains(string(out), "Reclaimed 1 unused cluster") {
+		t.Fatalf("fsck.vfat -n finds nothing wrong with the spoilt volume: %v\n%s", err, out)
+	}
+	mended, err := v.Mend(fh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(mended) != 4 {
+		t.Errorf("mended %q, want the lost cluster, the two directories and FSInfo", mended)
+	}
+	if out, err := exec.Command("fsck.vfat", "-n", img).CombinedOutput(); err != nil || strings.Contains(string(out), "uninitialized") {
+		t.Errorf("fsck.vfat -n after the mend: %v\n%s", err, out)
+	}
+	if got := run(t, "mtype", "-i", img, "::/EFI/BOOT/BOOTX64.EFI"); got != "shim" {
+		t.Errorf("the file reads %q after the mend", got)
+	}
+	if again, err := v.Mend(fh); err != nil || len(again) != 0 {
+		t.Errorf("a second mend: %q %v, want nothing to do", again, err)
+	}
+}
+
+// loseCluster marks the volume's last cluster as a one-cluster chain in
+// every FAT, with nothing holding it.
+func loseCluster(t *testing.T, fh *os.File, v *Volume) {
+	t.Helper()
+	x, err := v.newWriter(fh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := v.G.Clusters + 1
+	if x.entry(c) != 0 {
+		t.Fatalf("cluster %d is not free", c)
+	}
+	x.set(c, x.eoc())
+	if err := x.flush(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestMendFAT16: a lost cluster on FAT16 (the ISO's EFI image is one).
+func TestMendFAT16(t *testing.T) {
+	dir := t.TempDir()
+	img := filepath.Join(dir, "fat.img")
+	f, _ := os.Create(img)
+	f.Truncate(16 << 20)
+	f.Close()
+	run(t, "mkfs.vfat", "-F", "16", img)
+	run(t, "mmd", "-i", img, "::/EFI", "::/EFI/BOOT")
+	fh, err := os.OpenFile(img, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	v, err := Open(fh, 16<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loseCluster(t, fh, v)
+	if out, err := exec.Command("fsck.vfat", "-n", img).CombinedOutput(); err == nil {
+		t.Fatalf("fsck.vfat -n finds nothing wrong with the spoilt volume:\n%s", out)
+	}
+	if mended, err := v.Mend(fh); err != nil || len(mended) != 1 {
+		t.Fatalf("mend: %q %v", mended, err)
+	}
+	if out, err := exec.Command("fsck.vfat", "-n", img).CombinedOutput(); err != nil {
+		t.Errorf("fsck.vfat -n after the mend: %v\n%s", err, out)
 	}
 }
