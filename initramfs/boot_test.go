@@ -51,8 +51,9 @@ func TestBootShowsEveryKindOfDisk(t *testing.T) {
 	}{
 		{"VIRTIO0001", "virtio", "virtio disk", "-", []string{"-device", "virtio-blk-pci,drive=virtio,serial=VIRTIO0001"}},
 		{"NVME0001", "nvme", "QEMU NVMe Ctrl", "QEMU NVMe Ctrl", []string{"-device", "nvme,serial=NVME0001,drive=nvme"}},
+		// An empty CD drive sits beside the SATA disk.
 		{"SATA0001", "sata", "LifeboatSATA", "LifeboatSATA", []string{"-device", "ahci,id=ahci",
-			"-device", "ide-hd,bus=ahci.0,drive=sata,serial=SATA0001,model=LifeboatSATA"}},
+			"-device", "ide-hd,bus=ahci.0,drive=sata,serial=SATA0001,model=LifeboatSATA", "-device", "ide-cd,bus=ahci.1"}},
 		{"SCSI0001", "scsi", "Lifeboat ScsiDisk", "Lifeboat ScsiDisk", []string{"-device", "virtio-scsi-pci,id=vs",
 			"-device", "scsi-hd,bus=vs.0,drive=scsi,serial=SCSI0001,vendor=Lifeboat,product=ScsiDisk"}},
 		{"USB0001", "usb", "Lifeboat UsbStick", "Lifeboat UsbStick", []string{"-device", "qemu-xhci",
@@ -73,6 +74,9 @@ func TestBootShowsEveryKindOfDisk(t *testing.T) {
 	diskCols := []string{"DISK", "SIZE", "MODEL", "SERIAL", "BUS", "TABLE", "FLAGS"}
 	s := v.waitUntil(3*time.Minute, "every disk", func(s string) bool {
 		rows := tableRows(s, diskCols...)
+		if rowWith(rows, "DISK", "sr0") == nil {
+			return false
+		}
 		for _, d := range disks {
 			if rowWith(rows, "SERIAL", d.serial) == nil {
 				return false
@@ -87,6 +91,10 @@ func TestBootShowsEveryKindOfDisk(t *testing.T) {
 		if r["MODEL"] != d.ui || r["BUS"] != d.bus {
 			t.Errorf("the disks screen shows %s with model %q on bus %q, want %q on %q", d.serial, r["MODEL"], r["BUS"], d.ui, d.bus)
 		}
+	}
+	// The empty CD drive shows no size and says it has no medium.
+	if r := rowWith(rows, "DISK", "sr0"); r == nil || r["SIZE"] != "-" || !strings.HasPrefix(r["FLAGS"], "no medium") {
+		t.Errorf("the disks screen shows the empty CD drive as %q, want size - and the flag no medium", r)
 	}
 
 	// lifeboat disks at the shell lists the same disks.
@@ -109,6 +117,9 @@ func TestBootShowsEveryKindOfDisk(t *testing.T) {
 		}
 		out := s[i:]
 		rows := tableRows(out, cliCols...)
+		if rowWith(rows, "DISK", "/dev/sr0") == nil {
+			return false
+		}
 		for _, d := range disks {
 			if rowWith(rows, "SERIAL", d.serial) == nil {
 				return false
@@ -123,6 +134,9 @@ func TestBootShowsEveryKindOfDisk(t *testing.T) {
 		if r["MODEL"] != d.cli || r["BUS"] != d.bus || !strings.HasPrefix(r["DISK"], "/dev/") {
 			t.Errorf("lifeboat disks shows %s as %q with model %q on bus %q, want /dev/... with %q on %q", d.serial, r["DISK"], r["MODEL"], r["BUS"], d.cli, d.bus)
 		}
+	}
+	if r := rowWith(rows, "DISK", "/dev/sr0"); r == nil || r["SIZE"] != "-" || r["TABLE"] != "-" || !strings.HasPrefix(r["NOTES"], "no medium") {
+		t.Errorf("lifeboat disks shows the empty CD drive as %q, want size and table - and the note no medium", r)
 	}
 
 	// exit returns to the UI, which takes keys again.

@@ -381,7 +381,12 @@ func (u *UI) signature() string {
 		b.WriteString("loading;")
 	}
 	for _, d := range list {
-		fmt.Fprintf(&b, "%s %d %d", d.Name, d.Size, len(d.Partitions))
+		fmt.Fprintf(&b, "%s %d %d %t", d.Name, d.Size, len(d.Partitions), d.ReadOnly)
+		for _, p := range d.Partitions {
+			if p.ReadOnly {
+				b.WriteString(" " + p.Name + " ro")
+			}
+		}
 		for _, m := range d.MountPoints {
 			if findRoot == "" || !strings.HasPrefix(m, findRoot+"/") {
 				b.WriteString(" " + m)
@@ -398,15 +403,26 @@ func (u *UI) signature() string {
 }
 
 func (u *UI) rescan(ctx context.Context, force bool) {
+	// The disks are read while no repository finder (this UI's or another
+	// console's) is in the middle of a look, which sets a device
+	// read-only for a moment.
+	release := func() {}
+	if u.cfg.Find != nil {
+		if unlock, err := u.cfg.Find.Hold(ctx); err == nil {
+			release = unlock
+		}
+	}
 	sig := u.signature()
 	u.mu.Lock()
 	same := sig == u.sig
 	u.sig = sig
 	u.mu.Unlock()
 	if same && !force {
+		release()
 		return
 	}
 	disks, err := ops.DescribeDisks(u.cfg.Env, u.cfg.Files)
+	release()
 	if err != nil {
 		u.logf("disk scan: %v", err)
 	}

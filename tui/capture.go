@@ -60,19 +60,22 @@ func (u *UI) pickDisk(title, extra string, pre *ops.DiskInfo, skip func(ops.Disk
 	}
 	sel := 1
 	for _, d := range u.diskList() {
-		if skip != nil {
-			if why := skip(d); why != "" {
-				hidden = append(hidden, d.Name+" ("+why+")")
-				continue
-			}
+		why := ""
+		if d.NoMedium {
+			why = "no medium"
+		} else if skip != nil {
+			why = skip(d)
+		}
+		if why != "" {
+			hidden = append(hidden, d.Name+" ("+why+")")
+			continue
 		}
 		shown = append(shown, d)
 		row := len(shown)
 		if pre != nil && pre.Path == d.Path {
 			sel = row
 		}
-		cells := []string{d.Name, units.Bytes(d.Size), model(d), dash(d.Serial), dash(d.Transport), tableType(d), strings.Join(u.home.flags(d), ",")}
-		for c, s := range cells {
+		for c, s := range diskCells(d, u.home.flags(d)) {
 			table.SetCell(row, c, tview.NewTableCell(cleanLine(s)).SetMaxWidth(maxWidth(c)).SetExpansion(expansion(c)))
 		}
 	}

@@ -100,8 +100,7 @@ func (h *homeScreen) refresh() {
 		if d.Path == prev {
 			sel = row
 		}
-		cells := []string{d.Name, units.Bytes(d.Size), model(d), dash(d.Serial), dash(d.Transport), tableType(d), strings.Join(h.flags(d), ",")}
-		for c, s := range cells {
+		for c, s := range diskCells(d, h.flags(d)) {
 			h.table.SetCell(row, c, tview.NewTableCell(cleanLine(s)).SetMaxWidth(maxWidth(c)).SetExpansion(expansion(c)))
 		}
 	}
@@ -116,6 +115,15 @@ func (h *homeScreen) refresh() {
 	}
 	h.table.Select(sel, 0)
 	h.showDetail(sel)
+}
+
+// diskCells are a disk's cells in a table of diskHeader's columns.
+func diskCells(d ops.DiskInfo, flags []string) []string {
+	size := units.Bytes(d.Size)
+	if d.NoMedium {
+		size = "-"
+	}
+	return []string{d.Name, size, model(d), dash(d.Serial), dash(d.Transport), tableType(d), strings.Join(flags, ",")}
 }
 
 func expansion(col int) int {
@@ -210,6 +218,8 @@ func describeDisk(d ops.DiskInfo, flags []string) string {
 		b.WriteString("\n")
 	}
 	switch {
+	case d.NoMedium:
+		b.WriteString("no medium in the drive\n")
 	case d.TableErr != nil:
 		fmt.Fprintf(&b, "contents unreadable: %s\n", clean(d.TableErr.Error()))
 	case d.Table == nil:

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -10,6 +11,7 @@ import (
 	"github.com/lifeboat-dev/lifeboat/pkg/disk"
 	"github.com/lifeboat-dev/lifeboat/pkg/inventory"
 	"github.com/lifeboat-dev/lifeboat/pkg/ptable"
+	"golang.org/x/sys/unix"
 )
 
 type diskJSON struct {
@@ -17,6 +19,9 @@ type diskJSON struct {
 	Table   *ptable.Table `json:"table,omitempty"`
 	TableOK string        `json:"table_error,omitempty"`
 	InUse   []string      `json:"in_use"`
+	// NoMedium: a drive of removable media that holds none (Size is then
+	// the kernel's guess, and shown as "-").
+	NoMedium bool `json:"no_medium,omitempty"`
 }
 
 func (e *env) disks(ctx context.Context, args []string) error {
@@ -38,7 +43,9 @@ func (e *env) disks(ctx context.Context, args []string) error {
 			j.InUse = []string{}
 		}
 		j.Table, err = readTable(d.Path)
-		if err != nil {
+		if errors.Is(err, unix.ENOMEDIUM) {
+			j.NoMedium = true
+		} else if err != nil {
 			j.TableOK = err.Error()
 		}
 		out = append(out, j)
@@ -55,11 +62,15 @@ func (e *env) disks(ctx context.Context, args []string) error {
 	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "DISK\tSIZE\tMODEL\tSERIAL\tBUS\tTABLE\tNOTES")
 	for _, d := range out {
-		table := "?"
+		table, size := "?", human(d.Size)
 		if d.Table != nil {
 			table = d.Table.Type
 		}
 		var notes []string
+		if d.NoMedium {
+			table, size = "-", "-"
+			notes = append(notes, "no medium")
+		}
 		notes = append(notes, d.InUse...)
 		if d.Removable {
 			notes = append(notes, "removable")
@@ -70,7 +81,7 @@ func (e *env) disks(ctx context.Context, args []string) error {
 		if d.BackingFile != "" {
 			notes = append(notes, "file "+d.BackingFile)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.Path, human(d.Size), dash(modelOf(d.Vendor, d.Model)), dash(d.Serial), dash(d.Transport), table, strings.Join(notes, ", "))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.Path, size, dash(modelOf(d.Vendor, d.Model)), dash(d.Serial), dash(d.Transport), table, strings.Join(notes, ", "))
 		for _, p := range d.Partitions {
 			what := ""
 			if d.Table != nil {

@@ -72,7 +72,24 @@ var probes = []func(*source) (Info, bool, error){
 	probeSwap,
 	probeLVM,
 	probeISO9660,
+	probeSquashfs,
 	probeFAT,
+}
+
+// probeSquashfs recognises a squashfs 4 image (what live systems boot).
+func probeSquashfs(s *source) (Info, bool, error) {
+	sb, err := s.read(0, 96)
+	if sb == nil || err != nil {
+		return Info{}, false, err
+	}
+	if string(sb[0:4]) != "hsqs" || le16(sb[28:]) != 4 {
+		return Info{}, false, nil
+	}
+	info := Info{Type: "squashfs", Version: fmt.Sprintf("%d.%d", le16(sb[28:]), le16(sb[30:])), BlockSize: int(le32(sb[12:]))}
+	if used := le64(sb[40:]); used <= uint64(s.size) {
+		info.Size = int64(used)
+	}
+	return info, true, nil
 }
 
 type source struct {

@@ -45,6 +45,7 @@ var mkfsCases = []mkfsCase{
 	{"luks2", 20 << 20, []string{"cryptsetup", "luksFormat", "-q", "--type", "luks2", "--label", "vault", "--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000", "--key-file", "KEY", "IMG"}, false},
 	{"lvm", 16 << 20, []string{"pvcreate", "-q", "-y", "IMG"}, true},
 	{"iso9660", 0, []string{"xorriso", "-as", "mkisofs", "-quiet", "-V", "RESCUE_CD", "-o", "IMG", "DIR"}, false},
+	{"squashfs", 0, []string{"mksquashfs", "DIR", "IMG", "-quiet", "-noappend"}, false},
 }
 
 // makeImage builds the case's image in dir and returns its path.
@@ -165,7 +166,9 @@ func TestProbeMatchesBlkid(t *testing.T) {
 				t.Errorf("size %d outside the %d-byte image", got.Size, size)
 			}
 			if got.Type != "crypto_LUKS" && got.Type != "LVM2_member" {
-				if got.Size < size/2 {
+				// squashfs records the bytes it uses, which a tiny
+				// image pads to 4 KiB.
+				if got.Size < size/2 && got.Type != "squashfs" {
 					t.Errorf("size %d, image is %d bytes", got.Size, size)
 				}
 				if got.BlockSize < 512 || got.BlockSize&(got.BlockSize-1) != 0 {

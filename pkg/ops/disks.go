@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"github.com/lifeboat-dev/lifeboat/pkg/fsprobe"
 	"github.com/lifeboat-dev/lifeboat/pkg/inventory"
 	"github.com/lifeboat-dev/lifeboat/pkg/ptable"
+	"golang.org/x/sys/unix"
 )
 
 // DiskInfo is a disk as the user sees it: what the kernel says about it,
@@ -25,6 +27,9 @@ type DiskInfo struct {
 	Parts    []PartInfo
 	// FS is what the whole disk holds when it has no partition table.
 	FS fsprobe.Info
+	// NoMedium is set for a drive of removable media that holds none (an
+	// empty CD drive); its Size is then 0, not the kernel's guess.
+	NoMedium bool
 }
 
 // PartInfo is a partition and the file system (or other content) on it.
@@ -64,6 +69,9 @@ func (d DiskInfo) Flags() []string {
 	}
 	if d.ReadOnly {
 		f = append(f, "read-only")
+	}
+	if d.NoMedium {
+		f = append([]string{"no medium"}, f...) // first: it says the most
 	}
 	return f
 }
@@ -112,6 +120,10 @@ func DescribeFile(path string) DiskInfo {
 
 func describe(info DiskInfo) DiskInfo {
 	d, err := disk.Open(info.Path, disk.Options{SectorSize: info.LogicalSectorSize})
+	if errors.Is(err, unix.ENOMEDIUM) {
+		info.NoMedium, info.Size = true, 0
+		return info
+	}
 	if err != nil {
 		info.TableErr = err
 		return info
@@ -119,6 +131,10 @@ func describe(info DiskInfo) DiskInfo {
 	defer d.Close()
 	info.Size = d.Size()
 	t, err := ptable.Read(d, d.Size(), d.LogicalSectorSize())
+	if errors.Is(err, unix.ENOMEDIUM) {
+		info.NoMedium, info.Size = true, 0
+		return info
+	}
 	if err != nil {
 		info.TableErr = fmt.Errorf("read the partition table of %s: %w", info.Path, err)
 		return info

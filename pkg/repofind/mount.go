@@ -190,7 +190,7 @@ func setReadOnly(dev string, on bool) error {
 // system (swap, encrypted or LVM volumes).
 var kernelTypes = map[string]string{
 	"ext2": "ext4", "ext3": "ext4", "ext4": "ext4", "xfs": "xfs", "btrfs": "btrfs",
-	"vfat": "vfat", "exfat": "exfat", "ntfs": "ntfs3", "iso9660": "iso9660",
+	"vfat": "vfat", "exfat": "exfat", "ntfs": "ntfs3", "iso9660": "iso9660", "squashfs": "squashfs",
 	"swap": "", "crypto_LUKS": "", "BitLocker": "", "LVM2_member": "",
 }
 

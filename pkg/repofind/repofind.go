@@ -379,6 +379,12 @@ func (f *Finder) lookUnmounted(c candidate, types []string) look {
 	if testHookLook != nil {
 		testHookLook(c.path, "open")
 	}
+	// A device that holds nothing mountable is not touched at all: its
+	// read-only flag is not set for the look, for another UI to see.
+	types = probeTypes(c.path, c.size, types)
+	if len(types) == 0 {
+		return skip("no file system this system can mount", nil)
+	}
 	setRO, wasRO, reason, err := makeReadOnly(c)
 	if reason != "" {
 		return skip(reason, err)
@@ -396,7 +402,7 @@ func (f *Finder) lookUnmounted(c candidate, types []string) look {
 	if real, err := filepath.EvalSymlinks(dir); err == nil {
 		dir = real // as mountinfo will show it
 	}
-	fstype, reason, err := mountAny(c.path, dir, probeTypes(c.path, c.size, types))
+	fstype, reason, err := mountAny(c.path, dir, types)
 	if fstype == "" {
 		os.Remove(dir)
 		return skip(reason, errors.Join(err, restore()))
@@ -515,6 +521,14 @@ func (f *Finder) lockScan(ctx context.Context) (unlock func(), err error) {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// Hold waits until no Finder sharing MountRoot is scanning and keeps them
+// from starting until unlock is called. A scan sets a device read-only for
+// a moment while it looks at it; what a caller reads of the disks under
+// Hold is never caught half-way. Hold and Scan must not be nested.
+func (f *Finder) Hold(ctx context.Context) (unlock func(), err error) {
+	return f.lockScan(ctx)
 }
 
 // ensureRoot creates MountRoot when it is missing.
