@@ -72,6 +72,9 @@ wanted=(
 	loop nbd dm-mod
 	# file systems, and what the kernel asks for when mounting them
 	ext4 vfat exfat isofs squashfs nls_cp437 nls_ascii nls_iso8859-1 nls_utf8 efivarfs crc32c_generic crc32c-intel
+	# the checksums NVMe and SCSI disks ask the crypto API for (loaded
+	# before them through soft dependencies, below)
+	crc64_rocksoft_generic crct10dif_generic crct10dif-pclmul
 	# network cards: Intel, Realtek, USB Ethernet
 	e1000 e1000e igb igc r8169 r8152 cdc_ether ax88179_178a asix hv_netvsc
 )
@@ -111,6 +114,10 @@ done
 cp -p "$kmods"/modules.builtin "$kmods"/modules.builtin.modinfo "$kmods"/modules.order "$mdir/"
 depmod -b "$stage" "$release"
 rm -f "$mdir"/*.bin
+# crc64-rocksoft (NVMe's) asks the crypto API for its algorithm when it
+# loads; with the driver loaded first, no module request (a modprobe run)
+# is made. crc-t10dif (SCSI disks') has its soft dependency from Debian.
+echo "softdep crc64_rocksoft pre: crc64_rocksoft_generic" >> "$mdir/modules.softdep"
 
 mkdir -p "$out"
 printf '%s\n' "${!seen[@]}" | sort > "$out/modules.txt"

@@ -29,6 +29,9 @@ type Index struct {
 	byName  map[string]string   // module name -> path
 	builtin map[string]bool     // module names built into the kernel
 	aliases []alias
+	// softdeps are the modules to load before (pre) and after (post) a
+	// module, by name or alias, as modules.softdep says.
+	softPre, softPost map[string][]string
 
 	mu     sync.Mutex
 	loaded map[string]bool // module names loaded (or found loaded) through this Index
@@ -39,6 +42,9 @@ type alias struct {
 	prefix  string // the pattern up to its first wildcard, to match fast
 	module  string
 }
+
+// finitModule asks the kernel to load a module; tests replace it.
+var finitModule = unix.FinitModule
 
 // Name is a module's name as the kernel knows it: the file name without
 // .ko, with dashes as underscores.
@@ -86,7 +92,49 @@ func Open(dir string) (*Index, error) {
 	if err != nil {
 		return nil, err
 	}
+	err = readIndexFile(filepath.Join(dir, "modules.softdep"), func(r io.Reader) (err error) {
+		ix.softPre, ix.softPost, err = parseSoftdep(r)
+		return err
+	})
+	if errors.Is(err, fs.ErrNotExist) {
+		err = nil
+	}
+	if err != nil {
+		return nil, err
+	}
 	return ix, nil
+}
+
+// parseSoftdep parses modules.softdep: "softdep MODULE pre: A B post: C",
+// the modules a module wants loaded before and after it without depending
+// on their symbols (a crypto driver for the algorithm it asks for).
+func parseSoftdep(r io.Reader) (pre, post map[string][]string, err error) {
+	pre, post = map[string][]string{}, map[string][]string{}
+	err = scanLines(r, func(l string) error {
+		f := strings.Fields(l)
+		if len(f) < 2 || f[0] != "softdep" {
+			return nil // comments and other lines
+		}
+		m := Name(f[1])
+		var to map[string][]string
+		for _, w := range f[2:] {
+			switch w {
+			case "pre:":
+				to = pre
+			case "post:":
+				to = post
+			default:
+				if to != nil && len(to[m]) < 64 {
+					to[m] = append(to[m], w)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return pre, post, nil
 }
 
 // readIndexFile opens the index file p and hands it to parse.
@@ -319,8 +367,14 @@ func setByte(s string) (byte, int) {
 }
 
 // Load loads a module by name, after the modules it depends on. params are
-// the module's parameters ("" for none).
+// the module's parameters ("" for none). As modprobe does, each module's
+// soft dependencies are loaded around it (pre before, post after), by name
+// or alias; one that is missing or fails to load is passed over.
 func (ix *Index) Load(name, params string) error {
+	return ix.load(name, params, map[string]bool{})
+}
+
+func (ix *Index) load(name, params string, visiting map[string]bool) error {
 	n := Name(name)
 	if ix.builtin[n] {
 		return nil
@@ -330,12 +384,35 @@ func (ix *Index) Load(name, params string) error {
 		return fmt.Errorf("load module %s: not in %s", name, ix.Dir)
 	}
 	files := ix.loadOrder(p)
-	for _, dep := range files[:len(files)-1] {
-		if err := ix.loadFile(dep, ""); err != nil {
-			return fmt.Errorf("load module %s: dependency: %w", name, err)
+	for i, f := range files {
+		fp := ""
+		if i == len(files)-1 {
+			fp = params
+		}
+		ix.loadSoft(ix.softPre[Name(f)], visiting)
+		if err := ix.loadFile(f, fp); err != nil {
+			if i < len(files)-1 {
+				return fmt.Errorf("load module %s: dependency: %w", name, err)
+			}
+			return err
+		}
+		ix.loadSoft(ix.softPost[Name(f)], visiting)
+	}
+	return nil
+}
+
+// loadSoft loads soft dependencies: every module each name or alias
+// stands for, once per Load, their errors passed over.
+func (ix *Index) loadSoft(names []string, visiting map[string]bool) {
+	for _, s := range names {
+		for _, m := range ix.Resolve(s) {
+			if visiting[m] {
+				continue
+			}
+			visiting[m] = true
+			ix.load(m, "", visiting)
 		}
 	}
-	return ix.loadFile(p, params)
 }
 
 // loadOrder returns the files to load, in order, for the module at path p:
@@ -369,7 +446,7 @@ func (ix *Index) loadFile(rel, params string) error {
 		return fmt.Errorf("load module %s: %w", n, err)
 	}
 	defer f.Close()
-	err = unix.FinitModule(int(f.Fd()), params, 0)
+	err = finitModule(int(f.Fd()), params, 0)
 	if err != nil && !errors.Is(err, unix.EEXIST) {
 		return fmt.Errorf("load module %s from %s: %w", n, full, err)
 	}

@@ -3,6 +3,7 @@ package kmod
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"maps"
 	"os"
@@ -902,6 +903,112 @@ func FuzzMatch(f *testing.F) {
 		}
 		if want, err := path.Match(pattern, name); err == nil && got != want {
 			t.Fatalf("match(%q, %q) = %v, path.Match %v", pattern, name, got, want)
+		}
+	})
+}
+
+func TestParseSoftdep(t *testing.T) {
+	pre, post, err := parseSoftdep(strings.NewReader(`# Soft dependencies extracted from modules themselves.
+softdep crc-t10dif pre: crct10dif
+softdep ext4 pre: crypto-crc32c
+softdep drm_kms_helper pre: ttm post: drm_buddy video
+softdep lonely
+alias softdep x
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantPre := map[string][]string{"crc_t10dif": {"crct10dif"}, "ext4": {"crypto-crc32c"}, "drm_kms_helper": {"ttm"}}
+	wantPost := map[string][]string{"drm_kms_helper": {"drm_buddy", "video"}}
+	if diff := cmp.Diff(wantPre, pre); diff != "" {
+		t.Errorf("pre (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(wantPost, post); diff != "" {
+		t.Errorf("post (-want +got):\n%s", diff)
+	}
+}
+
+// TestLoadSoftdeps loads modules with soft dependencies through a stand-in
+// for the kernel that records the order: a module's pre soft dependencies
+// (every module their alias stands for) come before it, its post ones
+// after, one that fails to load is passed over, and a cycle ends.
+func TestLoadSoftdeps(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]string{
+		"modules.dep": `kernel/lib/crc-t10dif.ko:
+kernel/crypto/crct10dif_generic.ko:
+kernel/arch/x86/crypto/crct10dif-pclmul.ko:
+kernel/drivers/scsi/sd_mod.ko: kernel/lib/crc-t10dif.ko
+kernel/drivers/scsi/sg.ko:
+kernel/test/a.ko:
+kernel/test/b.ko:
+`,
+		"modules.alias": `alias crypto-crct10dif crct10dif_generic
+alias crypto-crct10dif crct10dif_pclmul
+`,
+		"modules.softdep": `softdep crc-t10dif pre: crypto-crct10dif
+softdep sd_mod post: sg missing
+softdep a pre: b
+softdep b pre: a
+`,
+	}
+	for p := range strings.Lines(files["modules.dep"]) {
+		name, _, _ := strings.Cut(p, ":")
+		files[name] = ""
+	}
+	writeFiles(t, dir, files)
+	ix, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var order []string
+	finitModule = func(fd int, params string, flags int) error {
+		p, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", fd))
+		if err != nil {
+			t.Fatal(err)
+		}
+		order = append(order, Name(p))
+		if Name(p) == "crct10dif_pclmul" {
+			return unix.ENODEV // as on a CPU without PCLMULQDQ
+		}
+		return nil
+	}
+	defer func() { finitModule = unix.FinitModule }()
+	if err := ix.Load("sd_mod", ""); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"crct10dif_generic", "crct10dif_pclmul", "crc_t10dif", "sd_mod", "sg"}
+	if !slices.Equal(order, want) {
+		t.Errorf("loaded %q, want %q", order, want)
+	}
+	order = nil
+	if err := ix.Load("a", ""); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"a", "b"}; !slices.Equal(order, want) {
+		t.Errorf("loaded %q, want %q", order, want)
+	}
+}
+
+func FuzzParseSoftdep(f *testing.F) {
+	f.Add("softdep crc-t10dif pre: crct10dif\nsoftdep a pre: b post: c d\n")
+	f.Add("softdep x post: pre: y\nsoftdep\n")
+	f.Fuzz(func(t *testing.T, data string) {
+		pre, post, err := parseSoftdep(strings.NewReader(data))
+		if err != nil {
+			return
+		}
+		for _, m := range []map[string][]string{pre, post} {
+			for name, deps := range m {
+				if Name(name) != name || len(deps) == 0 || len(deps) > 64 {
+					t.Fatalf("module %q with soft dependencies %q from %q", name, deps, data)
+				}
+				for _, d := range deps {
+					if d == "pre:" || d == "post:" || strings.ContainsAny(d, " \t\n") {
+						t.Fatalf("soft dependency %q of %s from %q", d, name, data)
+					}
+				}
+			}
 		}
 	})
 }
