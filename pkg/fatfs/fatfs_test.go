@@ -243,24 +243,10 @@ func TestCreate(t *testing.T) {
 // cluster, FSInfo's counts unknown), has fsck.vfat see it, mends it, and
 // has fsck.vfat find it clean with the files intact.
 func TestMend(t *testing.T) {
-	dir := t.TempDir()
-	img := filepath.Join(dir, "fat.img")
-	f, _ := os.Create(img)
-	f.Truncate(48 << 20)
-	f.Close()
-	run(t, "mkfs.vfat", "-F", "32", "-s", "1", img)
-	run(t, "mmd", "-i", img, "::/EFI", "::/EFI/BOOT", "::/lifeboat")
-	os.WriteFile(filepath.Join(dir, "x"), []byte("shim"), 0o644)
-	run(t, "mcopy", "-i", img, filepath.Join(dir, "x"), "::/EFI/BOOT/BOOTX64.EFI")
-	fh, err := os.OpenFile(img, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fh.Close()
-	v, err := Open(fh, 48<<20)
-	if err != nil {
-		t.Fatal(err)
-	}
+	img, fh, v := mendImage(t, 48<<20, []string{"-F", "32", "-s", "1"}, "::/EFI", "::/EFI/BOOT", "::/lifeboat")
+	x := filepath.Join(t.TempDir(), "x")
+	os.WriteFile(x, []byte("shim"), 0o644)
+	run(t, "mcopy", "-i", img, x, "::/EFI/BOOT/BOOTX64.EFI")
 	le := binary.LittleEndian
 	for _, d := range []string{"/EFI", "/lifeboat"} {
 		e, err := v.Stat(d)
@@ -315,22 +301,7 @@ func loseCluster(t *testing.T, fh *os.File, v *Volume) {
 
 // TestMendFAT16: a lost cluster on FAT16 (the ISO's EFI image is one).
 func TestMendFAT16(t *testing.T) {
-	dir := t.TempDir()
-	img := filepath.Join(dir, "fat.img")
-	f, _ := os.Create(img)
-	f.Truncate(16 << 20)
-	f.Close()
-	run(t, "mkfs.vfat", "-F", "16", img)
-	run(t, "mmd", "-i", img, "::/EFI", "::/EFI/BOOT")
-	fh, err := os.OpenFile(img, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fh.Close()
-	v, err := Open(fh, 16<<20)
-	if err != nil {
-		t.Fatal(err)
-	}
+	img, fh, v := mendImage(t, 16<<20, []string{"-F", "16"}, "::/EFI", "::/EFI/BOOT")
 	loseCluster(t, fh, v)
 	if out, err := exec.Command("fsck.vfat", "-n", img).CombinedOutput(); err == nil {
 		t.Fatalf("fsck.vfat -n finds nothing wrong with the spoilt volume:\n%s", out)
@@ -341,4 +312,30 @@ func TestMendFAT16(t *testing.T) {
 	if out, err := exec.Command("fsck.vfat", "-n", img).CombinedOutput(); err != nil {
 		t.Errorf("fsck.vfat -n after the mend: %v\n%s", err, out)
 	}
+}
+
+// mendImage makes a FAT volume of size bytes with mkfs.vfat and the
+// directories dirs with mtools, and opens it for writing; the file closes
+// when the test ends.
+func mendImage(t *testing.T, size int64, mkfs []string, dirs ...string) (string, *os.File, *Volume) {
+	t.Helper()
+	img := filepath.Join(t.TempDir(), "fat.img")
+	f, err := os.Create(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Truncate(size)
+	f.Close()
+	run(t, "mkfs.vfat", append(mkfs, img)...)
+	run(t, "mmd", append([]string{"-i", img}, dirs...)...)
+	fh, err := os.OpenFile(img, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fh.Close() })
+	v, err := Open(fh, size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img, fh, v
 }
