@@ -116,8 +116,10 @@ depmod -b "$stage" "$release"
 rm -f "$mdir"/*.bin
 # crc64-rocksoft (NVMe's) asks the crypto API for its algorithm when it
 # loads; with the driver loaded first, no module request (a modprobe run)
-# is made. crc-t10dif (SCSI disks') has its soft dependency from Debian.
-echo "softdep crc64_rocksoft pre: crc64_rocksoft_generic" >> "$mdir/modules.softdep"
+# is made. Its line gains that driver (only a module's first softdep line
+# counts); crc-t10dif (SCSI disks') has its driver in its line already.
+grep -q '^softdep crc64_rocksoft pre: ' "$mdir/modules.softdep" || { echo "initramfs: modules.softdep has no line for crc64_rocksoft" >&2; exit 1; }
+sed -i 's/^softdep crc64_rocksoft pre: .*/& crc64_rocksoft_generic/' "$mdir/modules.softdep"
 
 mkdir -p "$out"
 printf '%s\n' "${!seen[@]}" | sort > "$out/modules.txt"

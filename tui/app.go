@@ -359,9 +359,8 @@ func (u *UI) loading() bool {
 }
 
 // signature is a cheap fingerprint of the block devices: names, sizes,
-// mounts. It changes when a disk comes or goes.
-func (u *UI) signature() string {
-	list, err := inventory.Scan(u.cfg.Env.Inventory)
+// read-only flags, mounts. It changes when a disk comes or goes.
+func (u *UI) signature(list []inventory.Disk, err error) string {
 	if err != nil {
 		return "error " + err.Error()
 	}
@@ -381,9 +380,17 @@ func (u *UI) signature() string {
 		b.WriteString("loading;")
 	}
 	for _, d := range list {
-		fmt.Fprintf(&b, "%s %d %d %t", d.Name, d.Size, len(d.Partitions), d.ReadOnly)
+		// A device a finder holds a repository on stays read-only while it
+		// is mounted: that is no change either.
+		held := map[string]bool{}
+		for _, m := range d.Mounts {
+			if findRoot != "" && strings.HasPrefix(m.Point, findRoot+"/") {
+				held[m.Device] = true
+			}
+		}
+		fmt.Fprintf(&b, "%s %d %d %t", d.Name, d.Size, len(d.Partitions), d.ReadOnly && !held[d.Name])
 		for _, p := range d.Partitions {
-			if p.ReadOnly {
+			if p.ReadOnly && !held[p.Name] {
 				b.WriteString(" " + p.Name + " ro")
 			}
 		}
@@ -403,29 +410,30 @@ func (u *UI) signature() string {
 }
 
 func (u *UI) rescan(ctx context.Context, force bool) {
-	// The disks are read while no repository finder (this UI's or another
-	// console's) is in the middle of a look, which sets a device
-	// read-only for a moment.
+	// The disks are listed while no repository finder (this UI's or
+	// another console's) is in the middle of a look, which sets a device
+	// read-only for a moment; only the listing, from sysfs, is done under
+	// that hold, so a slow disk never keeps a finder waiting.
 	release := func() {}
 	if u.cfg.Find != nil {
 		if unlock, err := u.cfg.Find.Hold(ctx); err == nil {
 			release = unlock
 		}
 	}
-	sig := u.signature()
+	list, err := ops.ScanDisks(u.cfg.Env)
+	release()
+	sig := u.signature(list, err)
 	u.mu.Lock()
 	same := sig == u.sig
 	u.sig = sig
 	u.mu.Unlock()
 	if same && !force {
-		release()
 		return
 	}
-	disks, err := ops.DescribeDisks(u.cfg.Env, u.cfg.Files)
-	release()
 	if err != nil {
 		u.logf("disk scan: %v", err)
 	}
+	disks := ops.Describe(list, u.cfg.Files)
 	var found []repofind.Found
 	if u.cfg.Find != nil && ctx.Err() == nil {
 		u.findMu.Lock()

@@ -20,7 +20,7 @@ type diskJSON struct {
 	TableOK string        `json:"table_error,omitempty"`
 	InUse   []string      `json:"in_use"`
 	// NoMedium: a drive of removable media that holds none (Size is then
-	// the kernel's guess, and shown as "-").
+	// 0, not the kernel's guess).
 	NoMedium bool `json:"no_medium,omitempty"`
 }
 
@@ -44,7 +44,7 @@ func (e *env) disks(ctx context.Context, args []string) error {
 		}
 		j.Table, err = readTable(d.Path)
 		if errors.Is(err, unix.ENOMEDIUM) {
-			j.NoMedium = true
+			j.NoMedium, j.Size = true, 0
 		} else if err != nil {
 			j.TableOK = err.Error()
 		}

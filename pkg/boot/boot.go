@@ -17,11 +17,11 @@ import (
 // Logf receives what boot does, a line at a time.
 type Logf func(format string, args ...any)
 
-// QuietConsole keeps all but emergency kernel messages off the consoles
 // LoadingMarker exists while the rescue environment loads the drivers for
 // the hardware present: the UI then says that disks may still come.
 const LoadingMarker = "/run/lifeboat/loading-drivers"
 
+// QuietConsole keeps all but emergency kernel messages off the consoles
 // (they stay readable in the kernel log).
 func QuietConsole(procRoot string) error {
 	p := filepath.Join(procRoot, "sys/kernel/printk")

@@ -35,6 +35,9 @@ type Index struct {
 
 	mu     sync.Mutex
 	loaded map[string]bool // module names loaded (or found loaded) through this Index
+	// softFailed are soft dependencies that failed to load (a driver for
+	// a CPU feature this one lacks): not tried again.
+	softFailed map[string]bool
 }
 
 type alias struct {
@@ -107,15 +110,21 @@ func Open(dir string) (*Index, error) {
 
 // parseSoftdep parses modules.softdep: "softdep MODULE pre: A B post: C",
 // the modules a module wants loaded before and after it without depending
-// on their symbols (a crypto driver for the algorithm it asks for).
+// on their symbols (a crypto driver for the algorithm it asks for). As
+// with modprobe, a module's first line is the one that counts.
 func parseSoftdep(r io.Reader) (pre, post map[string][]string, err error) {
 	pre, post = map[string][]string{}, map[string][]string{}
+	seen := map[string]bool{}
 	err = scanLines(r, func(l string) error {
 		f := strings.Fields(l)
 		if len(f) < 2 || f[0] != "softdep" {
 			return nil // comments and other lines
 		}
 		m := Name(f[1])
+		if seen[m] {
+			return nil
+		}
+		seen[m] = true
 		var to map[string][]string
 		for _, w := range f[2:] {
 			switch w {
@@ -367,9 +376,10 @@ func setByte(s string) (byte, int) {
 }
 
 // Load loads a module by name, after the modules it depends on. params are
-// the module's parameters ("" for none). As modprobe does, each module's
-// soft dependencies are loaded around it (pre before, post after), by name
-// or alias; one that is missing or fails to load is passed over.
+// the module's parameters ("" for none). Like modprobe, it loads each
+// module's soft dependencies around it (pre before, post after), by name
+// or alias; one that is missing or fails to load is passed over, and one
+// that failed is not tried again.
 func (ix *Index) Load(name, params string) error {
 	return ix.load(name, params, map[string]bool{})
 }
@@ -384,12 +394,16 @@ func (ix *Index) load(name, params string, visiting map[string]bool) error {
 		return fmt.Errorf("load module %s: not in %s", name, ix.Dir)
 	}
 	files := ix.loadOrder(p)
+	// The module's own pre soft dependencies come first, before its hard
+	// ones; each hard one's come just before it.
+	ix.loadSoft(ix.softPre[n], visiting)
 	for i, f := range files {
 		fp := ""
 		if i == len(files)-1 {
 			fp = params
+		} else {
+			ix.loadSoft(ix.softPre[Name(f)], visiting)
 		}
-		ix.loadSoft(ix.softPre[Name(f)], visiting)
 		if err := ix.loadFile(f, fp); err != nil {
 			if i < len(files)-1 {
 				return fmt.Errorf("load module %s: dependency: %w", name, err)
@@ -406,11 +420,21 @@ func (ix *Index) load(name, params string, visiting map[string]bool) error {
 func (ix *Index) loadSoft(names []string, visiting map[string]bool) {
 	for _, s := range names {
 		for _, m := range ix.Resolve(s) {
-			if visiting[m] {
+			ix.mu.Lock()
+			failed := ix.softFailed[m]
+			ix.mu.Unlock()
+			if visiting[m] || failed {
 				continue
 			}
 			visiting[m] = true
-			ix.load(m, "", visiting)
+			if err := ix.load(m, "", visiting); err != nil {
+				ix.mu.Lock()
+				if ix.softFailed == nil {
+					ix.softFailed = map[string]bool{}
+				}
+				ix.softFailed[m] = true
+				ix.mu.Unlock()
+			}
 		}
 	}
 }

@@ -81,10 +81,22 @@ func (d DiskInfo) Flags() []string {
 // systems on its partitions. A disk that cannot be read is listed with
 // TableErr set.
 func DescribeDisks(env Env, files []string) ([]DiskInfo, error) {
-	list, err := inventory.Scan(env.inventory())
+	list, err := ScanDisks(env)
 	if err != nil {
 		return nil, err
 	}
+	return Describe(list, files), nil
+}
+
+// ScanDisks lists the machine's disks from env.Inventory, as the kernel
+// has them now (sysfs, mounts), reading none of them.
+func ScanDisks(env Env) ([]inventory.Disk, error) {
+	return inventory.Scan(env.inventory())
+}
+
+// Describe describes the disks ScanDisks listed, reading each one's
+// partition table and file systems, followed by the disk image files.
+func Describe(list []inventory.Disk, files []string) []DiskInfo {
 	out := make([]DiskInfo, 0, len(list)+len(files))
 	for _, d := range list {
 		out = append(out, describe(DiskInfo{Disk: d}))
@@ -92,7 +104,7 @@ func DescribeDisks(env Env, files []string) ([]DiskInfo, error) {
 	for _, f := range files {
 		out = append(out, DescribeFile(f))
 	}
-	return out, nil
+	return out
 }
 
 // DescribeFile describes a disk image file.

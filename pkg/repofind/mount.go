@@ -194,14 +194,22 @@ var kernelTypes = map[string]string{
 	"swap": "", "crypto_LUKS": "", "BitLocker": "", "LVM2_member": "",
 }
 
+// autoload are the file systems whose modules the rescue environment
+// ships and loads at boot: a mount as one of them is tried even before
+// its module is in (the kernel then loads it through modprobe), so that a
+// repository on a disk that comes up first is not missed. Others are
+// tried only when the kernel has them, so that no scan runs modprobe for
+// a driver that is not there (NTFS, XFS and btrfs in the rescue
+// environment).
+var autoload = map[string]bool{"ext4": true, "vfat": true, "exfat": true, "iso9660": true, "squashfs": true}
+
 // probeTypes returns the types to try mounting dev with. When its format
-// is recognised that is the one type that mounts it, tried even when its
-// module is not loaded yet (the mount loads it); when the device holds a
-// format that is no file system (swap, LUKS, LVM), none. Otherwise the
-// kernel's types fsprobe does not know: a blank disk is then not offered
-// to each file system in turn, which would fill the kernel log with their
-// complaints. When the device cannot be read, every type is tried, for
-// the mount to report the error.
+// is recognised, that is the one type that mounts it (see autoload); when
+// the device holds a format that is no file system (swap, LUKS, LVM),
+// none. Otherwise the kernel's types fsprobe does not know: a blank disk
+// is then not offered to each file system in turn, which would fill the
+// kernel log with their complaints. When the device cannot be read, every
+// type is tried, for the mount to report the error.
 func probeTypes(dev string, size int64, types []string) []string {
 	f, err := os.Open(dev)
 	if err != nil {
@@ -213,16 +221,21 @@ func probeTypes(dev string, size int64, types []string) []string {
 		return types
 	}
 	if info.Type != "" {
-		if t, ok := kernelTypes[info.Type]; ok {
-			switch t {
-			case "":
-				return nil
-			case "ntfs3":
-				return []string{"ntfs3", "ntfs"} // older kernels' driver
-			}
-			return []string{t}
+		t, ok := kernelTypes[info.Type]
+		if !ok {
+			return types
 		}
-		return types
+		var out []string
+		cands := []string{t}
+		if t == "ntfs3" {
+			cands = append(cands, "ntfs") // older kernels' driver
+		}
+		for _, c := range cands {
+			if c != "" && (autoload[c] || slices.Contains(types, c)) {
+				out = append(out, c)
+			}
+		}
+		return out
 	}
 	known := map[string]bool{}
 	for _, t := range kernelTypes {

@@ -608,14 +608,21 @@ func TestProbeTypes(t *testing.T) {
 	testutil.Run(t, "mkfs.vfat", fat)
 	swap := testutil.Sparse(t, "swap.img", 64*MiB)
 	testutil.Run(t, "mkswap", swap)
+	ntfs := testutil.Sparse(t, "ntfs.img", 64*MiB)
+	testutil.Run(t, "mkfs.ntfs", "-q", "-F", "-f", ntfs)
 	for _, tc := range []struct {
 		file  string
 		types []string
 		want  []string
 	}{
 		{ext4File(t, "ext4.img"), kernel, []string{"ext4"}},
-		{fat, []string{"ext4"}, []string{"vfat"}},
+		{fat, []string{"ext4"}, []string{"vfat"}}, // its module not loaded yet
+		{ext4File(t, "ext4-not-here.img"), []string{"vfat"}, []string{"ext4"}},
 		{swap, kernel, nil},
+		// NTFS only where the kernel has a driver for it: no modprobe
+		// run for one the rescue environment lacks.
+		{ntfs, kernel, nil},
+		{ntfs, append([]string{"ntfs3"}, kernel...), []string{"ntfs3"}},
 		{blank, kernel, []string{"f2fs"}},
 		{filepath.Join(t.TempDir(), "missing"), kernel, kernel},
 	} {
