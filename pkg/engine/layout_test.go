@@ -119,8 +119,10 @@ func layoutDisk(t *testing.T, path, label string, size int64, parts []partSpec) 
 }
 
 // restoreLayout plans and restores an image onto a file of size bytes
-// full of garbage, grows its file systems, and returns the plan.
-func restoreLayout(t *testing.T, im *repo.Image, path string, size int64, kind layout.Kind) *layout.Plan {
+// garbledTarget makes a target disk image of size bytes at path, full of
+// garbage (nothing may be read back from it that the restore did not
+// write), and opens it for writing until the test ends.
+func garbledTarget(t *testing.T, path string, size int64) *disk.Disk {
 	t.Helper()
 	mk(t, path, size)
 	garbage(t, path, 0, size, 4)
@@ -128,7 +130,14 @@ func restoreLayout(t *testing.T, im *repo.Image, path string, size int64, kind l
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer d.Close()
+	t.Cleanup(func() { d.Close() })
+	return d
+}
+
+// full of garbage, grows its file systems, and returns the plan.
+func restoreLayout(t *testing.T, im *repo.Image, path string, size int64, kind layout.Kind) *layout.Plan {
+	t.Helper()
+	d := garbledTarget(t, path, size)
 	plan, err := PlanRestore(im, layout.Target{Size: d.Size(), SectorSize: d.LogicalSectorSize()}, layout.Options{Kind: kind})
 	if err != nil {
 		t.Fatalf("plan %s: %v", kind, err)
@@ -510,13 +519,7 @@ func TestLayoutFitFAT(t *testing.T) {
 
 	dst := filepath.Join(dir, "dst.img")
 	const size = 96 * MiB
-	mk(t, dst, size)
-	garbage(t, dst, 0, size, 4)
-	d, err := disk.Open(dst, disk.Options{Write: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	d := garbledTarget(t, dst, size)
 	for _, kind := range []layout.Kind{layout.Keep, layout.Grow, layout.Scale} {
 		if _, err := PlanRestore(im, layout.Target{Size: size, SectorSize: 512}, layout.Options{Kind: kind}); err == nil {
 			t.Errorf("%s onto a disk smaller than the partitions planned", kind)
@@ -611,13 +614,7 @@ func TestLayoutFitExFAT(t *testing.T) {
 
 	dst := filepath.Join(dir, "dst.img")
 	const size = 40 * MiB
-	mk(t, dst, size)
-	garbage(t, dst, 0, size, 4)
-	d, err := disk.Open(dst, disk.Options{Write: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	d := garbledTarget(t, dst, size)
 	plan, err := PlanRestore(im, layout.Target{Size: size, SectorSize: 512}, layout.Options{})
 	if err != nil || plan.Kind != layout.Fit || len(plan.Spill) != 1 || plan.Spill[0].Used < 4*MiB {
 		t.Fatalf("plan onto %d bytes: %v %+v", size, err, plan)
