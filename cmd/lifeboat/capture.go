@@ -29,6 +29,7 @@ func (e *env) capture(ctx context.Context, args []string) error {
 	allowMounted := fs.Bool("allow-mounted", false, "capture a mounted disk")
 	allSectors := fs.Bool("all-sectors", false, "capture every sector, used or not (forensic copy)")
 	quiet := fs.Bool("quiet", false, "no progress")
+	note := fs.String("note", "", "a description kept with the image")
 	pos, err := parse(fs, args, e.stderr)
 	if err != nil {
 		return err
@@ -38,6 +39,9 @@ func (e *env) capture(ctx context.Context, args []string) error {
 	}
 	if err := needRepoName(*repoDir, *name, true); err != nil {
 		return err
+	}
+	if err := image.ValidNote(*note); err != nil {
+		return usageError("--note: " + err.Error())
 	}
 	lvl, ok := levels[*level]
 	if !ok {
@@ -50,7 +54,7 @@ func (e *env) capture(ctx context.Context, args []string) error {
 	job, err := ops.PrepareCapture(e.opsEnv(), ops.CaptureRequest{
 		Source: pos[0], Repo: *repoDir, Name: *name, Level: lvl, ExtentSize: es,
 		Workers: *workers, SectorSize: *sector, AllowMounted: *allowMounted,
-		AllSectors: *allSectors,
+		AllSectors: *allSectors, Note: *note,
 	})
 	if err != nil {
 		return err

@@ -55,7 +55,10 @@ Usage:
   lifeboat capture --repo DIR --name NAME [options] SOURCE
   lifeboat restore --repo DIR --name NAME [--yes] [options] TARGET
   lifeboat verify  --repo DIR --name NAME [--target DISK] [--json]
-  lifeboat images  --repo DIR [--json]
+  lifeboat images  --repo DIR [--sort name|date|size] [--filter TEXT] [--json]
+  lifeboat delete  --repo DIR --name NAME [--yes] [--dry-run] [--json]
+  lifeboat prune   --repo DIR [--dry-run] [--json]
+  lifeboat note    --repo DIR --name NAME [TEXT | --clear]
   lifeboat tui     [--repo DIR]... [--disk FILE]...
   lifeboat version
   lifeboat help [COMMAND]
@@ -106,6 +109,8 @@ Options:
   --allow-mounted     capture a mounted disk anyway (the image may be inconsistent)
   --all-sectors       read and store every sector, used by a file system or not
                       (a forensic copy; deleted files stay recoverable)
+  --note TEXT         a description kept with the image (lifeboat note
+                      changes it later)
   --quiet             no progress`,
 	"restore": `lifeboat restore --repo DIR --name NAME [--yes] [options] TARGET
 
@@ -170,9 +175,60 @@ Options:
 
 Checks that every chunk of image NAME is present and matches its hash. With
 --target, also reads DISK back and compares it with the image.`,
-	"images": `lifeboat images --repo DIR [--json]
+	"images": `lifeboat images --repo DIR [--sort name|date|size] [--filter TEXT] [--json]
 
-Lists the images in a repository.`,
+Lists the images in a repository: name, capture date, disk size, data,
+ON DISK (the stored size of the image's distinct chunks), UNIQUE (the
+stored size of the chunks no other image uses: what deleting it
+reclaims), partition table, source disk and note. Every manifest is read
+once.
+
+Options:
+  --repo DIR       repository (default $LIFEBOAT_REPO)
+  --sort KEY       date (newest first, the default), name, or size (largest
+                   on disk first)
+  --filter TEXT    only images whose name, note, or source model, vendor,
+                   serial, WWN or path contain TEXT (any case)
+  --json           JSON: each manifest's metadata with id, note,
+                   size_on_disk, chunks, unique_size and unique_chunks`,
+	"delete": `lifeboat delete --repo DIR --name NAME [--yes] [--dry-run] [--json]
+
+Deletes image NAME and reclaims the chunks no other image uses (and any
+other chunks no image uses, left by earlier deletes or interrupted
+captures). Shows the image and what deleting it reclaims, and asks you to
+type its name unless --yes. Refused while a capture into the repository
+runs (on this machine or another sharing it): the message names the
+capture, its host, process and start time.
+
+Options:
+  --repo DIR              repository (default $LIFEBOAT_REPO)
+  --name NAME             the image to delete
+  --yes                   do not ask for confirmation
+  --dry-run               say what would be reclaimed, delete nothing
+  --remove-stale-locks    first remove the locks of operations whose process
+                          is gone (same machine) or that were not refreshed
+                          for 30 minutes
+  --json                  print the result as JSON`,
+	"prune": `lifeboat prune --repo DIR [--dry-run] [--json]
+
+Removes the chunks no image uses (left by deleted images and interrupted
+captures), temporary files of interrupted writes and notes of deleted
+images. Chunks written after the prune began are kept. Refused while a
+capture into the repository runs; an image that cannot be read stops it
+(the chunks it needs are unknown): delete that image first.
+
+Options:
+  --repo DIR              repository (default $LIFEBOAT_REPO)
+  --dry-run               say what would be removed, remove nothing
+  --remove-stale-locks    first remove the locks of operations whose process
+                          is gone (same machine) or that were not refreshed
+                          for 30 minutes
+  --json                  print the result as JSON`,
+	"note": `lifeboat note --repo DIR --name NAME [TEXT | --clear]
+
+Sets the note of image NAME to TEXT (replacing the note given at capture),
+removes it with --clear, or prints it. A note is at most 4096 bytes of
+UTF-8 text; newlines and tabs are its only control characters.`,
 	"tui": `lifeboat tui [--repo DIR]... [--disk FILE]... [options]
 
 The text UI: disks, repositories and images, capture and restore wizards,
@@ -213,6 +269,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return e.verify(ctx, rest)
 	case "images":
 		return e.images(ctx, rest)
+	case "delete":
+		return e.deleteImage(ctx, rest)
+	case "prune":
+		return e.prune(ctx, rest)
+	case "note":
+		return e.note(ctx, rest)
 	case "tui":
 		return e.tui(ctx, rest)
 	case "boot":
@@ -247,6 +309,7 @@ var errNotConfirmed = fmt.Errorf("%w: not confirmed", safety.ErrRefused)
 func exitCode(err error) int {
 	var ue *usageErr
 	var tse *engine.TooSmallError
+	var le *repo.LockedError
 	switch {
 	case err == nil:
 		return exitOK
@@ -254,7 +317,7 @@ func exitCode(err error) int {
 		return exitUsage
 	case errors.Is(err, context.Canceled):
 		return exitCancelled
-	case errors.Is(err, safety.ErrRefused), errors.Is(err, disk.ErrBusy):
+	case errors.Is(err, safety.ErrRefused), errors.Is(err, disk.ErrBusy), errors.As(err, &le):
 		return exitRefused
 	case errors.As(err, &tse), errors.Is(err, engine.ErrSectorSize):
 		return exitTooSmall

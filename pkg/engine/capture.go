@@ -37,6 +37,8 @@ type CaptureOptions struct {
 	// Boot is recorded in the manifest: the firmware's boot entries for
 	// the source.
 	Boot *image.Boot
+	// Note is the image's description (image.ValidNote).
+	Note string
 }
 
 type chunkInfo struct {
@@ -52,6 +54,17 @@ func Capture(ctx context.Context, src Source, r *repo.Repo, o CaptureOptions) (*
 	if err := image.ValidName(o.Name); err != nil {
 		return nil, err
 	}
+	if err := image.ValidNote(o.Note); err != nil {
+		return nil, fmt.Errorf("capture %s: %w", o.Name, err)
+	}
+	// The repository's shared lock, held from before the first chunk is
+	// looked up until the manifest is written, keeps deletes and prunes
+	// from removing chunks this capture stores or counts on finding.
+	lk, err := r.LockShared(repo.OpCapture, o.Name)
+	if err != nil {
+		return nil, fmt.Errorf("capture %s: %w", o.Name, err)
+	}
+	defer lk.Unlock()
 	if ok, err := r.HasImage(o.Name); err != nil {
 		return nil, err
 	} else if ok {
@@ -199,6 +212,7 @@ func Capture(ctx context.Context, src Source, r *repo.Repo, o CaptureOptions) (*
 		Areas:       areas,
 		Extents:     extents,
 		Boot:        o.Boot,
+		Note:        o.Note,
 	}
 	st.Seconds = time.Since(start).Seconds()
 	m.Stats = st
@@ -210,6 +224,9 @@ func Capture(ctx context.Context, src Source, r *repo.Repo, o CaptureOptions) (*
 		return nil, fmt.Errorf("capture %s cancelled: %w", o.Name, err)
 	}
 	o.Progress.SetStage("writing the manifest")
+	if err := lk.Check(); err != nil {
+		return nil, fmt.Errorf("capture %s: %w", o.Name, err)
+	}
 	if err := r.PutManifest(o.Name, data); err != nil {
 		return nil, err
 	}

@@ -11,6 +11,8 @@ import (
 	"regexp"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/klauspost/compress/zstd"
 
@@ -135,6 +137,9 @@ type Manifest struct {
 	// Boot is what the firmware of the machine the disk was captured on
 	// had for starting it (nil: nothing was read).
 	Boot *Boot `json:"boot,omitempty"`
+	// Note is the description given at capture (ValidNote); a note set
+	// later is a separate object in the repository.
+	Note string `json:"note,omitempty"`
 
 	Extents []Extent `json:"-"`
 
@@ -183,9 +188,32 @@ func ValidName(name string) error {
 	return nil
 }
 
+// MaxNoteSize bounds an image's note, in bytes.
+const MaxNoteSize = 4096
+
+// ValidNote checks an image's note: valid UTF-8 of at most MaxNoteSize
+// bytes, with no control characters but newlines and tabs.
+func ValidNote(s string) error {
+	if len(s) > MaxNoteSize {
+		return fmt.Errorf("note of %d bytes: at most %d", len(s), MaxNoteSize)
+	}
+	if !utf8.ValidString(s) {
+		return errors.New("note is not valid UTF-8")
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) && r != '\n' && r != '\t' {
+			return fmt.Errorf("note holds the control character %U", r)
+		}
+	}
+	return nil
+}
+
 // Validate checks a manifest's fields against each other and the limits.
 func (m *Manifest) Validate() error {
 	if err := ValidName(m.Name); err != nil {
+		return err
+	}
+	if err := ValidNote(m.Note); err != nil {
 		return err
 	}
 	d := m.Disk

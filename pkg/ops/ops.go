@@ -53,6 +53,8 @@ type CaptureRequest struct {
 	AllowMounted bool
 	// AllSectors captures every sector, not only what file systems use.
 	AllSectors bool
+	// Note is the image's description (image.ValidNote).
+	Note string
 }
 
 // CaptureJob is a capture whose checks passed and whose source is open.
@@ -75,6 +77,9 @@ type CaptureJob struct {
 // and the repository, and returns a job ready to run. Close it when done.
 func PrepareCapture(env Env, req CaptureRequest) (*CaptureJob, error) {
 	if err := image.ValidName(req.Name); err != nil {
+		return nil, err
+	}
+	if err := image.ValidNote(req.Note); err != nil {
 		return nil, err
 	}
 	if req.Repo == "" {
@@ -132,7 +137,7 @@ func (j *CaptureJob) Run(ctx context.Context, tr *progress.Tracker) (*image.Mani
 	return engine.Capture(ctx, j.src, j.Repo, engine.CaptureOptions{
 		Name: j.req.Name, Identity: j.Identity(), ExtentSize: j.req.ExtentSize,
 		Workers: j.req.Workers, Level: j.req.Level, Tool: j.env.Tool,
-		Progress: tr, Warnings: j.Warnings, Plan: j.Plan, Boot: j.firmwareBoot(),
+		Progress: tr, Warnings: j.Warnings, Plan: j.Plan, Boot: j.firmwareBoot(), Note: j.req.Note,
 	})
 }
 
@@ -552,10 +557,16 @@ type ImageInfo struct {
 	Name     string
 	Manifest *image.Manifest // nil when Err is set
 	Err      error
+	// Note is the image's note (set later, else given at capture).
+	Note string
+	// Usage is what its chunks take in the repository, and what only it
+	// uses.
+	Usage repo.Usage
 }
 
-// ListImages reads every manifest of a repository. A manifest that cannot
-// be read is listed with its error rather than failing the listing.
+// ListImages reads every manifest of a repository once, with each image's
+// note and usage. A manifest that cannot be read is listed with its error
+// rather than failing the listing.
 func ListImages(repoDir string) ([]ImageInfo, error) {
 	r, err := repo.Open(repoDir)
 	if err != nil {
@@ -566,9 +577,20 @@ func ListImages(repoDir string) ([]ImageInfo, error) {
 		return nil, err
 	}
 	out := make([]ImageInfo, 0, len(names))
+	ms := make([]*image.Manifest, 0, len(names))
 	for _, n := range names {
 		m, err := r.ReadManifest(n)
-		out = append(out, ImageInfo{Name: n, Manifest: m, Err: err})
+		info := ImageInfo{Name: n, Manifest: m, Err: err}
+		if err == nil {
+			if info.Note, err = r.NoteOf(m); err != nil {
+				info.Note = m.Note
+			}
+		}
+		out = append(out, info)
+		ms = append(ms, m)
+	}
+	for i, u := range repo.ImageUsage(ms) {
+		out[i].Usage = u
 	}
 	return out, nil
 }

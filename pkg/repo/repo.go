@@ -30,6 +30,7 @@ const (
 	chunkExt     = ".zst"
 	maxManifest  = 1 << 30
 	prefixDigits = 3
+	tmpPrefix    = ".tmp-"
 )
 
 // Config is the repository's lifeboat-repo.json.
@@ -321,22 +322,8 @@ func (r *Repo) Images() ([]string, error) {
 // an existing path is never replaced (os.ErrExist).
 func writeFileAtomic(path string, data []byte, durable bool) error {
 	dir := filepath.Dir(path)
-	var rnd [6]byte
-	rand.Read(rnd[:])
-	tmp := filepath.Join(dir, ".tmp-"+hex.EncodeToString(rnd[:]))
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	tmp, err := writeTemp(dir, data, durable)
 	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil && durable {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(tmp)
 		return err
 	}
 	if durable {
@@ -352,6 +339,30 @@ func writeFileAtomic(path string, data []byte, durable bool) error {
 		return syncDir(dir)
 	}
 	return nil
+}
+
+// writeTemp writes data to a new temporary file in dir (synced when
+// durable) and returns its path.
+func writeTemp(dir string, data []byte, durable bool) (string, error) {
+	var rnd [6]byte
+	rand.Read(rnd[:])
+	tmp := filepath.Join(dir, tmpPrefix+hex.EncodeToString(rnd[:]))
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return "", err
+	}
+	_, err = f.Write(data)
+	if err == nil && durable {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return "", err
+	}
+	return tmp, nil
 }
 
 // renameNoReplace renames without replacing an existing file. File systems
