@@ -34,8 +34,12 @@ type Config struct {
 	// off.
 	Find *repofind.Finder
 	// Boot is set when the UI is the rescue environment's console: it then
-	// shows kernel messages in the log and offers reboot and power off.
+	// shows kernel messages (KernelLog) and offers reboot and power off.
 	Boot bool
+	// KernelLog is the file of kernel messages, in /dev/kmsg's format,
+	// that the log screen shows apart from Lifeboat's own lines (k
+	// switches); "" is /dev/kmsg when Boot is set, else none.
+	KernelLog string
 	// Screen is the terminal; nil opens the process's terminal.
 	Screen tcell.Screen
 	// Shell is run by the shell key (default /bin/sh).
@@ -102,6 +106,9 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.NoColor {
 		monochrome()
 	}
+	if cfg.KernelLog == "" && cfg.Boot {
+		cfg.KernelLog = "/dev/kmsg"
+	}
 	u := &UI{cfg: cfg, ctx: ctx, app: tview.NewApplication(), hintOf: map[string]string{}}
 	if cfg.Screen != nil {
 		u.app.SetScreen(cfg.Screen)
@@ -117,8 +124,8 @@ func Run(ctx context.Context, cfg Config) error {
 	defer cancel()
 	go u.watchDisks(ctx)
 	go u.log.run(ctx)
-	if cfg.Boot {
-		go u.log.followKernel(ctx)
+	if u.cfg.KernelLog != "" {
+		go u.log.followKernel(ctx, u.cfg.KernelLog)
 	}
 	go func() {
 		<-ctx.Done()
@@ -160,7 +167,11 @@ func (u *UI) build() {
 	u.addPage("home", u.home.root, homeHints(u.cfg.Boot))
 	u.addPage("images", u.images.root, imagesHints)
 	u.log.root.SetDoneFunc(func(tcell.Key) { u.back() })
-	u.addPage("log", u.log.root, "[::b]Esc[::-] back  [::b]↑↓ PgUp PgDn[::-] scroll")
+	logHints := "[::b]Esc[::-] back  [::b]↑↓ PgUp PgDn[::-] scroll  [::b]End[::-] follow"
+	if u.cfg.KernelLog != "" {
+		logHints += "  [::b]k[::-] kernel messages"
+	}
+	u.addPage("log", u.log.root, logHints)
 	// Ctrl-C must not end the UI behind a running job's back (tview stops
 	// on it by default): it is ignored; q (or Esc on a job) asks first.
 	u.app.SetInputCapture(func(ev *tcell.EventKey) *tcell.EventKey {
