@@ -16,6 +16,9 @@
 # secureboot (UEFI with Secure Boot enforced, Microsoft's keys enrolled).
 # RUN_TARGET=/path/to/disk.img boots that disk alone instead, to see a
 # restored disk come up.
+# RUN_ACCEL chooses how QEMU runs the CPU: kvm or tcg (emulation); unset,
+# KVM when a test guest runs under it here (build/accel.sh), else tcg with
+# a note saying why.
 set -euo pipefail
 
 boot=${1:?usage: run.sh BOOT_DIR MEDIA_DIR}
@@ -25,8 +28,8 @@ work=${RUN_DIR:-/var/tmp/lifeboat-run}
 firmware=${RUN_FIRMWARE:-bios}
 [ "$(id -u)" = 0 ] || { echo "run: needs root (loop devices to build the demo disk)" >&2; exit 1; }
 mkdir -p "$work"
-accel=tcg
-[ -w /dev/kvm ] && accel=kvm
+# KVM when it really runs a guest here (build/accel.sh), else emulation.
+accel=$("$here/accel.sh" "$boot/vmlinuz")
 
 if [ -n "${RUN_TARGET:-}" ]; then
 	echo "run: booting $RUN_TARGET alone in QEMU ($accel); Ctrl-A X quits"
