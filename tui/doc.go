@@ -16,4 +16,10 @@
 // types the target's serial number (or its name when it has none). The disk
 // Lifeboat booted from and the disk holding the repository are not offered
 // as targets.
+//
+// The images screen deletes an image only after its name is typed, showing
+// first what deleting it reclaims (the chunks no other image uses); it
+// edits an image's note and prunes the repository. Deletes and prunes
+// are refused, with the capture named, while a capture writes into the
+// same repository.
 package tui

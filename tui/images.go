@@ -16,7 +16,7 @@ import (
 	"github.com/lifeboat-dev/lifeboat/pkg/units"
 )
 
-const imagesHints = "[::b]Tab[::-] switch list  [::b]Enter[::-] details  [::b]r[::-] restore  [::b]v[::-] verify  [::b]a[::-] add repo  [::b]Esc[::-] back"
+const imagesHints = "[::b]Enter[::-] info  [::b]r[::-] restore  [::b]v[::-] verify  [::b]d[::-] delete  [::b]n[::-] note  [::b]p[::-] prune  [::b]a[::-] add  [::b]Esc[::-] back"
 
 // imagesScreen lists repositories and the images of the selected one.
 type imagesScreen struct {
@@ -68,6 +68,18 @@ func newImagesScreen(u *UI) *imagesScreen {
 			if im := s.selected(); im != nil {
 				u.verify(s.repo, im.Name)
 			}
+		case 'd':
+			if im := s.selectedAny(); im != nil {
+				s.confirmDelete(*im)
+			}
+		case 'n':
+			if im := s.selected(); im != nil {
+				s.editNote(*im)
+			}
+		case 'p':
+			if s.repo != "" {
+				s.prune()
+			}
 		case 'a':
 			u.askRepoPath(func(dir string) {
 				s.refreshRepos()
@@ -117,7 +129,7 @@ func (s *imagesScreen) selectRepo(i int) {
 	}
 	s.repo = s.u.repos[i].Dir
 	s.table.Clear()
-	for c, h := range []string{"NAME", "CAPTURED", "SOURCE", "SIZE", "STORED", "PARTS"} {
+	for c, h := range []string{"NAME", "CAPTURED", "SOURCE", "SIZE", "ON DISK", "UNIQUE", "NOTE"} {
 		s.table.SetCell(0, c, tview.NewTableCell("[::b]"+h).SetSelectable(false))
 	}
 	list, err := ops.ListImages(s.repo)
@@ -138,11 +150,14 @@ func (s *imagesScreen) selectRepo(i int) {
 			continue
 		}
 		m := im.Manifest
-		cells := []string{m.Name, m.Created.Local().Format("2006-01-02 15:04"), source(m.Disk), units.Bytes(m.Disk.Size), units.Bytes(m.Stats.StoredBytes), fmt.Sprintf("%s %d", m.Table.Type, len(m.Table.Partitions))}
+		cells := []string{m.Name, m.Created.Local().Format("2006-01-02 15:04"), source(m.Disk), units.Bytes(m.Disk.Size), units.Bytes(im.Usage.Stored), units.Bytes(im.Usage.Unique), im.Note}
 		for c, v := range cells {
 			cell := tview.NewTableCell(cleanLine(v))
-			if c == 2 {
-				cell.SetMaxWidth(24).SetExpansion(1)
+			switch c {
+			case 2:
+				cell.SetMaxWidth(16).SetExpansion(1)
+			case 6:
+				cell.SetMaxWidth(20).SetExpansion(1)
 			}
 			s.table.SetCell(row+1, c, cell)
 		}
@@ -167,6 +182,15 @@ func source(d image.Disk) string {
 	return strings.Join(parts, " ")
 }
 
+// selectedAny is the selected image, readable or not.
+func (s *imagesScreen) selectedAny() *ops.ImageInfo {
+	row, _ := s.table.GetSelection()
+	if row < 1 || row > len(s.shown) {
+		return nil
+	}
+	return &s.shown[row-1]
+}
+
 func (s *imagesScreen) selected() *ops.ImageInfo {
 	row, _ := s.table.GetSelection()
 	if row < 1 || row > len(s.shown) || s.shown[row-1].Manifest == nil {
@@ -189,6 +213,10 @@ func (s *imagesScreen) details() {
 	fmt.Fprintf(&b, "disk      %s, %d/%d-byte sectors, %s partition table\n", units.Bytes(m.Disk.Size), m.Disk.LogicalSectorSize, m.Disk.PhysicalSectorSize, m.Table.Type)
 	st := m.Stats
 	fmt.Fprintf(&b, "data      %s in %d chunks, %s of zeros; stored %s\n", units.Bytes(st.DataBytes), st.Chunks, units.Bytes(st.HoleBytes), units.Bytes(st.StoredBytes))
+	fmt.Fprintf(&b, "on disk   %s; %s of it no other image uses\n", units.Bytes(im.Usage.Stored), units.Bytes(im.Usage.Unique))
+	if im.Note != "" {
+		fmt.Fprintf(&b, "note      %s\n", clean(im.Note))
+	}
 	if st.UnusedBytes > 0 {
 		fmt.Fprintf(&b, "read      %s; %s not read: file systems do not use it\n", units.Bytes(st.BytesRead), units.Bytes(st.UnusedBytes))
 	}
@@ -339,4 +367,122 @@ func plural(n int, what string) string {
 		return "1 " + what
 	}
 	return fmt.Sprintf("%d %ss", n, what)
+}
+
+// reload lists the images of the repository shown again, keeping the
+// selection's row where it can.
+func (s *imagesScreen) reload() {
+	row, _ := s.table.GetSelection()
+	s.selectRepo(s.repos.GetCurrentItem())
+	if row > 0 && row <= len(s.shown) {
+		s.table.Select(row, 0)
+	}
+}
+
+// confirmDelete shows what deleting an image removes and reclaims, and
+// deletes it only when its name is typed.
+func (s *imagesScreen) confirmDelete(im ops.ImageInfo) {
+	u, repoDir := s.u, s.repo
+	name := "~delete"
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n  Delete image [::b]%s[::-] from %s?\n\n", cleanLine(im.Name), cleanLine(repoDir))
+	if m := im.Manifest; m != nil {
+		fmt.Fprintf(&b, "  captured  %s from %s, a %s disk\n", m.Created.Local().Format("2006-01-02 15:04"), cleanLine(dash(sourceLong(m.Disk))), units.Bytes(m.Disk.Size))
+		if im.Note != "" {
+			fmt.Fprintf(&b, "  note      %s\n", cleanLine(im.Note))
+		}
+		fmt.Fprintf(&b, "  on disk   %s in %s\n", units.Bytes(im.Usage.Stored), plural(int(im.Usage.Chunks), "chunk"))
+		fmt.Fprintf(&b, "  reclaims  %s (%d bytes): the %s no other image uses\n", units.Bytes(im.Usage.Unique), im.Usage.Unique, plural(int(im.Usage.UniqueChunks), "chunk"))
+	} else {
+		fmt.Fprintf(&b, "  The image cannot be read: %s\n", cleanLine(fmt.Sprint(im.Err)))
+	}
+	b.WriteString("\n  The image cannot be brought back. Chunks no image uses any more\n  are removed with it.\n")
+	view := tview.NewTextView().SetDynamicColors(true).SetText(b.String())
+	input := tview.NewInputField().SetLabel(" Type the image's name to delete it: ").SetFieldWidth(0)
+	status := tview.NewTextView().SetDynamicColors(true)
+	root := tview.NewFlex().SetDirection(tview.FlexRow).
+		AddItem(view, 0, 1, false).
+		AddItem(input, 1, 0, true).
+		AddItem(status, 2, 0, false)
+	root.SetBorder(true).SetTitle(" Delete an image ")
+	input.SetDoneFunc(func(key tcell.Key) {
+		switch key {
+		case tcell.KeyEscape:
+			u.back()
+		case tcell.KeyEnter:
+			answer := strings.TrimSpace(input.GetText())
+			if answer != im.Name {
+				msg := fmt.Sprintf("You typed %q, not %q. Nothing was deleted.", answer, im.Name)
+				u.logf("delete %s: not confirmed (%s)", im.Name, msg)
+				status.SetText(" [::b]" + cleanLine(msg) + "[::-]")
+				input.SetText("")
+				return
+			}
+			u.back()
+			u.runJob("Delete "+im.Name, "", func(ctx context.Context, tr *progress.Tracker) (string, error) {
+				res, err := ops.DeleteImage(ctx, repoDir, im.Name, tr)
+				if err != nil {
+					return "", err
+				}
+				p := res.Prune
+				u.logf("deleted image %s from %s: reclaimed %d bytes in %d chunks", im.Name, repoDir, p.Reclaimed(), p.Chunks)
+				text := fmt.Sprintf("Image %s deleted.\nReclaimed %s (%d bytes) in %s.", cleanLine(im.Name), units.Bytes(p.Reclaimed()), p.Reclaimed(), plural(int(p.Chunks), "chunk"))
+				if p.Kept > 0 {
+					text += fmt.Sprintf("\n%s written while it ran were kept.", plural(int(p.Kept), "unused chunk"))
+				}
+				return text, nil
+			}, s.reload)
+		}
+	})
+	u.addPage(name, root, "[::b]Enter[::-] delete  [::b]Esc[::-] back")
+	u.show(name)
+}
+
+// editNote edits an image's note on one line.
+func (s *imagesScreen) editNote(im ops.ImageInfo) {
+	u, repoDir := s.u, s.repo
+	name := "~note"
+	input := tview.NewInputField().SetLabel(" Note: ").SetFieldWidth(0).
+		SetText(strings.Join(strings.Fields(im.Note), " "))
+	status := tview.NewTextView().SetDynamicColors(true)
+	root := tview.NewFlex().SetDirection(tview.FlexRow).
+		AddItem(tview.NewTextView().SetText(fmt.Sprintf("\n A note for image %s: who, what, why. Empty removes it.\n", im.Name)), 3, 0, false).
+		AddItem(input, 1, 0, true).
+		AddItem(status, 2, 0, false).
+		AddItem(tview.NewBox(), 0, 1, false)
+	root.SetBorder(true).SetTitle(" Image note ")
+	input.SetDoneFunc(func(key tcell.Key) {
+		switch key {
+		case tcell.KeyEscape:
+			u.back()
+		case tcell.KeyEnter:
+			text := strings.TrimSpace(input.GetText())
+			if err := ops.SetNote(repoDir, im.Name, text); err != nil {
+				status.SetText(" [::b]" + cleanLine(err.Error()) + "[::-]")
+				return
+			}
+			u.logf("note of %s set: %q", im.Name, text)
+			u.back()
+			s.reload()
+		}
+	})
+	u.addPage(name, root, "[::b]Enter[::-] save  [::b]Esc[::-] back")
+	u.show(name)
+}
+
+// prune asks, then removes the chunks no image of the repository uses.
+func (s *imagesScreen) prune() {
+	u, repoDir := s.u, s.repo
+	u.ask(fmt.Sprintf("Remove the chunks no image in %s uses (left by deleted images and interrupted captures)?", repoDir), func() {
+		u.runJob("Prune", "", func(ctx context.Context, tr *progress.Tracker) (string, error) {
+			p, err := ops.Prune(ctx, repoDir, false, tr)
+			if err != nil {
+				return "", err
+			}
+			u.logf("pruned %s: %d chunks, %d bytes", repoDir, p.Chunks, p.Reclaimed())
+			return fmt.Sprintf("Removed %s and %s of interrupted writes.\nReclaimed %s (%d bytes).\n%s in use by %s.",
+				plural(int(p.Chunks), "unused chunk"), plural(int(p.Temps), "temporary file"), units.Bytes(p.Reclaimed()), p.Reclaimed(),
+				plural(int(p.InUse), "chunk"), plural(p.Images, "image")), nil
+		}, s.reload)
+	})
 }

@@ -2,7 +2,9 @@
 // and the text UI run them: a capture or a restore is first prepared (the
 // safety rules checked, the disks opened and locked, the target's current
 // contents read, the plan made) and shown to the user, and only then run.
-// Verify and ListImages are single calls.
+// Verify, ListImages (each manifest read once, with the image's note and
+// its size on disk and unique size), DeleteImage, Prune and SetNote are
+// single calls.
 //
 // A prepared job holds its disks open until Close, so the disk that was
 // checked is the disk that is written. A restore that fails removes the

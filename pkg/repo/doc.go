@@ -14,6 +14,24 @@
 // system (syncfs), and only then is the manifest written, synced and
 // renamed, so a manifest never names a chunk that a crash could lose.
 //
+// An image's note set after its capture is images/<name>.note.json,
+// replaced whole (notes.go).
+//
+// Delete removes a manifest and its note, then prunes: every chunk no
+// manifest names and older than the prune's lock file is removed, with
+// temporary files of interrupted writes. Captures and prunes keep apart
+// through lock files, locks/<id>.json (operation, host, boot id, pid,
+// start; refreshed every 5 minutes), and a flock of lifeboat-repo.json
+// where the file system has one: a capture holds a shared lock from
+// before its first chunk look-up until its manifest is written; a delete
+// or prune holds an exclusive one. Each writes its lock file before it
+// lists the others, so of two that start together at least one sees the
+// other and gives up with a *LockedError naming it. Stale locks (holder's
+// process gone on this machine, or not refreshed for 30 minutes) still
+// block until RemoveStaleLocks removes them. A prune refuses to run when a
+// manifest cannot be read. The rules are in docs/FORMAT.md ("Locks,
+// deleting and pruning") for other writers.
+//
 // Reading a chunk checks its zstd frame header against the expected size
 // before decompressing (so a damaged chunk cannot make us allocate without
 // bound) and checks the SHA-256 of the result; the errors say which chunk and
