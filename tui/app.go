@@ -194,11 +194,12 @@ func (u *UI) build() {
 }
 
 func homeHints(boot bool) string {
-	h := "[::b]c[::-] capture  [::b]r[::-] restore  [::b]i[::-] images  [::b]l[::-] log  [::b]s[::-] shell  [::b]F5[::-] scan  "
+	h := "[::b]c[::-] capture  [::b]r[::-] restore  [::b]d[::-] clone  [::b]i[::-] images  [::b]l[::-] log  [::b]s[::-] shell  "
 	if boot {
+		// No room for F5 on 80 columns; the list is rescanned by itself.
 		return h + "[::b]b[::-] reboot  [::b]p[::-] power off"
 	}
-	return h + "[::b]q[::-] quit"
+	return h + "[::b]F5[::-] scan  [::b]q[::-] quit"
 }
 
 // addPage registers a page and its key hints.

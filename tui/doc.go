@@ -1,5 +1,5 @@
 // Package tui is Lifeboat's text UI, on tview: the disks, the
-// repositories and their images, the capture and restore wizards, job
+// repositories and their images, the capture, restore and clone wizards, job
 // progress, the log, a shell, and (in the rescue environment) reboot and
 // power off. It works on an 80x24 console, keyboard only, with key hints
 // always on the bottom line and colour optional.
@@ -15,7 +15,8 @@
 // and file systems) and what it will write, and runs only after the user
 // types the target's serial number (or its name when it has none). The disk
 // Lifeboat booted from and the disk holding the repository are not offered
-// as targets.
+// as targets. A clone shows and confirms the same way; the disk being
+// copied is not offered as its target.
 //
 // The images screen deletes an image only after its name is typed, showing
 // first what deleting it reclaims (the chunks no other image uses); it

@@ -46,6 +46,8 @@ func newHomeScreen(u *UI) *homeScreen {
 			u.startCapture(h.selected())
 		case 'r':
 			u.startRestore(nil, "")
+		case 'd':
+			u.startClone(h.selected())
 		case 'i':
 			u.show("images")
 		case 'l':

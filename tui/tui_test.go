@@ -304,7 +304,7 @@ func TestBootModeHints(t *testing.T) {
 	s := h.waitFor("nvme0n1")
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	last := strings.TrimRight(lines[len(lines)-1], " ")
-	if !strings.HasSuffix(last, "p power off") || !strings.Contains(last, "c capture") || strings.Contains(last, "q quit") {
+	if !strings.HasSuffix(last, "p power off") || !strings.Contains(last, "c capture") || !strings.Contains(last, "d clone") || strings.Contains(last, "q quit") {
 		t.Errorf("boot-mode hints %q", last)
 	}
 }

@@ -121,16 +121,8 @@ func (e *env) restore(ctx context.Context, args []string) (err error) {
 // or serial.
 func (e *env) confirm(job *ops.RestoreJob) error {
 	w := e.stderr
-	dev, m := job.Target, job.Image.M
-	fmt.Fprintf(w, "\nTARGET  %s, %s\n", dev.Describe(), human(job.Size))
-	if t, err := job.Current, job.CurrentErr; err != nil {
-		fmt.Fprintf(w, "        current contents unreadable: %v\n", err)
-	} else if t == nil || t.Type == ptable.TypeNone {
-		fmt.Fprintln(w, "        no partition table (blank or unpartitioned)")
-	} else {
-		fmt.Fprintf(w, "        %s partition table, %d partitions:\n", t.Type, len(t.Partitions))
-		writePartitions(w, t.Partitions, "          ")
-	}
+	m := job.Image.M
+	writeTarget(w, job)
 	src := m.Disk.Model
 	if m.Disk.Serial != "" {
 		src += " serial " + m.Disk.Serial
@@ -140,6 +132,25 @@ func (e *env) confirm(job *ops.RestoreJob) error {
 	writePartitions(w, m.Table.Partitions, "          ")
 	fmt.Fprintln(w)
 	writePlan(w, job)
+	return e.ask(job)
+}
+
+// writeTarget shows the target and what is on it now.
+func writeTarget(w io.Writer, job *ops.RestoreJob) {
+	fmt.Fprintf(w, "\nTARGET  %s, %s\n", job.Target.Describe(), human(job.Size))
+	if t, err := job.Current, job.CurrentErr; err != nil {
+		fmt.Fprintf(w, "        current contents unreadable: %v\n", err)
+	} else if t == nil || t.Type == ptable.TypeNone {
+		fmt.Fprintln(w, "        no partition table (blank or unpartitioned)")
+	} else {
+		fmt.Fprintf(w, "        %s partition table, %d partitions:\n", t.Type, len(t.Partitions))
+		writePartitions(w, t.Partitions, "          ")
+	}
+}
+
+// ask asks for the target's name or serial.
+func (e *env) ask(job *ops.RestoreJob) error {
+	w, dev := e.stderr, job.Target
 	word := filepath.Base(dev.Path)
 	if dev.Disk != nil {
 		word = dev.Disk.Name
@@ -158,7 +169,7 @@ func (e *env) confirm(job *ops.RestoreJob) error {
 
 // writePlan prints how the image will be laid out on the target.
 func writePlan(w io.Writer, job *ops.RestoreJob) {
-	p, m := job.Plan, job.Image.M
+	p, m := job.Plan, job.Manifest()
 	fmt.Fprintf(w, "PLAN    %s layout: %s (%s, %s, %d-byte sectors) onto %s (%s, %d-byte sectors)\n",
 		p.Kind, m.Name, m.Table.Type, human(p.Source.Size), p.Source.SectorSize, job.Target.Path, human(p.Target.Size), p.Target.SectorSize)
 	if len(p.Parts) > 0 {

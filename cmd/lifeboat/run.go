@@ -54,6 +54,7 @@ Usage:
   lifeboat disks   [--json]
   lifeboat capture --repo DIR --name NAME [options] SOURCE
   lifeboat restore --repo DIR --name NAME [--yes] [options] TARGET
+  lifeboat clone   [--yes] [options] SOURCE TARGET
   lifeboat verify  --repo DIR --name NAME [--target DISK] [--json]
   lifeboat images  --repo DIR [--sort name|date|size] [--filter TEXT] [--json]
   lifeboat delete  --repo DIR --name NAME [--yes] [--dry-run] [--json]
@@ -171,6 +172,39 @@ Options:
   --workers N         workers (default: one per CPU)
   --sector-size N     logical sector size of a TARGET file (default: the image's)
   --quiet             no progress`,
+	"clone": `lifeboat clone [--yes] [options] SOURCE TARGET
+
+Copies the disk SOURCE onto TARGET directly, with no repository in
+between: SOURCE is read as capture reads it (only what file systems use,
+the rest of TARGET zeroed), and written as restore writes an image, with
+the same layouts, checks and steps after the data (file systems grown or
+shrunk, new identities, the boot check). Reading and writing overlap. A
+TARGET file that does not exist is created with SOURCE's size. Without
+--yes, shows the plan and what will be destroyed, and asks you to type
+the target's name. SOURCE is refused while mounted (unless
+--allow-mounted); TARGET as for restore, and when it is SOURCE, a
+partition of it, a loop device over it, or the disk SOURCE's file is on.
+
+Options:
+  --plan              print the plan and write nothing
+  --layout LAYOUT     keep, grow, scale or fit (default: the first that works)
+  --grow N            the partition the grow layout enlarges (default: the last)
+  --new-identity      new disk, partition and file-system identifiers, the
+                      references to them rewritten (as for restore)
+  --verify            hash each extent as it is read, then read TARGET back
+                      and compare it with what was read
+  --all-sectors       copy every sector, used by a file system or not
+  --allow-mounted     copy a mounted SOURCE anyway (the copy may be inconsistent)
+  --scratch DIR       where the fit layout keeps the ends of file systems it
+                      shrinks until they are shrunk (default $TMPDIR or /tmp)
+  --boot-entry        give this machine's UEFI firmware a boot entry for TARGET
+  --yes               do not ask for confirmation
+  --workers N         extents read and written at once (default: one per CPU,
+                      at least 4)
+  --source-sector-size N  logical sector size of a SOURCE file (default 512)
+  --sector-size N     logical sector size of a TARGET file (default: SOURCE's)
+  --json              print the result (or with --plan, the layout) as JSON
+  --quiet             no progress`,
 	"verify": `lifeboat verify --repo DIR --name NAME [--target DISK] [--json]
 
 Checks that every chunk of image NAME is present and matches its hash. With
@@ -265,6 +299,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return e.capture(ctx, rest)
 	case "restore":
 		return e.restore(ctx, rest)
+	case "clone":
+		return e.clone(ctx, rest)
 	case "verify":
 		return e.verify(ctx, rest)
 	case "images":

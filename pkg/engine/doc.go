@@ -48,5 +48,18 @@
 // identifiers in configuration files, each on a loop device over its
 // partition.
 //
+// A clone copies a disk onto another with nothing stored in between: a
+// DiskImage is the source disk seen as an image (NewDiskImage makes the
+// manifest a capture would, from PlanCapture's used ranges, without
+// reading the data), and Restore, VerifyTarget and PlanRestore take any
+// Image, so the clone follows the same plan and writing as a restore.
+// DiskImage.Extent reads an extent's used runs from the source when the
+// restore's worker asks for it, so reading and writing overlap across the
+// workers, each with its one extent buffer (no compression buffers). With
+// DiskImageOptions.Hash it records each extent's SHA-256 as it is read,
+// which VerifyTarget compares the target with; an extent read again for
+// the comparison that no longer matches its hash is reported as the source
+// having changed.
+//
 // Progress goes to a progress.Tracker; nothing here prints.
 package engine

@@ -54,8 +54,8 @@ var ErrSectorSize = layout.ErrSectorSize
 
 // PlanRestore reads the image's partition table and computes how the image
 // lands on a target of the given size and sector size (package layout).
-func PlanRestore(im *repo.Image, t layout.Target, o layout.Options) (*layout.Plan, error) {
-	m := im.M
+func PlanRestore(im Image, t layout.Target, o layout.Options) (*layout.Plan, error) {
+	m := im.Manifest()
 	tbl, err := ptable.Read(im, m.Disk.Size, m.Disk.LogicalSectorSize)
 	if err != nil {
 		return nil, fmt.Errorf("read the image's partition table: %w", err)
@@ -64,7 +64,7 @@ func PlanRestore(im *repo.Image, t layout.Target, o layout.Options) (*layout.Pla
 }
 
 // planFor is the plan a restore or a check of dst follows.
-func planFor(im *repo.Image, dst interface {
+func planFor(im Image, dst interface {
 	Size() int64
 	LogicalSectorSize() int
 }, p *layout.Plan) (*layout.Plan, error) {
@@ -80,10 +80,10 @@ func planFor(im *repo.Image, dst interface {
 
 // Restore writes an image onto a target disk, laid out as o.Layout says
 // (nil: the first layout that works, keep on a large enough disk).
-func Restore(ctx context.Context, im *repo.Image, dst Target, o RestoreOptions) (RestoreSummary, error) {
+func Restore(ctx context.Context, im Image, dst Target, o RestoreOptions) (RestoreSummary, error) {
 	start := time.Now()
 	var sum RestoreSummary
-	m := im.M
+	m := im.Manifest()
 	plan, err := planFor(im, dst, o.Layout)
 	if err != nil {
 		return sum, err
@@ -93,7 +93,12 @@ func Restore(ctx context.Context, im *repo.Image, dst Target, o RestoreOptions) 
 	}
 	mt := newMapped(dst, plan.Segments, m.Disk.Size, o.Spill)
 	workers := workerCount(o.Workers)
-	o.Progress.Start("restoring", m.Disk.Size)
+	_, clone := im.(*DiskImage)
+	stage := "restoring"
+	if clone {
+		stage = "copying"
+	}
+	o.Progress.Start(stage, m.Disk.Size)
 
 	var written, holes, chunks atomic.Int64
 	skipHoles := o.SkipHoles || o.TargetReadsZeros
@@ -107,7 +112,10 @@ func Restore(ctx context.Context, im *repo.Image, dst Target, o RestoreOptions) 
 	type buffers struct{ data, raw []byte }
 	bufs := make([]buffers, workers)
 	for w := range bufs {
-		bufs[w] = buffers{make([]byte, m.ExtentSize), make([]byte, repo.MaxStored(m.ExtentSize))}
+		bufs[w].data = make([]byte, m.ExtentSize)
+		if !clone { // a disk is read straight into data
+			bufs[w].raw = make([]byte, repo.MaxStored(m.ExtentSize))
+		}
 	}
 	// writeExtent restores extent i using worker w's buffers.
 	writeExtent := func(w, i int) error {
@@ -131,6 +139,11 @@ func Restore(ctx context.Context, im *repo.Image, dst Target, o RestoreOptions) 
 		data, err := im.Extent(i, bufs[w].data, bufs[w].raw)
 		if err != nil {
 			return err
+		}
+		if o.TargetReadsZeros && allZero(data) {
+			// Used but zeros (a disk read whole): the target has them.
+			holes.Add(covered)
+			return nil
 		}
 		if e.Used != nil {
 			// A partly used extent: its used parts are written, and its

@@ -175,9 +175,9 @@ func sortProblems(p []Problem) []Problem {
 // as laid out by o.Layout (nil: the plan a restore would make), including
 // the partition-table writes. Extents the restore copied unchanged to the
 // same offsets are compared by hash without reading their chunks.
-func VerifyTarget(ctx context.Context, im *repo.Image, dst Target, o VerifyOptions) (VerifyReport, error) {
+func VerifyTarget(ctx context.Context, im Image, dst Target, o VerifyOptions) (VerifyReport, error) {
 	start := time.Now()
-	m := im.M
+	m := im.Manifest()
 	plan, err := planFor(im, dst, o.Layout)
 	if err != nil {
 		return VerifyReport{}, err

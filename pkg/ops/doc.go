@@ -12,4 +12,9 @@
 // saying the disk now holds a partial restore. Nothing here prints or asks:
 // the confirmation word (ConfirmWord: the target's serial, else its name)
 // is the caller's to ask for.
+//
+// A clone (PrepareClone) is a restore whose image is the source disk
+// itself (engine.DiskImage): the source gets a capture's checks and is
+// read as a capture reads it, the target a restore's, and CloneJob runs
+// the RestoreJob that writes it, with every step after the data.
 package ops

@@ -204,6 +204,7 @@ type RestoreJob struct {
 
 	req    RestoreRequest
 	env    Env
+	src    engine.Image // what is written: Image, or a clone's source disk
 	codec  *repo.Codec
 	dst    *disk.Disk
 	spill  *engine.Spill
@@ -254,14 +255,27 @@ func PrepareRestore(env Env, req RestoreRequest) (_ *RestoreJob, err error) {
 	if lss == 0 {
 		lss = m.Disk.LogicalSectorSize
 	}
+	job, err := openTarget(env, im, dev, req, lss)
+	if err != nil {
+		return nil, err
+	}
+	job.Image, job.codec = im, codec
+	return job, nil
+}
+
+// openTarget checks nothing more: it opens the target of a restore of src
+// for writing (exclusively, and locked), plans the restore and reads the
+// target's current table; for req.PlanOnly, it only plans.
+func openTarget(env Env, src engine.Image, dev safety.Device, req RestoreRequest, lss int) (_ *RestoreJob, err error) {
+	m, verb := src.Manifest(), opName(src)
 	if req.PlanOnly {
-		return planOnly(im, dev, req, codec, lss)
+		return planOnly(src, dev, req, lss)
 	}
 	dst, err := disk.Open(req.Target, disk.Options{Write: true, CreateSize: m.Disk.Size, SectorSize: lss})
 	if err != nil {
 		return nil, err
 	}
-	job := &RestoreJob{Image: im, Target: dev, Created: dst.Created(), Size: dst.Size(), req: req, env: env, codec: codec, dst: dst}
+	job := &RestoreJob{Target: dev, Created: dst.Created(), Size: dst.Size(), req: req, env: env, src: src, dst: dst}
 	defer func() {
 		if err != nil {
 			job.failed = true
@@ -271,12 +285,12 @@ func PrepareRestore(env Env, req RestoreRequest) (_ *RestoreJob, err error) {
 	if err := dst.Lock(true); err != nil {
 		return nil, err
 	}
-	job.Plan, err = engine.PlanRestore(im, layout.Target{Size: dst.Size(), SectorSize: dst.LogicalSectorSize()}, layout.Options{Kind: req.Layout, Grow: req.Grow, NewIdentity: req.NewIdentity})
+	job.Plan, err = engine.PlanRestore(src, layout.Target{Size: dst.Size(), SectorSize: dst.LogicalSectorSize()}, layout.Options{Kind: req.Layout, Grow: req.Grow, NewIdentity: req.NewIdentity})
 	if err != nil {
-		return nil, fmt.Errorf("restore %s onto %s: %w", m.Name, req.Target, err)
+		return nil, fmt.Errorf("%s %s onto %s: %w", verb, m.Name, req.Target, err)
 	}
 	if job.spill, err = engine.NewSpill(job.scratchDirs(), job.Plan); err != nil {
-		return nil, fmt.Errorf("restore %s onto %s: %w", m.Name, req.Target, err)
+		return nil, fmt.Errorf("%s %s onto %s: %w", verb, m.Name, req.Target, err)
 	}
 	if !job.Created {
 		job.Current, job.CurrentErr = ptable.Read(dst, dst.Size(), dst.LogicalSectorSize())
@@ -284,11 +298,19 @@ func PrepareRestore(env Env, req RestoreRequest) (_ *RestoreJob, err error) {
 	return job, nil
 }
 
+// opName is what writing src is called in messages.
+func opName(src engine.Image) string {
+	if _, ok := src.(*engine.DiskImage); ok {
+		return "clone"
+	}
+	return "restore"
+}
+
 // planOnly plans a restore without opening the target for writing; a
 // target file that does not exist yet would be made the image's size.
-func planOnly(im *repo.Image, dev safety.Device, req RestoreRequest, codec *repo.Codec, lss int) (*RestoreJob, error) {
-	m := im.M
-	job := &RestoreJob{Image: im, Target: dev, req: req, codec: codec}
+func planOnly(src engine.Image, dev safety.Device, req RestoreRequest, lss int) (*RestoreJob, error) {
+	m, verb := src.Manifest(), opName(src)
+	job := &RestoreJob{Target: dev, req: req, src: src}
 	t := layout.Target{Size: m.Disk.Size, SectorSize: lss}
 	if _, err := os.Stat(req.Target); err == nil {
 		d, err := disk.Open(req.Target, disk.Options{SectorSize: lss})
@@ -303,9 +325,9 @@ func planOnly(im *repo.Image, dev safety.Device, req RestoreRequest, codec *repo
 	}
 	job.Size = t.Size
 	var err error
-	job.Plan, err = engine.PlanRestore(im, t, layout.Options{Kind: req.Layout, Grow: req.Grow, NewIdentity: req.NewIdentity})
+	job.Plan, err = engine.PlanRestore(src, t, layout.Options{Kind: req.Layout, Grow: req.Grow, NewIdentity: req.NewIdentity})
 	if err != nil {
-		return nil, fmt.Errorf("restore %s onto %s: %w", m.Name, req.Target, err)
+		return nil, fmt.Errorf("%s %s onto %s: %w", verb, m.Name, req.Target, err)
 	}
 	return job, nil
 }
@@ -317,8 +339,15 @@ func (j *RestoreJob) scratchDirs() []string {
 	if j.req.Scratch != "" {
 		return []string{j.req.Scratch}
 	}
+	if j.req.Repo == "" {
+		return []string{os.TempDir()}
+	}
 	return []string{os.TempDir(), j.req.Repo}
 }
+
+// Manifest is the manifest of what the job writes: the image's, or for a
+// clone the one a capture of the source disk would record.
+func (j *RestoreJob) Manifest() *image.Manifest { return j.src.Manifest() }
 
 // Scratch says where the restore keeps the ends of shrunk file systems:
 // the directory it chose, or (planning only) where it would look.
@@ -369,7 +398,7 @@ func (j *RestoreJob) Run(ctx context.Context, tr *progress.Tracker) (res Restore
 			}
 		}
 	}()
-	sum, err := engine.Restore(ctx, j.Image, j.dst, engine.RestoreOptions{
+	sum, err := engine.Restore(ctx, j.src, j.dst, engine.RestoreOptions{
 		Workers: j.req.Workers, TargetReadsZeros: j.Created, SkipHoles: j.req.SkipHoles, Progress: tr, Layout: j.Plan, Spill: j.spill,
 	})
 	res.RestoreSummary = sum
@@ -380,7 +409,7 @@ func (j *RestoreJob) Run(ctx context.Context, tr *progress.Tracker) (res Restore
 		if err := j.dst.DropCache(); err != nil {
 			return res, err
 		}
-		rep, err := engine.VerifyTarget(ctx, j.Image, j.dst, engine.VerifyOptions{Workers: j.req.Workers, Progress: tr, UsedOnly: j.req.SkipHoles, Layout: j.Plan, Spill: j.spill})
+		rep, err := engine.VerifyTarget(ctx, j.src, j.dst, engine.VerifyOptions{Workers: j.req.Workers, Progress: tr, UsedOnly: j.req.SkipHoles, Layout: j.Plan, Spill: j.spill})
 		res.Verified = &rep
 		if err != nil {
 			return res, err
@@ -442,14 +471,14 @@ func (j *RestoreJob) Run(ctx context.Context, tr *progress.Tracker) (res Restore
 		if err := j.dst.DropCache(); err == nil {
 			rep := engine.CheckBoot(j.dst, j.dst.Size(), tbl)
 			if len(rep.UEFI) > 0 && !strings.HasPrefix(rep.UEFI[0], "no EFI system partition") {
-				lines, problems := checkBootEntries(j.req.Target, tbl, j.Image.M)
+				lines, problems := checkBootEntries(j.req.Target, tbl, j.Manifest())
 				rep.UEFI = append(rep.UEFI, lines...)
 				rep.Problems = append(rep.Problems, problems...)
 			}
 			res.Boot = &rep
 		}
 		if j.req.BootEntries && j.dst.IsBlockDevice() && !strings.HasPrefix(filepath.Base(j.req.Target), "loop") {
-			changes, warnings := makeBootEntries(j.req.Target, tbl, j.Image.M, j.env.Rescue)
+			changes, warnings := makeBootEntries(j.req.Target, tbl, j.Manifest(), j.env.Rescue)
 			res.Changes = append(res.Changes, changes...)
 			res.Warnings = append(res.Warnings, warnings...)
 		}
@@ -472,7 +501,9 @@ func (j *RestoreJob) HolesLeft() bool { return j.Created || j.req.SkipHoles }
 func (j *RestoreJob) Close() error {
 	j.spill.Close()
 	err := j.closeDisk()
-	j.codec.Close()
+	if j.codec != nil {
+		j.codec.Close()
+	}
 	return err
 }
 

@@ -38,6 +38,9 @@ func (r *Repo) OpenImage(name string, codec *Codec) (*Image, error) {
 	return &Image{repo: r, M: m, codec: codec}, nil
 }
 
+// Manifest is the image's manifest (M).
+func (im *Image) Manifest() *image.Manifest { return im.M }
+
 // Size is the captured disk's size.
 func (im *Image) Size() int64 { return im.M.Disk.Size }
 

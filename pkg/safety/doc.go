@@ -9,7 +9,12 @@
 // captured, and (unless allowed) when the disk is mounted, because the
 // image of a file system that is being written is not consistent. Disk
 // images in regular files get the checks that apply to files: a target
-// inside the repository is refused.
+// inside the repository is refused. A clone (CheckClone) gets the
+// capture's checks on its source and the restore's on its target, and its
+// target must not be its source: the same file or device by any name, a
+// partition of the same disk, a loop device over the source's file (or
+// the other way round), the disk the source's file lives on, or a file on
+// the source disk.
 //
 // Every refusal wraps ErrRefused and says why in words a technician can act
 // on. The checks read the running system through an inventory.Source; the

@@ -106,6 +106,9 @@ func isPartition(path string, d *inventory.Disk) (string, bool) {
 // that does not exist yet is judged by its nearest existing parent, where
 // it would be created.
 func onDisk(src inventory.Source, dir string, d *inventory.Disk) (bool, error) {
+	if dir == "" {
+		return false, nil // no repository
+	}
 	dir, err := filepath.Abs(dir)
 	if err != nil {
 		return false, err
