@@ -42,6 +42,13 @@ func (e *env) disks(ctx context.Context, args []string) error {
 		if j.InUse == nil {
 			j.InUse = []string{}
 		}
+		if d.NoMedium {
+			// An empty drive is not opened (that only makes the
+			// kernel log errors).
+			j.NoMedium = true
+			out = append(out, j)
+			continue
+		}
 		j.Table, err = readTable(d.Path)
 		if errors.Is(err, unix.ENOMEDIUM) {
 			j.NoMedium, j.Size = true, 0

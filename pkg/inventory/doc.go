@@ -45,8 +45,17 @@
 //     through the holders of those (and their partitions), so LVM on LUKS on
 //     sda2 gives both dm devices.
 //
+// A CD or DVD drive (an sr device, or D/device/type 5) is the one device
+// Scan opens: its node under DevRoot, with O_NONBLOCK, which the CD-ROM
+// driver allows without a disc and without reading one, to ask the
+// drive's status (CDROM_DRIVE_STATUS). No disc, an open tray or a drive not
+// ready set NoMedium and a Size of 0 (the kernel's size for an empty drive
+// is a guess). Reading such a drive, or opening it without O_NONBLOCK,
+// makes the kernel log errors, so nothing in Lifeboat reads a NoMedium
+// disk; a drive whose status cannot be asked counts as holding a disc.
+//
 // Scan leaves out RAM disks (ram*), loop devices with no backing file and
-// devices whose size is zero. Stacked devices (dm-0, md127) are disks in
+// devices whose size is zero (unless NoMedium). Stacked devices (dm-0, md127) are disks in
 // their own right, with transport "virtual".
 //
 // # What is in use

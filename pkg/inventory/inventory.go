@@ -17,7 +17,7 @@ type Source struct {
 	SysRoot   string // "/sys"
 	MountInfo string // "/proc/self/mountinfo"
 	Swaps     string // "/proc/swaps"
-	DevRoot   string // "/dev" (used only to build Path fields and to read device names in mountinfo and swaps)
+	DevRoot   string // "/dev" (to build Path fields, to read device names in mountinfo and swaps, and to ask optical drives whether they hold a disc)
 	// BootDevices are extra kernel names (e.g. "sdb") of disks the running
 	// system booted from, given by the boot environment. A partition name
 	// stands for its disk; a name that is not present is ignored.
@@ -83,6 +83,10 @@ type Disk struct {
 	// disk (directly, on a partition, or through dm/md devices), or when
 	// the disk is in Source.BootDevices.
 	Boot bool
+	// NoMedium is set for a CD or DVD drive that holds no disc (or whose
+	// tray is open); Size is then 0, not the kernel's guess. Nothing must
+	// read such a drive: each attempt makes the kernel log errors.
+	NoMedium bool
 }
 
 // Partition is a partition of a Disk.
@@ -576,6 +580,9 @@ func (s *snapshot) disk(name string) (Disk, error) {
 	if d.ReadOnly, err = sys.boolAttr(b.dir + "/ro"); err != nil {
 		return Disk{}, err
 	}
+	if s.optical(name, b.dir) && noMedium(d.Path) {
+		d.NoMedium = true
+	}
 	d.Transport = transport(name, b.real)
 	if err := s.identify(&d, b); err != nil {
 		return Disk{}, err
@@ -771,7 +778,9 @@ func Scan(src Source) ([]Disk, error) {
 		if err != nil {
 			return nil, err
 		}
-		if d.Size == 0 || (d.Transport == "loop" || strings.HasPrefix(n, "loop")) && d.BackingFile == "" {
+		if d.NoMedium {
+			d.Size = 0 // the kernel's guess for a drive with no disc
+		} else if d.Size == 0 || (d.Transport == "loop" || strings.HasPrefix(n, "loop")) && d.BackingFile == "" {
 			continue
 		}
 		out = append(out, d)

@@ -16,7 +16,10 @@ import (
 )
 
 // DiskInfo is a disk as the user sees it: what the kernel says about it,
-// its partition table, and what each partition holds.
+// its partition table, and what each partition holds. NoMedium (of
+// inventory.Disk) is set for a drive of removable media that holds none
+// (an empty CD drive), found by the inventory or by ENOMEDIUM on opening
+// it; its Size is then 0, not the kernel's guess.
 type DiskInfo struct {
 	inventory.Disk
 	// File is set for a disk image file given by the user rather than a
@@ -27,9 +30,6 @@ type DiskInfo struct {
 	Parts    []PartInfo
 	// FS is what the whole disk holds when it has no partition table.
 	FS fsprobe.Info
-	// NoMedium is set for a drive of removable media that holds none (an
-	// empty CD drive); its Size is then 0, not the kernel's guess.
-	NoMedium bool
 }
 
 // PartInfo is a partition and the file system (or other content) on it.
@@ -131,6 +131,12 @@ func DescribeFile(path string) DiskInfo {
 }
 
 func describe(info DiskInfo) DiskInfo {
+	if info.NoMedium {
+		// Not opened: reading a drive with no disc only makes the
+		// kernel log errors.
+		info.Size = 0
+		return info
+	}
 	d, err := disk.Open(info.Path, disk.Options{SectorSize: info.LogicalSectorSize})
 	if errors.Is(err, unix.ENOMEDIUM) {
 		info.NoMedium, info.Size = true, 0

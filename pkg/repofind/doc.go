@@ -12,6 +12,8 @@
 //
 //   - a device in active swap, or held by another device (an LVM physical
 //     volume, a RAID member, a LUKS container: anything in holders/);
+//   - a CD or DVD drive with no disc in it (inventory.Disk.NoMedium): it
+//     is not opened, as every attempt makes the kernel log errors;
 //   - a device smaller than 64 KiB (an MBR extended partition's container);
 //   - a device whose node is missing from DevRoot or names another device
 //     number;

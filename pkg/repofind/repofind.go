@@ -119,6 +119,7 @@ type candidate struct {
 	major, minor     uint32
 	size             int64
 	readOnly         bool
+	noMedium         bool // an empty CD or DVD drive: never opened
 	holders          []string
 	uses             []inventory.Mount // mounts and swaps of this very device
 }
@@ -259,7 +260,7 @@ func candidates(disks []inventory.Disk, filter func(inventory.Disk) bool) []cand
 		}
 		if len(d.Partitions) == 0 {
 			out = append(out, candidate{name: d.Name, path: d.Path, disk: d.Name, major: d.Major, minor: d.Minor,
-				size: d.Size, readOnly: d.ReadOnly, holders: d.Holders, uses: uses(d.Name)})
+				size: d.Size, readOnly: d.ReadOnly, noMedium: d.NoMedium, holders: d.Holders, uses: uses(d.Name)})
 			continue
 		}
 		for _, p := range d.Partitions {
@@ -279,6 +280,9 @@ func (c candidate) passOver() string {
 	}
 	if len(c.holders) > 0 {
 		return "held by " + strings.Join(c.holders, ", ") + " (LVM, RAID or encryption)"
+	}
+	if c.noMedium {
+		return "no medium in the drive"
 	}
 	if c.size < minDeviceSize {
 		return "too small to hold a file system"
