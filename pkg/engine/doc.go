@@ -20,7 +20,11 @@
 // the chunks the repository does not have yet. Only after every chunk is
 // stored and the repository synced is the manifest written, so a cancelled
 // or failed capture leaves no image behind (chunks it stored are reused by
-// the next capture). Memory is bounded by the buffers made before the
+// the next capture). From before its first chunk look-up until its
+// manifest is written, Capture holds the repository's shared lock
+// (repo.Repo.LockShared), so a delete or prune, which needs it
+// exclusively, never removes chunks it stores or counts on finding; a
+// capture whose lock file was removed meanwhile writes no manifest. Memory is bounded by the buffers made before the
 // pipeline starts: 2×workers extents in flight, and per worker one
 // compression buffer of about one extent plus the zstd encoder's state
 // (about 1-4 MiB per worker at the default level); with 4 MiB extents and 2
