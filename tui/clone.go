@@ -59,7 +59,8 @@ func (u *UI) pickCloneTarget(src ops.DiskInfo) {
 // checked and opened, the source's allocation maps read, the copy
 // planned), shows what will be destroyed and what will be copied, and
 // asks for the target's serial (or name) before running. F2 plans another
-// layout, F3 turns new identities on or off.
+// layout, F3 turns new identities on or off, F4 verification (the target
+// read back and compared with what was read).
 func (u *UI) cloneSummary(src ops.DiskInfo, target string) {
 	name := fmt.Sprintf("~clonesum%d", time.Now().UnixNano())
 	view := tview.NewTextView().SetDynamicColors(true).SetScrollable(true).SetText("\n  Checking the disks...")
@@ -85,7 +86,7 @@ func (u *UI) cloneSummary(src ops.DiskInfo, target string) {
 		}
 	}
 	kind := layout.Kind("")
-	newID := false
+	newID, verify := false, false
 	var prepare func()
 	input.SetInputCapture(func(ev *tcell.EventKey) *tcell.EventKey {
 		switch ev.Key() {
@@ -94,6 +95,8 @@ func (u *UI) cloneSummary(src ops.DiskInfo, target string) {
 			kind = next[kind]
 		case tcell.KeyF3:
 			newID = !newID
+		case tcell.KeyF4:
+			verify = !verify
 		default:
 			return ev
 		}
@@ -128,7 +131,7 @@ func (u *UI) cloneSummary(src ops.DiskInfo, target string) {
 	u.addPage(name, root, "[::b]Esc[::-] back")
 	u.show(name)
 	prepare = func() {
-		mine, k, nid := gen.Add(1), kind, newID
+		mine, k, nid, ver := gen.Add(1), kind, newID, verify
 		stale := func() bool { return left.Load() || gen.Load() != mine }
 		what := "the first layout that works"
 		if k != "" {
@@ -145,7 +148,7 @@ func (u *UI) cloneSummary(src ops.DiskInfo, target string) {
 			}
 			j, err := ops.PrepareClone(u.cfg.Env, ops.CloneRequest{
 				Source: src.Path, Target: target, SourceSectorSize: src.LogicalSectorSize,
-				Layout: k, NewIdentity: nid, BootEntries: u.cfg.Boot,
+				Layout: k, NewIdentity: nid, Verify: ver, BootEntries: u.cfg.Boot,
 			})
 			if stale() {
 				if err == nil {
@@ -160,7 +163,8 @@ func (u *UI) cloneSummary(src ops.DiskInfo, target string) {
 					}
 					return
 				}
-				hint := "  [::b]F2[::-] layout: " + string(orAuto(k)) + "  [::b]F3[::-] new ids: " + map[bool]string{false: "no", true: "yes"}[nid]
+				yes := map[bool]string{false: "no", true: "yes"}
+				hint := "  [::b]F2[::-] layout: " + string(orAuto(k)) + "  [::b]F3[::-] new ids: " + yes[nid] + "  [::b]F4[::-] verify: " + yes[ver]
 				if err != nil {
 					root.SetTitle(" Clone: cannot start ")
 					view.SetText(fmt.Sprintf("\n  [::b]The clone cannot start with %s; nothing was written.[::-]\n\n  %s\n\n  [::b]What to do:[::-] %s", what, clean(err.Error()), clean(advice(err))))
@@ -177,7 +181,7 @@ func (u *UI) cloneSummary(src ops.DiskInfo, target string) {
 					u.hintOf[name] = "[::b]Enter[::-] start  [::b]Esc[::-] back" + hint
 				} else {
 					input.SetLabel(fmt.Sprintf("Type %s to destroy it and copy: ", cleanLine(j.ConfirmWord())))
-					u.hintOf[name] = "type serial or name, [::b]Enter[::-]  [::b]Esc[::-] back" + hint
+					u.hintOf[name] = "[::b]Enter[::-] when typed  [::b]Esc[::-] back" + hint
 				}
 				u.hints.SetText(" " + u.hintOf[name])
 			})
@@ -239,6 +243,9 @@ func (u *UI) runClone(job *ops.CloneJob) {
 		var b strings.Builder
 		fmt.Fprintf(&b, "A copy of %s is on %s.\n\n", cleanLine(job.Source.Describe()), cleanLine(job.Target.Describe()))
 		fmt.Fprintf(&b, "read    %s of %s, wrote %s at %s\n", units.Bytes(job.Disk.BytesRead()), units.Bytes(size), units.Bytes(res.BytesWritten), units.Rate(size, res.Seconds))
+		if v := res.Verified; v != nil {
+			fmt.Fprintf(&b, "verified: the copy reads back as the source was read (%s)\n", units.Bytes(v.Bytes))
+		}
 		for _, c := range res.Changes {
 			fmt.Fprintf(&b, "note    %s\n", clean(c))
 		}

@@ -34,9 +34,11 @@ func TestCloneWizard(t *testing.T) {
 	h.selectTarget(b)
 	s = h.waitFor("DESTROY", "spare.img", "Copy", "laptop.img", "partitions; of them", "is read", "Type spare.img")
 	t.Logf("clone summary:\n%s", s)
-	// F2 plans another layout.
+	// F2 plans another layout, F4 asks for verification.
 	h.key(tcell.KeyF2)
 	h.waitFor("Layout  keep (F2", "F2 layout: keep", "Type spare.img")
+	h.key(tcell.KeyF4)
+	h.waitFor("F4 verify: yes", "Type spare.img")
 
 	before := hashFile(t, b)
 	h.typeText("sda")
@@ -47,7 +49,7 @@ func TestCloneWizard(t *testing.T) {
 	}
 	h.typeText("spare.img")
 	h.key(tcell.KeyEnter)
-	s = h.waitFor("finished in", "A copy of", "is on")
+	s = h.waitFor("finished in", "A copy of", "is on", "verified: the copy reads back as the source was read")
 	t.Logf("clone done:\n%s", s)
 	if hashFile(t, b) != hashFile(t, a) {
 		t.Fatal("the copy differs from the source")

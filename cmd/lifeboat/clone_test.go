@@ -79,4 +79,7 @@ func TestCloneCommand(t *testing.T) {
 	if r := lifeboat(t, "", "clone", src); r.code != exitUsage {
 		t.Errorf("clone with one disk: %s", r)
 	}
+	if r := lifeboat(t, "", "help", "clone"); r.code != exitOK || !strings.Contains(r.stdout, "lifeboat clone [--yes] [options] SOURCE TARGET") {
+		t.Errorf("help clone: %s", r)
+	}
 }
