@@ -17,4 +17,10 @@
 // itself (engine.DiskImage): the source gets a capture's checks and is
 // read as a capture reads it, the target a restore's, and CloneJob runs
 // the RestoreJob that writes it, with every step after the data.
+//
+// Describe and RestoreJob.CurrentParts say what each partition holds
+// (ProbeParts): file system and label from fsprobe, and the space in use
+// from fsmap.Used, which reads a superblock or a bounded allocation map,
+// never the whole partition. The restore's target is read through the
+// job's own handle, so what is shown is what will be overwritten.
 package ops
