@@ -10,6 +10,7 @@ import (
 	"github.com/gdamore/tcell/v2"
 	"github.com/rivo/tview"
 
+	"github.com/lifeboat-dev/lifeboat/pkg/joblog"
 	"github.com/lifeboat-dev/lifeboat/pkg/ops"
 	"github.com/lifeboat-dev/lifeboat/pkg/progress"
 	"github.com/lifeboat-dev/lifeboat/pkg/repo"
@@ -275,12 +276,14 @@ func (u *UI) captureSummary(st *captureState) {
 }
 
 func (u *UI) runCapture(st *captureState, job *ops.CaptureJob) {
-	u.runJob("Capture "+st.name, "No image is kept; the chunks already stored are reused by the next capture.", func(ctx context.Context, tr *progress.Tracker) (string, error) {
+	title := "Capture " + st.name
+	u.runJob(title, "No image is kept; the chunks already stored are reused by the next capture.", u.logged(title, job.Repo.Dir(), job.StartLog, func(ctx context.Context, tr *progress.Tracker, lg *joblog.Log) (string, error) {
 		defer job.Close()
 		m, err := job.Run(ctx, tr)
 		if err != nil {
 			return "", err
 		}
+		ops.LogCaptured(lg, m)
 		s := m.Stats
 		var b strings.Builder
 		fmt.Fprintf(&b, "Image %s in %s\n\n", cleanLine(m.Name), cleanLine(job.Repo.Dir()))
@@ -298,7 +301,7 @@ func (u *UI) runCapture(st *captureState, job *ops.CaptureJob) {
 			fmt.Fprintf(&b, "[::b]warning:[::-] %s\n", clean(w))
 		}
 		return b.String(), nil
-	}, func() {
+	}), func() {
 		u.goHome()
 		go u.rescan(u.ctx, true)
 	})

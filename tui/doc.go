@@ -11,6 +11,15 @@
 // Strings that come from disks (models, serials, labels, file names) are
 // stripped of control characters and escaped before display.
 //
+// Every capture, restore and verification keeps a log (pkg/joblog) in its
+// repository's logs directory, made writable for it when the finder
+// mounted it read-only; else in a repository on the medium Lifeboat booted
+// from, else in memory. The job's summary or error says where. The log
+// screen shows Lifeboat's own lines; k switches to the kernel's messages,
+// kept in a list of their own and limited (repeats counted, 20 a second),
+// so that they never push Lifeboat's lines out. Scrolled back, the log
+// stays put as lines come in, until End.
+//
 // A restore shows exactly what it will destroy (the target's partitions
 // and file systems) and what it will write, and runs only after the user
 // types the target's serial number (or its name when it has none). The disk

@@ -11,6 +11,7 @@ import (
 	"github.com/rivo/tview"
 
 	"github.com/lifeboat-dev/lifeboat/pkg/image"
+	"github.com/lifeboat-dev/lifeboat/pkg/joblog"
 	"github.com/lifeboat-dev/lifeboat/pkg/ops"
 	"github.com/lifeboat-dev/lifeboat/pkg/progress"
 	"github.com/lifeboat-dev/lifeboat/pkg/units"
@@ -326,8 +327,11 @@ func (u *UI) askRepoPath(added func(dir string)) {
 
 // verify checks an image as a job.
 func (u *UI) verify(repoDir, name string) {
-	u.runJob("Verify "+name, "", func(ctx context.Context, tr *progress.Tracker) (string, error) {
-		res, err := ops.Verify(ctx, ops.VerifyRequest{Repo: repoDir, Name: name}, tr)
+	req := ops.VerifyRequest{Repo: repoDir, Name: name}
+	start := func(dirs []string) (*joblog.Log, error) { return ops.StartVerifyLog(dirs, req) }
+	u.runJob("Verify "+name, "", u.logged("Verify "+name, repoDir, start, func(ctx context.Context, tr *progress.Tracker, lg *joblog.Log) (string, error) {
+		res, err := ops.Verify(ctx, req, tr)
+		ops.LogVerified(lg, res)
 		var b strings.Builder
 		for i, p := range res.Chunks.Problems {
 			if i == 20 {
@@ -347,7 +351,7 @@ func (u *UI) verify(repoDir, name string) {
 		}
 		return fmt.Sprintf("Image %s: all %d chunks present and intact.\n%s checked at %s.",
 			cleanLine(name), res.Chunks.Chunks, units.Bytes(res.Chunks.Bytes), units.Rate(res.Chunks.Bytes, res.Chunks.Seconds)), nil
-	}, nil)
+	}), nil)
 }
 
 // nonEmpty returns its arguments that are not empty, each once.

@@ -246,7 +246,8 @@ func (e *env) unattended(ctx context.Context, cmdline, sysRoot string, consoles 
 		}
 	}()
 	start := time.Now()
-	err = unattended.Run(ctx, plan, unattended.Config{Env: e.rescueEnv(true), MountRoot: "/run/lifeboat/mnt", Logf: say, Progress: tr})
+	err = unattended.Run(ctx, plan, unattended.Config{Env: e.rescueEnv(true), MountRoot: "/run/lifeboat/mnt", Logf: say, Progress: tr,
+		LogDirs: []string{"/run/lifeboat/logs"}})
 	close(done)
 	if err != nil {
 		say("UNATTENDED JOB FAILED after %s: %v", units.Duration(time.Since(start)), err)

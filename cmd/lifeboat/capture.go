@@ -22,6 +22,7 @@ func (e *env) capture(ctx context.Context, args []string) error {
 	fs := newFlags("capture")
 	repoDir := repoFlag(fs)
 	name := fs.String("name", "", "image name")
+	logDir := logDirFlag(fs)
 	level := fs.String("level", "better", "compression level")
 	extent := fs.String("extent-size", "4M", "extent size")
 	workers := fs.Int("workers", 0, "workers")
@@ -66,9 +67,15 @@ func (e *env) capture(ctx context.Context, args []string) error {
 	}
 	fmt.Fprintf(e.stderr, "capturing %s (%s) into %s as %q\n", job.Source.Describe(), human(job.Size), r.Dir(), *name)
 	tr := &progress.Tracker{}
+	lg := e.startLog(job.StartLog(logDirs(r.Dir(), *logDir)))
 	stop := showProgress(e.stderr, tr, *quiet)
+	lg.Follow(tr)
 	m, err := job.Run(ctx, tr)
 	stop()
+	if err == nil {
+		ops.LogCaptured(lg, m)
+	}
+	e.finishLog(lg, err)
 	if err != nil {
 		return err
 	}

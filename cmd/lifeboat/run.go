@@ -103,6 +103,8 @@ hashed and compressed, and stored only if the repository does not hold it.
 Options:
   --repo DIR          repository (default $LIFEBOAT_REPO); created if missing
   --name NAME         image name: letters, digits, '.', '_', '+', '-'
+  --log-dir DIR       where the job's log goes (default: DIR/logs, or when the
+                      repository cannot be written, lifeboat-logs in $TMPDIR)
   --level LEVEL       compression: fastest, fast, better, best (default "better")
   --extent-size SIZE  extent size, a power of two from 64K to 64M (default 4M)
   --workers N         compression workers (default: one per CPU)
@@ -145,6 +147,8 @@ clusters; XFS and btrfs do not shrink.
 Options:
   --repo DIR          repository (default $LIFEBOAT_REPO)
   --name NAME         image to restore
+  --log-dir DIR       where the job's log goes (default: DIR/logs, or when the
+                      repository cannot be written, lifeboat-logs in $TMPDIR)
   --plan              print the plan and write nothing
   --layout LAYOUT     keep, grow, scale or fit (default: the first that works)
   --grow N            the partition the grow layout enlarges (default: the last)
@@ -208,7 +212,9 @@ Options:
 	"verify": `lifeboat verify --repo DIR --name NAME [--target DISK] [--json]
 
 Checks that every chunk of image NAME is present and matches its hash. With
---target, also reads DISK back and compares it with the image.`,
+--target, also reads DISK back and compares it with the image. A log of
+the check goes to DIR/logs (--log-dir DIR2 for another directory;
+lifeboat-logs in $TMPDIR when the repository cannot be written).`,
 	"images": `lifeboat images --repo DIR [--sort name|date|size] [--filter TEXT] [--json]
 
 Lists the images in a repository: name, capture date, disk size, data,

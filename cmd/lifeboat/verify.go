@@ -14,6 +14,7 @@ func (e *env) verify(ctx context.Context, args []string) error {
 	fs := newFlags("verify")
 	repoDir := repoFlag(fs)
 	name := fs.String("name", "", "image name")
+	logDir := logDirFlag(fs)
 	target := fs.String("target", "", "disk to compare")
 	workers := fs.Int("workers", 0, "workers")
 	asJSON := fs.Bool("json", false, "JSON output")
@@ -36,9 +37,14 @@ func (e *env) verify(ctx context.Context, args []string) error {
 		OK     bool                 `json:"ok"`
 	}
 	tr := &progress.Tracker{}
+	req := ops.VerifyRequest{Repo: *repoDir, Name: *name, Target: *target, Workers: *workers}
+	lg := e.startLog(ops.StartVerifyLog(logDirs(*repoDir, *logDir), req))
+	lg.Follow(tr)
 	stop := showProgress(e.stderr, tr, *quiet || *asJSON)
-	vr, err := ops.Verify(ctx, ops.VerifyRequest{Repo: *repoDir, Name: *name, Target: *target, Workers: *workers}, tr)
+	vr, err := ops.Verify(ctx, req, tr)
 	stop()
+	ops.LogVerified(lg, vr)
+	e.finishLog(lg, err)
 	if vr.Image == nil {
 		return err
 	}

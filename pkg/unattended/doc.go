@@ -35,8 +35,11 @@
 //
 // Run resolves the disks by serial or WWN in the inventory, finds the
 // repository's file system by label or UUID, mounts it with repofind
-// (read-write only when a capture writes to it), and runs the jobs with
-// pkg/ops, reporting each step through Config.Logf and the bytes through a
-// progress.Tracker. It stops at the first failure, with an error that says
-// which job and what went wrong.
+// (read-write, so that a capture and the job logs can be written; a
+// restore or a verification goes on with it read-only when it cannot be
+// made writable), and runs the jobs with pkg/ops, reporting each step
+// through Config.Logf and the bytes through a progress.Tracker. Each job
+// keeps a log (pkg/joblog) in the repository's logs directory, or in the
+// first of Config.LogDirs that takes it, and says where. Run stops at the
+// first failure, with an error that says which job and what went wrong.
 package unattended

@@ -10,6 +10,7 @@ import (
 
 	"github.com/lifeboat-dev/lifeboat/pkg/fsprobe"
 	"github.com/lifeboat-dev/lifeboat/pkg/inventory"
+	"github.com/lifeboat-dev/lifeboat/pkg/joblog"
 	"github.com/lifeboat-dev/lifeboat/pkg/layout"
 	"github.com/lifeboat-dev/lifeboat/pkg/ops"
 	"github.com/lifeboat-dev/lifeboat/pkg/progress"
@@ -28,6 +29,9 @@ type Config struct {
 	Logf func(format string, a ...any)
 	// Progress follows the bytes of the running job; nil is allowed.
 	Progress *progress.Tracker
+	// LogDirs are where each job's log goes when the repository's logs
+	// directory cannot take it, in order.
+	LogDirs []string
 }
 
 func (c Config) logf(format string, a ...any) {
@@ -96,7 +100,36 @@ func Run(ctx context.Context, p *Plan, cfg Config) error {
 	return nil
 }
 
-func capture(ctx context.Context, cfg Config, source, repoDir, name string) error {
+// startLog takes a job's new log and has it time the job's stages; a log
+// that cannot be made is reported, and the job runs without.
+func (c Config) startLog(l *joblog.Log, err error) *joblog.Log {
+	if err != nil {
+		c.logf("no log is kept of this job: %v", err)
+		return nil
+	}
+	l.Follow(c.Progress)
+	return l
+}
+
+// finishLog ends a job's log and says where it is.
+func (c Config) finishLog(l *joblog.Log, jobErr error) {
+	if l == nil {
+		return
+	}
+	p, err := l.Finish(jobErr)
+	switch {
+	case err != nil:
+		c.logf("the job's log %s is incomplete: %v", p, err)
+	case l.NotIn != "":
+		c.logf("log saved in %s (not in the repository: %s)", p, l.NotIn)
+	default:
+		c.logf("log saved in %s", p)
+	}
+}
+
+func (c Config) logDirs(repoDir string) []string { return ops.LogDirs(repoDir, c.LogDirs...) }
+
+func capture(ctx context.Context, cfg Config, source, repoDir, name string) (err error) {
 	job, err := ops.PrepareCapture(cfg.Env, ops.CaptureRequest{Source: source, Repo: repoDir, Name: name})
 	if err != nil {
 		return err
@@ -105,24 +138,31 @@ func capture(ctx context.Context, cfg Config, source, repoDir, name string) erro
 	for _, w := range job.Warnings {
 		cfg.logf("warning: %s", w)
 	}
+	lg := cfg.startLog(job.StartLog(cfg.logDirs(repoDir)))
+	defer func() { cfg.finishLog(lg, err) }()
 	cfg.logf("capturing %s (%s) as %q", job.Source.Describe(), units.Bytes(job.Size), name)
 	m, err := job.Run(ctx, cfg.Progress)
 	if err != nil {
 		return err
 	}
+	ops.LogCaptured(lg, m)
 	s := m.Stats
 	cfg.logf("captured %s: read %s in %.1f s, stored %s new (%d new chunks of %d), image %s",
 		name, units.Bytes(s.BytesRead), s.Seconds, units.Bytes(s.NewBytes), s.NewChunks, s.Chunks, m.ID)
 	return nil
 }
 
-func verify(ctx context.Context, cfg Config, repoDir, name, target string) error {
+func verify(ctx context.Context, cfg Config, repoDir, name, target string) (err error) {
 	if target != "" {
 		cfg.logf("verifying %s and comparing %s with it", name, target)
 	} else {
 		cfg.logf("verifying %s", name)
 	}
-	res, err := ops.Verify(ctx, ops.VerifyRequest{Repo: repoDir, Name: name, Target: target}, cfg.Progress)
+	req := ops.VerifyRequest{Repo: repoDir, Name: name, Target: target}
+	lg := cfg.startLog(ops.StartVerifyLog(cfg.logDirs(repoDir), req))
+	defer func() { cfg.finishLog(lg, err) }()
+	res, err := ops.Verify(ctx, req, cfg.Progress)
+	ops.LogVerified(lg, res)
 	for _, prob := range res.Chunks.Problems {
 		cfg.logf("problem: %s", prob)
 	}
@@ -138,7 +178,7 @@ func verify(ctx context.Context, cfg Config, repoDir, name, target string) error
 	return nil
 }
 
-func restore(ctx context.Context, cfg Config, target, repoDir, name string, kind layout.Kind, newID bool) error {
+func restore(ctx context.Context, cfg Config, target, repoDir, name string, kind layout.Kind, newID bool) (err error) {
 	job, err := ops.PrepareRestore(cfg.Env, ops.RestoreRequest{Repo: repoDir, Name: name, Target: target, Layout: kind, NewIdentity: newID, BootEntries: true})
 	if err != nil {
 		return err
@@ -148,7 +188,10 @@ func restore(ctx context.Context, cfg Config, target, repoDir, name string, kind
 	for _, pt := range job.Plan.Parts {
 		cfg.logf("partition %d at %s, %s: %s", pt.Number, units.Bytes(pt.Start), units.Bytes(pt.Size), pt.Note)
 	}
+	lg := cfg.startLog(job.StartLog(cfg.logDirs(repoDir)))
+	defer func() { cfg.finishLog(lg, err) }()
 	res, err := job.Run(ctx, cfg.Progress)
+	ops.LogRestored(lg, res)
 	if err != nil {
 		return err
 	}
@@ -291,6 +334,9 @@ func openRepo(ctx context.Context, p *Plan, cfg Config, src inventory.Source, di
 		if err := f.MakeWritable(found); err != nil {
 			return "", nil, errors.Join(err, f.Close())
 		}
+	} else if err := f.MakeWritable(found); err != nil {
+		// Only the job logs would be written: they go elsewhere.
+		cfg.logf("the repository stays read-only (%v): job logs go elsewhere", err)
 	}
 	cfg.logf("repository on %s (%s), mounted at %s", dev, found.FSType, found.MountPoint)
 	return found.Dir, f.Close, nil

@@ -1,0 +1,77 @@
+package tui
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gdamore/tcell/v2"
+	"golang.org/x/sys/unix"
+
+	"github.com/lifeboat-dev/lifeboat/internal/testutil"
+	"github.com/lifeboat-dev/lifeboat/pkg/joblog"
+)
+
+// TestJobsKeepLogs captures a disk through the UI: the job's summary says
+// its log is in the repository's logs directory, and the log there ends
+// with the result. The repository is then offered read-only (a read-only
+// bind mount of it): a verification of the image says its log went to the
+// system's temporary directory, and why.
+func TestJobsKeepLogs(t *testing.T) {
+	testutil.Root(t)
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	a := gptDisk(t, "laptop.img", 1)
+	repoDir := filepath.Join(t.TempDir(), "repo")
+	h := start(t, Config{Files: []string{a}, Repos: []string{repoDir}})
+
+	h.toCaptureSummary(a, repoDir, "laptop")
+	h.key(tcell.KeyEnter)
+	s := h.waitFor("finished in", "The job's log is in")
+	logs, err := filepath.Glob(filepath.Join(repoDir, "logs", "*-capture-laptop.log"))
+	if err != nil || len(logs) != 1 {
+		t.Fatalf("logs in the repository: %q, %v\n%s", logs, err, s)
+	}
+	if !strings.Contains(strings.Join(strings.Fields(s), " "), filepath.Base(logs[0])) {
+		t.Errorf("the summary does not name the log %s:\n%s", logs[0], s)
+	}
+	sum, err := joblog.ReadSummary(logs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Op != "capture" || sum.Result != "ok" || sum.Source == nil || sum.Source.Path != a {
+		t.Errorf("capture log summary %+v", sum)
+	}
+	h.key(tcell.KeyEnter)
+	h.waitFor("q quit")
+	h.stopUI()
+
+	ro := filepath.Join(t.TempDir(), "ro")
+	if err := os.Mkdir(ro, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount(repoDir, ro, "", unix.MS_BIND, ""); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Unmount(ro, unix.MNT_DETACH) })
+	if err := unix.Mount("", ro, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
+		t.Fatal(err)
+	}
+	h = start(t, Config{Repos: []string{ro}})
+	h.waitFor("Disks")
+	h.typeText("i")
+	h.waitFor("laptop")
+	h.typeText("v")
+	s = h.waitFor("chunks present and intact", "The job's log is in", "read-only file system")
+	if flat := strings.Join(strings.Fields(s), " "); !strings.Contains(flat, filepath.Join(tmp, "lifeboat-logs")+"/") || !strings.Contains(flat, "-verify-laptop.log") {
+		t.Errorf("the verify summary does not name a log in lifeboat-logs:\n%s", s)
+	}
+	vl, err := filepath.Glob(filepath.Join(tmp, "lifeboat-logs", "*-verify-laptop.log"))
+	if err != nil || len(vl) != 1 {
+		t.Fatalf("verify logs in %s: %q, %v", tmp, vl, err)
+	}
+	if sum, err := joblog.ReadSummary(vl[0]); err != nil || sum.Result != "ok" || sum.Op != "verify" {
+		t.Errorf("verify log summary %+v, %v", sum, err)
+	}
+}
