@@ -4,7 +4,7 @@
 # Builds the rescue environment's kernel and initramfs into OUT_DIR:
 #   vmlinuz                Debian's signed kernel, unmodified
 #   initramfs.cpio.lz4     u-root (init, a shell and the usual commands),
-#                          e2fsck, resize2fs, tune2fs and ntfsresize with their libraries,
+#                          e2fsck, resize2fs, tune2fs, ntfsresize and ntfs-3g with their libraries,
 #                          lifeboat started at boot, the kernel modules below;
 #                          for the stick, the ISO and direct kernel boots
 #   initramfs.cpio.zst     the same, smaller, for network boot
@@ -72,6 +72,9 @@ wanted=(
 	loop nbd dm-mod
 	# file systems, and what the kernel asks for when mounting them
 	ext4 vfat exfat isofs squashfs nls_cp437 nls_ascii nls_iso8859-1 nls_utf8 efivarfs crc32c_generic crc32c-intel
+	# NTFS through ntfs-3g (Debian's 6.1 kernel has no ntfs3), and XFS and
+	# btrfs with the checksums btrfs asks for (soft dependencies)
+	fuse xfs btrfs xxhash_generic blake2b_generic
 	# the checksums NVMe and SCSI disks ask the crypto API for (loaded
 	# before them through soft dependencies, below)
 	crc64_rocksoft_generic crct10dif_generic crct10dif-pclmul
@@ -129,9 +132,10 @@ echo "${LIFEBOAT_VERSION:-dev}" > "$stage/lifeboat-version"
 # The file systems' own tools that a restore onto a larger disk and a
 # restore with new identities run (u-root adds the shared libraries they
 # need): e2fsck, resize2fs and tune2fs from e2fsprogs, ntfsresize from
-# ntfs-3g.
+# ntfs-3g; and ntfs-3g itself, which mounts NTFS repositories through
+# FUSE.
 tools=()
-for t in e2fsck resize2fs tune2fs ntfsresize; do
+for t in e2fsck resize2fs tune2fs ntfsresize ntfs-3g; do
 	p=$(PATH=/usr/sbin:/sbin:$PATH command -v "$t") || { echo "initramfs: $t is missing (run make deps)" >&2; exit 1; }
 	tools+=(-files "$p:usr/sbin/$t")
 done

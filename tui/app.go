@@ -317,6 +317,17 @@ func (u *UI) power(reboot bool) {
 				defer f.Close()
 			}
 		}
+		// The repositories' file systems are unmounted first: sync does
+		// not reach into ntfs-3g, an unmount has it write out and close.
+		if u.cfg.Find != nil {
+			u.findMu.Lock()
+			ctx, cancel := context.WithTimeout(u.ctx, 30*time.Second)
+			if err := u.cfg.Find.UnmountAll(ctx); err != nil {
+				u.logf("%s: %v", strings.ToLower(what), err)
+			}
+			cancel()
+			u.findMu.Unlock()
+		}
 		unix.Sync()
 		if err := unix.Reboot(cmd); err != nil {
 			u.message(what, fmt.Sprintf("%s failed: %v", what, err), nil)

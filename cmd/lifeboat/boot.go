@@ -19,8 +19,9 @@ import (
 )
 
 // alwaysModules are loaded at boot whatever the hardware: the file systems
-// repositories live on, and loop devices.
-var alwaysModules = []string{"ext4", "vfat", "exfat", "isofs", "nls_cp437", "nls_ascii", "nls_iso8859_1", "nls_utf8", "loop", "efivarfs"}
+// repositories live on (fuse for NTFS, which ntfs-3g mounts), and loop
+// devices. XFS and btrfs, large, are left to the first mount of one.
+var alwaysModules = []string{"fuse", "ext4", "vfat", "exfat", "isofs", "nls_cp437", "nls_ascii", "nls_iso8859_1", "nls_utf8", "loop", "efivarfs"}
 
 // boot is the rescue environment's start, run by init: it never returns
 // while ctx lasts, because init would then run a shell, or the kernel

@@ -32,6 +32,17 @@
 // is left out (it needs a daemon), and so are ext2 and ext3 when ext4 is
 // there, as ext4 mounts them all.
 //
+// NTFS is mounted with the ntfs-3g program (Finder.NTFS3G, or ntfs-3g in
+// the PATH) through FUSE, before any kernel driver: it is the maintained,
+// field-proven implementation, and the one the rescue environment ships
+// (Debian's 6.1 kernel builds no ntfs3). Found.FSType says "ntfs" for it,
+// mountinfo "fuseblk". When the FUSE device is missing, a fuseblk mount
+// that fails has the kernel load the fuse module first. ntfs-3g refuses to
+// mount read-write a volume Windows left hibernated (Fast Startup) or
+// unsafe; its message is MakeWritable's error. XFS and btrfs are tried
+// even before their modules are loaded, as ext4, FAT and exFAT are: the
+// kernel loads them on the first mount.
+//
 // # Never writing to a disk that is only looked at
 //
 // A read-only mount is not enough: ext4 replays its journal on a read-only
@@ -78,5 +89,9 @@
 // refuses a read-only device and a file system mounted read-only by someone
 // else. Close unmounts what the Finder mounted (lazily when the file system
 // is busy), clears the read-only flags it set, and removes its mount
-// directories.
+// directories. UnmountAll, for a machine about to power off, unmounts
+// everything under MountRoot, whichever Finder mounted it: sync(2) does
+// not reach into ntfs-3g, while an unmount of a fuseblk file system waits
+// for ntfs-3g to write out what it holds, mark the volume clean and close
+// the device.
 package repofind

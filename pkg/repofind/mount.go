@@ -87,18 +87,6 @@ func readOnlyData(fstype string) []string {
 	return []string{""}
 }
 
-// mountReadOnly mounts dev read-only at dir as fstype with the no-replay
-// options.
-func mountReadOnly(dev, dir, fstype string, extra uintptr) error {
-	var err error
-	for _, data := range readOnlyData(fstype) {
-		if err = unix.Mount(dev, dir, fstype, roFlags|extra, data); err == nil || !errors.Is(err, unix.EINVAL) {
-			return err
-		}
-	}
-	return err
-}
-
 // notThisType reports whether a mount error just says the device does not
 // hold a file system of the type tried.
 func notThisType(err error) bool {
@@ -109,10 +97,10 @@ func notThisType(err error) bool {
 // and returns that type. When none does, it returns "" with the reason
 // and, when some type failed for another cause than not recognising the
 // device (a read error, a damaged superblock), those errors.
-func mountAny(dev, dir string, types []string) (fstype, reason string, err error) {
+func (mt mounter) mountAny(dev, dir string, types []string) (fstype, reason string, err error) {
 	var errs []error
 	for _, t := range types {
-		err := mountReadOnly(dev, dir, t, unix.MS_SILENT)
+		err := mt.mountRO(dev, dir, t, unix.MS_SILENT)
 		if err == nil {
 			return t, "", nil
 		}
@@ -195,16 +183,18 @@ var kernelTypes = map[string]string{
 }
 
 // autoload are the file systems whose modules the rescue environment
-// ships and loads at boot: a mount as one of them is tried even before
-// its module is in (the kernel then loads it through modprobe), so that a
-// repository on a disk that comes up first is not missed. Others are
-// tried only when the kernel has them, so that no scan runs modprobe for
-// a driver that is not there (NTFS, XFS and btrfs in the rescue
-// environment).
-var autoload = map[string]bool{"ext4": true, "vfat": true, "exfat": true, "iso9660": true, "squashfs": true}
+// ships: those it loads at boot, and XFS and btrfs, which it leaves to
+// the first mount of one (they are large). A mount as one of them is
+// tried even before its module is in (the kernel then loads it through
+// modprobe), so that a repository on a disk that comes up first is not
+// missed. Others are tried only when the kernel has them, so that no scan
+// runs modprobe for a driver that is not there (the kernel's NTFS drivers
+// in the rescue environment, which mounts NTFS with ntfs-3g).
+var autoload = map[string]bool{"ext4": true, "vfat": true, "exfat": true, "iso9660": true, "squashfs": true, "xfs": true, "btrfs": true}
 
 // probeTypes returns the types to try mounting dev with. When its format
-// is recognised, that is the one type that mounts it (see autoload); when
+// is recognised, that is the one type that mounts it (see autoload), or
+// for NTFS ntfs-3g when types has it, then the kernel's drivers; when
 // the device holds a format that is no file system (swap, LUKS, LVM),
 // none. Otherwise the kernel's types fsprobe does not know: a blank disk
 // is then not offered to each file system in turn, which would fill the
@@ -228,7 +218,7 @@ func probeTypes(dev string, size int64, types []string) []string {
 		var out []string
 		cands := []string{t}
 		if t == "ntfs3" {
-			cands = append(cands, "ntfs") // older kernels' driver
+			cands = []string{ntfs3g, "ntfs3", "ntfs"} // ntfs is older kernels' driver
 		}
 		for _, c := range cands {
 			if c != "" && (autoload[c] || slices.Contains(types, c)) {
@@ -241,7 +231,7 @@ func probeTypes(dev string, size int64, types []string) []string {
 	for _, t := range kernelTypes {
 		known[t] = true
 	}
-	known["ext2"], known["ext3"], known["ntfs"], known["msdos"] = true, true, true, true
+	known["ext2"], known["ext3"], known["ntfs"], known["msdos"], known[ntfs3g] = true, true, true, true, true
 	var out []string
 	for _, t := range types {
 		if !known[t] {

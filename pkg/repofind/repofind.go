@@ -84,6 +84,10 @@ type Finder struct {
 	Filesystems string
 	// Filter, when set, limits Scan to the disks for which it returns true.
 	Filter func(inventory.Disk) bool
+	// NTFS3G is the ntfs-3g program that mounts NTFS file systems through
+	// FUSE; "ntfs-3g" looked for in the PATH when empty. Without it NTFS
+	// is mounted only by a kernel driver, when the kernel has one.
+	NTFS3G string
 
 	pending sync.WaitGroup // goroutines looking at a device, waited for only by tests
 
@@ -103,6 +107,7 @@ type mount struct {
 	setRO bool
 	// deviceRO is set when the device was read-only before we touched it.
 	deviceRO bool
+	mt       mounter // mounts it again
 }
 
 // Test hooks: testHookDevice is called before each device is considered,
@@ -173,6 +178,10 @@ func (f *Finder) Scan(ctx context.Context) (Result, error) {
 		return Result{}, fmt.Errorf("look for repositories: %w", err)
 	}
 	types = mountTypes(types)
+	mt := mounter{ntfs3g: ntfs3gProgram(f.NTFS3G), devRoot: src.DevRoot}
+	if mt.ntfs3g != "" {
+		types = append(types, ntfs3g)
+	}
 
 	var res Result
 	seen := map[string]string{} // mount point looked at -> the device it was looked at for
@@ -203,7 +212,7 @@ func (f *Finder) Scan(ctx context.Context) (Result, error) {
 			if err := f.ensureRoot(); err != nil {
 				return res, err
 			}
-			lk = f.run(ctx, func() look { return f.lookUnmounted(c, types) })
+			lk = f.run(ctx, func() look { return f.lookUnmounted(c, types, mt) })
 		}
 		if lk.cancelled {
 			return res, fmt.Errorf("look for repositories: stopped while looking at %s: %w", c.path, ctx.Err())
@@ -355,8 +364,14 @@ func (f *Finder) lookMounted(c candidate, m inventory.MountInfo) look {
 	f.mu.Lock()
 	own := f.mounts[m.MountPoint]
 	byUs := own != nil
+	fsType := m.FSType
+	if fsType == "fuseblk" && strings.HasPrefix(m.MountPoint, f.mountRoot()+"/") {
+		// Another Finder's (the UI on another console): Finders mount
+		// nothing but NTFS through FUSE.
+		fsType = fsName(ntfs3g)
+	}
 	if byUs {
-		ro, devRO = own.ro, own.deviceRO
+		ro, devRO, fsType = own.ro, own.deviceRO, fsName(own.fstype)
 	}
 	f.mu.Unlock()
 	found, err := findRepos(m.MountPoint)
@@ -365,10 +380,10 @@ func (f *Finder) lookMounted(c candidate, m inventory.MountInfo) look {
 	}
 	if len(found) == 0 {
 		return look{skipped: &Skipped{Device: c.path, Disk: c.disk,
-			Reason: fmt.Sprintf("no Lifeboat repository on its %s file system (mounted at %s)", m.FSType, m.MountPoint)}}
+			Reason: fmt.Sprintf("no Lifeboat repository on its %s file system (mounted at %s)", fsType, m.MountPoint)}}
 	}
 	for i := range found {
-		found[i].Device, found[i].Disk, found[i].FSType = c.path, c.disk, m.FSType
+		found[i].Device, found[i].Disk, found[i].FSType = c.path, c.disk, fsType
 		found[i].MountPoint, found[i].MountedByUs, found[i].ReadOnly, found[i].DeviceReadOnly = m.MountPoint, byUs, ro, devRO
 	}
 	return look{found: found}
@@ -376,7 +391,7 @@ func (f *Finder) lookMounted(c candidate, m inventory.MountInfo) look {
 
 // lookUnmounted makes the device read-only, mounts it read-only, looks for
 // repositories, and unmounts it again unless it holds one.
-func (f *Finder) lookUnmounted(c candidate, types []string) look {
+func (f *Finder) lookUnmounted(c candidate, types []string, mt mounter) look {
 	skip := func(reason string, err error) look {
 		return look{skipped: &Skipped{Device: c.path, Disk: c.disk, Reason: reason, Err: err}}
 	}
@@ -406,12 +421,12 @@ func (f *Finder) lookUnmounted(c candidate, types []string) look {
 	if real, err := filepath.EvalSymlinks(dir); err == nil {
 		dir = real // as mountinfo will show it
 	}
-	fstype, reason, err := mountAny(c.path, dir, types)
+	fstype, reason, err := mt.mountAny(c.path, dir, types)
 	if fstype == "" {
 		os.Remove(dir)
 		return skip(reason, errors.Join(err, restore()))
 	}
-	m := &mount{device: c.path, dir: dir, fstype: fstype, ro: true, setRO: setRO, deviceRO: wasRO}
+	m := &mount{device: c.path, dir: dir, fstype: fstype, ro: true, setRO: setRO, deviceRO: wasRO, mt: mt}
 	if !f.register(m) {
 		// Close ran while we were mounting: undo it all.
 		f.unmount(m)
@@ -424,12 +439,12 @@ func (f *Finder) lookUnmounted(c candidate, types []string) look {
 	if lerr != nil || len(found) == 0 {
 		uerr := f.release(m)
 		if lerr != nil {
-			return skip("could not look into its "+fstype+" file system", errors.Join(lerr, uerr))
+			return skip("could not look into its "+fsName(fstype)+" file system", errors.Join(lerr, uerr))
 		}
-		return skip("no Lifeboat repository on its "+fstype+" file system", uerr)
+		return skip("no Lifeboat repository on its "+fsName(fstype)+" file system", uerr)
 	}
 	for i := range found {
-		found[i].Device, found[i].Disk, found[i].FSType = c.path, c.disk, fstype
+		found[i].Device, found[i].Disk, found[i].FSType = c.path, c.disk, fsName(fstype)
 		found[i].MountPoint, found[i].MountedByUs, found[i].ReadOnly, found[i].DeviceReadOnly = dir, true, true, wasRO
 	}
 	return look{found: found}
@@ -586,7 +601,8 @@ func (f *Finder) MakeWritable(fd *Found) error {
 			return fmt.Errorf("make %s writable: %w", fd.Dir, err)
 		}
 		defer unlock()
-		m = &mount{device: fd.Device, dir: fd.MountPoint, fstype: fd.FSType, ro: true, setRO: true}
+		m = &mount{device: fd.Device, dir: fd.MountPoint, fstype: mountType(fd.FSType), ro: true, setRO: true,
+			mt: mounter{ntfs3g: ntfs3gProgram(f.NTFS3G), devRoot: f.source().DevRoot}}
 		if !f.register(m) {
 			return fmt.Errorf("make %s writable: %w", fd.Dir, ErrClosed)
 		}
@@ -610,7 +626,7 @@ func (f *Finder) MakeWritable(fd *Found) error {
 		if m.setRO || setReadOnly(m.device, true) == nil {
 			m.setRO = true
 		}
-		if err := mountReadOnly(m.device, m.dir, m.fstype, 0); err != nil {
+		if err := m.mt.mountRO(m.device, m.dir, m.fstype, 0); err != nil {
 			f.mu.Lock()
 			delete(f.mounts, m.dir)
 			f.mu.Unlock()
@@ -629,12 +645,55 @@ func (f *Finder) MakeWritable(fd *Found) error {
 		}
 		m.setRO = false
 	}
-	if err := unix.Mount(m.device, m.dir, m.fstype, rwFlags, ""); err != nil {
+	if err := m.mt.mountRW(m.device, m.dir, m.fstype); err != nil {
 		return remountRO(fmt.Errorf("mount %s read-write at %s: %w", m.device, m.dir, err))
 	}
 	m.ro = false
 	fd.ReadOnly = false
 	return nil
+}
+
+// UnmountAll unmounts every file system mounted under MountRoot, by this
+// Finder or by another sharing MountRoot (the UI on another console), for
+// a machine about to power off or reboot: sync(2) does not reach into
+// ntfs-3g, and only an unmount has it write out what it holds, mark its
+// volume clean and let go of the device. A busy file system is detached
+// lazily. The Finder stays usable; it waits while another Finder scans.
+func (f *Finder) UnmountAll(ctx context.Context) error {
+	unlock, err := f.lockScan(ctx)
+	if err != nil {
+		return fmt.Errorf("unmount the repositories' file systems: %w", err)
+	}
+	defer unlock()
+	f.mu.Lock()
+	ms := make([]*mount, 0, len(f.mounts))
+	for dir, m := range f.mounts {
+		ms = append(ms, m)
+		delete(f.mounts, dir)
+	}
+	f.mu.Unlock()
+	var errs []error
+	for _, m := range ms {
+		if err := f.unmount(m); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	mi, err := readMountInfo(f.source().MountInfo)
+	if err != nil {
+		return errors.Join(append(errs, fmt.Errorf("unmount the repositories' file systems: %w", err))...)
+	}
+	root := f.mountRoot() + "/"
+	for i := len(mi) - 1; i >= 0; i-- { // the last mounted first
+		l := mi[i]
+		if !strings.HasPrefix(l.MountPoint, root) {
+			continue
+		}
+		m := &mount{device: l.Source, dir: l.MountPoint}
+		if err := f.unmount(m); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Close unmounts every file system the Finder mounted (lazily when one is

@@ -598,9 +598,10 @@ func TestTwoFinders(t *testing.T) {
 }
 
 // TestProbeTypes: a recognised file system is mounted with its one type
-// (even one the kernel has not loaded yet); swap is not mounted at all;
-// a blank device is offered only to the types the prober does not know,
-// so that no file system driver complains about it in the kernel log.
+// (even one the kernel has not loaded yet), NTFS with ntfs-3g first; swap
+// is not mounted at all; a blank device is offered only to the types the
+// prober does not know, so that no file system driver complains about it
+// in the kernel log.
 func TestProbeTypes(t *testing.T) {
 	kernel := []string{"ext4", "vfat", "exfat", "iso9660", "squashfs", "f2fs"}
 	blank := testutil.Sparse(t, "blank.img", 64*MiB)
@@ -610,6 +611,10 @@ func TestProbeTypes(t *testing.T) {
 	testutil.Run(t, "mkswap", swap)
 	ntfs := testutil.Sparse(t, "ntfs.img", 64*MiB)
 	testutil.Run(t, "mkfs.ntfs", "-q", "-F", "-f", ntfs)
+	xfs := testutil.Sparse(t, "xfs.img", 320*MiB)
+	testutil.Run(t, "mkfs.xfs", "-q", xfs)
+	btrfs := testutil.Sparse(t, "btrfs.img", 320*MiB)
+	testutil.Run(t, "mkfs.btrfs", "-q", btrfs)
 	for _, tc := range []struct {
 		file  string
 		types []string
@@ -623,6 +628,16 @@ func TestProbeTypes(t *testing.T) {
 		// run for one the rescue environment lacks.
 		{ntfs, kernel, nil},
 		{ntfs, append([]string{"ntfs3"}, kernel...), []string{"ntfs3"}},
+		// ntfs-3g first where the Finder has it, the kernel's driver
+		// after it.
+		{ntfs, append(kernel, ntfs3g), []string{ntfs3g}},
+		{ntfs, append([]string{"ntfs3", ntfs3g}, kernel...), []string{ntfs3g, "ntfs3"}},
+		// XFS and btrfs even before their modules are loaded (the
+		// rescue environment ships them and leaves them to the first
+		// mount).
+		{xfs, kernel, []string{"xfs"}},
+		{btrfs, kernel, []string{"btrfs"}},
+		{blank, append(kernel, ntfs3g), []string{"f2fs"}},
 		{blank, kernel, []string{"f2fs"}},
 		{filepath.Join(t.TempDir(), "missing"), kernel, kernel},
 	} {
