@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,7 +11,10 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/lifeboat-dev/lifeboat/internal/testutil"
+	"github.com/lifeboat-dev/lifeboat/pkg/inventory"
 	"github.com/lifeboat-dev/lifeboat/pkg/joblog"
+	"github.com/lifeboat-dev/lifeboat/pkg/ops"
+	"github.com/lifeboat-dev/lifeboat/pkg/repofind"
 )
 
 // TestJobsKeepLogs captures a disk through the UI: the job's summary says
@@ -73,5 +77,62 @@ func TestJobsKeepLogs(t *testing.T) {
 	}
 	if sum, err := joblog.ReadSummary(vl[0]); err != nil || sum.Result != "ok" || sum.Op != "verify" {
 		t.Errorf("verify log summary %+v, %v", sum, err)
+	}
+}
+
+// TestFoundRepositoryTakesLogs restores an image from a repository the
+// finder found on a disk (mounted read-only to look): the UI makes it
+// writable for the job's log, as for a capture, and the log is on the disk
+// when the UI has stopped and unmounted it.
+func TestFoundRepositoryTakesLogs(t *testing.T) {
+	testutil.Root(t)
+	a := gptDisk(t, "laptop.img", 7)
+	b := testutil.Sparse(t, "spare.img", 64<<20)
+	usb := testutil.Sparse(t, "usb.img", 256<<20)
+	testutil.Run(t, testutil.Tool(t, "mkfs.ext4"), "-q", "-F", "-L", "STICK", usb)
+	dev := testutil.Loop(t, usb, 0)
+	mnt := t.TempDir()
+	testutil.Run(t, "mount", dev, mnt)
+	job, err := ops.PrepareCapture(ops.Env{}, ops.CaptureRequest{Source: a, Repo: filepath.Join(mnt, "lifeboat"), Name: "first"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := job.Run(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	job.Close()
+	testutil.Run(t, "umount", mnt)
+
+	name := filepath.Base(dev)
+	find := &repofind.Finder{
+		MountRoot: filepath.Join(t.TempDir(), "mnt"),
+		Filter:    func(d inventory.Disk) bool { return d.Name == name },
+	}
+	h := start(t, Config{Env: ops.Env{Inventory: inventory.DefaultSource()}, Files: []string{a, b}, Find: find})
+	h.waitFor(name, "repo")
+	h.typeText("i")
+	h.waitFor("found on "+dev+" (ext4)", "first")
+	h.typeText("r")
+	h.waitFor("2/3 choose the disk")
+	h.selectTarget(b)
+	h.waitFor("DESTROY", "Type spare.img")
+	h.typeText("spare.img")
+	h.key(tcell.KeyEnter)
+	s := h.waitFor("finished in", "The job's log is in")
+	if strings.Contains(s, "Not in the repository") {
+		t.Errorf("the log did not go to the found repository:\n%s", s)
+	}
+	h.key(tcell.KeyEnter)
+	h.waitFor("q quit")
+	h.stopUI()
+
+	testutil.Run(t, "mount", "-o", "ro", dev, mnt)
+	defer testutil.Run(t, "umount", mnt)
+	logs, err := filepath.Glob(filepath.Join(mnt, "lifeboat", "logs", "*-restore-first.log"))
+	if err != nil || len(logs) != 1 {
+		t.Fatalf("restore logs on %s: %q, %v", dev, logs, err)
+	}
+	if sum, err := joblog.ReadSummary(logs[0]); err != nil || sum.Result != "ok" || sum.Target == nil || sum.Target.Path != b {
+		t.Errorf("restore log summary %+v, %v", sum, err)
 	}
 }
