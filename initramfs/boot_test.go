@@ -39,7 +39,8 @@ func TestBootShowsEveryKindOfDisk(t *testing.T) {
 	disks := []struct {
 		serial, bus string
 		// The model the UI shows, and the one lifeboat disks prints.
-		// QEMU gives a virtio disk no model, and an NVMe disk the
+		// QEMU gives a virtio disk no model (its PCI vendor is Red Hat's
+		// 0x1af4, shown by name), and an NVMe disk the
 		// fixed model "QEMU NVMe Ctrl"; the SATA disk's model and the
 		// SCSI disk's vendor and product are set in its args. So are
 		// the USB stick's, on a scsi-hd behind usb-bot: usb-storage is
@@ -49,7 +50,7 @@ func TestBootShowsEveryKindOfDisk(t *testing.T) {
 		// The disk's devices, whose drive is the disk's bus name.
 		args []string
 	}{
-		{"VIRTIO0001", "virtio", "virtio disk", "-", []string{"-device", "virtio-blk-pci,drive=virtio,serial=VIRTIO0001"}},
+		{"VIRTIO0001", "virtio", "Red Hat virtio disk", "Red Hat virtio disk", []string{"-device", "virtio-blk-pci,drive=virtio,serial=VIRTIO0001"}},
 		{"NVME0001", "nvme", "QEMU NVMe Ctrl", "QEMU NVMe Ctrl", []string{"-device", "nvme,serial=NVME0001,drive=nvme"}},
 		// An empty CD drive sits beside the SATA disk.
 		{"SATA0001", "sata", "LifeboatSATA", "LifeboatSATA", []string{"-device", "ahci,id=ahci",

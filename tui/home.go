@@ -163,13 +163,13 @@ func model(d ops.DiskInfo) string {
 	if d.File {
 		return "image file"
 	}
-	vendor := d.Vendor
-	if vendor == "ATA" || strings.HasPrefix(vendor, "0x") {
-		vendor = "" // a placeholder, or a PCI or MMC vendor number
+	vendor := d.Vendor // a name: inventory names PCI vendor numbers
+	if vendor == "ATA" || strings.HasPrefix(vendor, "0x") || d.Model != "" && strings.HasPrefix(d.Model, vendor) {
+		vendor = "" // a placeholder, a number, or said by the model
 	}
 	m := strings.TrimSpace(vendor + " " + d.Model)
-	if m == "" && d.Transport == "virtio" {
-		m = "virtio disk"
+	if d.Model == "" && d.Transport == "virtio" {
+		m = strings.TrimSpace(vendor + " virtio disk")
 	}
 	return dash(m)
 }
@@ -274,10 +274,11 @@ func nonSwap(points []string) []string {
 	return out
 }
 
-// writeParts writes a table of partitions, 63 columns wide, so that it
-// fits an 80-column screen inside a border with up to 13 columns of indent.
+// writeParts writes a table of partitions, 68 columns wide, so that it
+// fits an 80-column screen inside a border with up to 10 columns of indent:
+// type, file system, label, size and the space the file system has in use.
 func writeParts(b *strings.Builder, parts []ops.PartInfo) {
-	fmt.Fprintf(b, "  [::b]%-3s %-20s %-11s %-14s %9s[::-]\n", "#", "TYPE", "FS", "LABEL", "SIZE")
+	fmt.Fprintf(b, "  [::b]%-3s %-20s %-9s %-11s %9s %9s[::-]\n", "#", "TYPE", "FS", "LABEL", "SIZE", "USED")
 	for _, p := range parts {
 		kind := p.TypeName
 		if kind == "" {
@@ -288,9 +289,14 @@ func writeParts(b *strings.Builder, parts []ops.PartInfo) {
 		}
 		fs := p.FS.String()
 		if p.Extended {
-			fs = "(extended)"
+			fs = "extended"
 		}
-		fmt.Fprintf(b, "  %-3d %-20s %-11s %-14s %9s\n", p.Number, cleanLine(trunc(kind, 20)), cleanLine(trunc(dash(fs), 11)), cleanLine(trunc(dash(p.FS.Label), 14)), units.Bytes(p.Size))
+		used := "-"
+		if p.Used > 0 {
+			used = units.Bytes(p.Used)
+		}
+		fmt.Fprintf(b, "  %-3d %-20s %-9s %-11s %9s %9s\n", p.Number, cleanLine(trunc(kind, 20)), cleanLine(trunc(dash(fs), 9)),
+			cleanLine(trunc(dash(p.FS.Label), 11)), units.Bytes(p.Size), used)
 	}
 }
 

@@ -17,7 +17,8 @@ import (
 )
 
 // TestDeleteNotePrune: on the images screen, d asks for the image's name
-// (a wrong one deletes nothing), then deletes it and says what was
+// (a wrong one deletes nothing; a capture running into the repository
+// makes it fail, named), then deletes it and says what was
 // reclaimed, which is the unique size the list showed; the other image
 // still verifies. n sets a note, shown in the list; p prunes.
 func TestDeleteNotePrune(t *testing.T) {
@@ -71,7 +72,24 @@ func TestDeleteNotePrune(t *testing.T) {
 	if names, _ := r.Images(); len(names) != 2 {
 		t.Fatalf("a wrong name deleted: %v", names)
 	}
-	// The right one deletes.
+	// While a capture writes into the repository, the delete is refused
+	// and names it.
+	lk, err := r.LockShared(repo.OpCapture, "monday")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.typeText("desk")
+	h.key(tcell.KeyEnter)
+	h.waitFor("FAILED", "capture of image monday", "Another operation is using")
+	lk.Unlock()
+	if names, _ := r.Images(); len(names) != 2 {
+		t.Fatalf("a refused delete deleted: %v", names)
+	}
+	h.key(tcell.KeyEnter)
+	// Then the right name deletes.
+	h.waitFor("desk", "d delete")
+	h.typeText("d")
+	h.waitFor("Delete image desk")
 	h.typeText("desk")
 	h.key(tcell.KeyEnter)
 	s := h.waitFor("Image desk deleted", "Reclaimed")

@@ -153,6 +153,8 @@ func advice(err error) string {
 		return "A file system in the image cannot live on the target's sector size (the message says which and why); choose a disk with the image's sector size."
 	case errors.Is(err, repo.ErrImageExists):
 		return "Choose another name for the image."
+	case errors.As(err, new(*repo.LockedError)):
+		return "Another operation is using the repository (named above): wait for it to finish and try again. A lock marked stale (its process is gone) is removed from the shell with lifeboat prune --remove-stale-locks."
 	case errors.Is(err, safety.ErrRefused):
 		return "Choose another disk. Unmount a disk that is in use first (from the shell), or pick another repository."
 	case errors.Is(err, disk.ErrBusy):

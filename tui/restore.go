@@ -15,7 +15,6 @@ import (
 
 	"github.com/lifeboat-dev/lifeboat/pkg/image"
 	"github.com/lifeboat-dev/lifeboat/pkg/inventory"
-	"github.com/lifeboat-dev/lifeboat/pkg/joblog"
 	"github.com/lifeboat-dev/lifeboat/pkg/layout"
 	"github.com/lifeboat-dev/lifeboat/pkg/ops"
 	"github.com/lifeboat-dev/lifeboat/pkg/progress"
@@ -236,6 +235,10 @@ func (u *UI) restoreSummary(m *image.Manifest, repoDir, target string) {
 				return
 			}
 			j, err := ops.PrepareRestore(u.cfg.Env, ops.RestoreRequest{Repo: repoDir, Name: m.Name, Target: target, Layout: k, NewIdentity: nid, BootEntries: u.cfg.Boot})
+			var parts []ops.PartInfo // what the restore destroys, read here, off the UI goroutine
+			if err == nil {
+				parts = j.CurrentParts()
+			}
 			if stale() {
 				if j != nil {
 					j.Close()
@@ -263,7 +266,7 @@ func (u *UI) restoreSummary(m *image.Manifest, repoDir, target string) {
 					return
 				}
 				job = j
-				view.SetText(restoreText(j))
+				view.SetText(restoreText(j, parts))
 				if j.Created {
 					input.SetLabel("Press Enter to start. ")
 					u.hintOf[name] = "[::b]Enter[::-] start  [::b]Esc[::-] back" + layoutHint
@@ -285,18 +288,16 @@ func orAuto(k layout.Kind) layout.Kind {
 	return k
 }
 
-// restoreText says exactly what a restore destroys and what it writes.
-func restoreText(j *ops.RestoreJob) string {
+// restoreText says exactly what a restore destroys (the target's
+// partitions now, parts, as RestoreJob.CurrentParts reads them) and what
+// it writes.
+func restoreText(j *ops.RestoreJob, parts []ops.PartInfo) string {
 	var b strings.Builder
 	m := j.Image.M
 	if j.Created {
 		fmt.Fprintf(&b, "  [::b]Create[::-]  %s, a new %s disk image file\n", cleanLine(j.Target.Path), units.Bytes(j.Size))
 	} else {
 		fmt.Fprintf(&b, "  [::b]DESTROY[::-] %s, %s\n", cleanLine(j.Target.Describe()), units.Bytes(j.Size))
-		d := ops.DescribeFile(j.Target.Path)
-		if j.Target.Disk != nil {
-			d = ops.DiskInfo{Disk: *j.Target.Disk}
-		}
 		switch {
 		case j.CurrentErr != nil:
 			fmt.Fprintf(&b, "          current contents unreadable: %s\n", clean(j.CurrentErr.Error()))
@@ -304,7 +305,11 @@ func restoreText(j *ops.RestoreJob) string {
 			b.WriteString("          no partition table now (blank or unpartitioned)\n")
 		default:
 			fmt.Fprintf(&b, "          now: %s partition table, %d partitions, all lost:\n", j.Current.Type, len(j.Current.Partitions))
-			parts := currentParts(j, d)
+			if parts == nil { // the table alone
+				for _, p := range j.Current.Partitions {
+					parts = append(parts, ops.PartInfo{Partition: p})
+				}
+			}
 			var pb strings.Builder
 			writeParts(&pb, parts)
 			b.WriteString(indent(pb.String(), "        "))
@@ -344,22 +349,6 @@ func writePlan(b *strings.Builder, p *layout.Plan) {
 	}
 }
 
-// currentParts are the target's partitions now, with their file systems.
-func currentParts(j *ops.RestoreJob, d ops.DiskInfo) []ops.PartInfo {
-	full := ops.DescribeFile(j.Target.Path)
-	if j.Target.Disk != nil {
-		full = d
-	}
-	if full.Parts != nil {
-		return full.Parts
-	}
-	parts := make([]ops.PartInfo, len(j.Current.Partitions))
-	for i, p := range j.Current.Partitions {
-		parts[i] = ops.PartInfo{Partition: p}
-	}
-	return parts
-}
-
 func indent(s, pre string) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	for i := range lines {
@@ -373,11 +362,9 @@ func (u *UI) runRestore(m *image.Manifest, job *ops.RestoreJob) {
 	if job.Created {
 		note = "The new file is removed."
 	}
-	title := "Restore " + m.Name
-	u.runJob(title, note, u.logged(title, job.RepoDir(), job.StartLog, func(ctx context.Context, tr *progress.Tracker, lg *joblog.Log) (string, error) {
+	u.runJob("Restore "+m.Name, note, func(ctx context.Context, tr *progress.Tracker) (string, error) {
 		defer job.Close()
 		res, err := job.Run(ctx, tr)
-		ops.LogRestored(lg, res)
 		if err != nil {
 			return "", err
 		}
@@ -396,7 +383,7 @@ func (u *UI) runRestore(m *image.Manifest, job *ops.RestoreJob) {
 			fmt.Fprintf(&b, "[::b]warning:[::-] %s\n", clean(w))
 		}
 		return b.String(), nil
-	}), func() {
+	}, func() {
 		u.goHome()
 		go u.rescan(u.ctx, true)
 	})

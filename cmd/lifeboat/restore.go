@@ -19,7 +19,6 @@ func (e *env) restore(ctx context.Context, args []string) (err error) {
 	fs := newFlags("restore")
 	repoDir := repoFlag(fs)
 	name := fs.String("name", "", "image name")
-	logDir := logDirFlag(fs)
 	yes := fs.Bool("yes", false, "do not ask")
 	verify := fs.Bool("verify", false, "read back and compare")
 	skipHoles := fs.Bool("skip-holes", false, "leave holes untouched")
@@ -70,19 +69,18 @@ func (e *env) restore(ctx context.Context, args []string) (err error) {
 	}()
 	m := job.Image.M
 	if !job.Created && !*yes {
+		if job.Current != nil {
+			setContents(job.Current, job.CurrentParts()) // what the restore destroys, for the listing
+		}
 		if err := e.confirm(job); err != nil {
 			return err
 		}
 	}
 	fmt.Fprintf(e.stderr, "restoring %s (%s) onto %s\n", m.Name, human(m.Disk.Size), job.Target.Describe())
 	tr := &progress.Tracker{}
-	lg := e.startLog(job.StartLog(logDirs(*repoDir, *logDir)))
 	stop := showProgress(e.stderr, tr, *quiet)
-	lg.Follow(tr)
 	res, err := job.Run(ctx, tr)
 	stop()
-	ops.LogRestored(lg, res)
-	e.finishLog(lg, err)
 	if res.Verified != nil {
 		for _, p := range res.Verified.Problems {
 			fmt.Fprintln(e.stdout, "  DIFFERS", p)
@@ -219,16 +217,32 @@ func writePlan(w io.Writer, job *ops.RestoreJob) {
 	}
 }
 
-func writePartitions(w interface{ Write([]byte) (int, error) }, parts []ptable.Partition, indent string) {
+func writePartitions(w io.Writer, parts []ptable.Partition, indent string) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "%s#\tSIZE\tSTART\tTYPE\tFS\tLABEL\tUSED\n", indent)
 	for _, p := range parts {
 		kind := p.TypeName
 		if kind == "" {
 			kind = p.Type
 		}
-		label := ""
 		if p.Name != "" {
-			label = fmt.Sprintf(" %q", p.Name)
+			kind += fmt.Sprintf(" %q", p.Name)
 		}
-		fmt.Fprintf(w, "%s#%d  %10s at %s  %s%s\n", indent, p.Number, human(p.Size), human(p.Start), kind, label)
+		fs := p.FileSystem
+		if fs == "vfat" && p.FSVersion != "" {
+			fs = p.FSVersion
+		}
+		if p.Extended {
+			fs = "extended"
+		}
+		// What the file system has in use: counted on the target, or
+		// read by a capture of used blocks only (capture's UsedBytes is
+		// the whole partition when it read every sector).
+		used := "-"
+		if p.UsedBytes > 0 && (p.Capture == "" || strings.HasPrefix(p.Capture, "used blocks")) {
+			used = human(p.UsedBytes)
+		}
+		fmt.Fprintf(tw, "%s%d\t%s\t%s\t%s\t%s\t%s\t%s\n", indent, p.Number, human(p.Size), human(p.Start), kind, dash(fs), dash(p.FSLabel), used)
 	}
+	tw.Flush()
 }

@@ -32,4 +32,14 @@
 //
 // Formats without a map here (XFS, btrfs, LVM, LUKS, BitLocker, unknown)
 // return ErrUnsupported.
+//
+// # Space in use
+//
+// Used says how many bytes a file system has in use (its size less what
+// it counts free) for a listing, cheaply: the free counts in the ext, XFS
+// and btrfs superblocks and in FAT32's FSInfo sector, else the free
+// entries of a FAT or the bits of an exFAT or NTFS bitmap, read a megabyte
+// at a time and only when the map is at most 32 MiB (an NTFS volume of
+// 1 TiB in 4 KiB clusters). Larger maps and other formats give
+// ErrUnsupported.
 package fsmap

@@ -87,6 +87,7 @@ func TestSmallFileSystems(t *testing.T) {
 	}
 }
 
+// FuzzRead fuzzes Read and Used.
 func FuzzRead(f *testing.F) {
 	for i, c := range [][]string{{"mkfs.ext4", "-q", "-F"}, {"mkfs.vfat", "-F", "12"}, {"mkfs.exfat", "-b", "4096"}, {"mkfs.ntfs", "-q", "-f", "-F"}, {"mkswap"}} {
 		size := int64(1 << 20)
@@ -99,6 +100,14 @@ func FuzzRead(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte, kind uint8) {
 		typ := fuzzTypes[int(kind)%len(fuzzTypes)]
+		// Used reads the same structures (and xfs and btrfs superblocks,
+		// which Read does not): a count, never a panic or more than the
+		// partition.
+		for _, ut := range []string{typ, "xfs", "btrfs"} {
+			if n, err := Used(bytes.NewReader(b), int64(len(b)), ut); err == nil && (n < 0 || n > int64(len(b))) {
+				t.Fatalf("Used(%s) = %d in a partition of %d bytes", ut, n, len(b))
+			}
+		}
 		m, err := Read(bytes.NewReader(b), int64(len(b)), typ)
 		if err != nil {
 			return

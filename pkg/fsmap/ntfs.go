@@ -51,6 +51,38 @@ type ntfsAttr struct {
 }
 
 func readNTFS(d *dev) (*Map, error) {
+	v, err := openNTFS(d)
+	if err != nil {
+		return nil, err
+	}
+	data, err := v.bitmapAttr()
+	if err != nil {
+		return nil, err
+	}
+	bm, err := v.content(data, (v.clusters+7)/8, "NTFS $Bitmap")
+	if err != nil {
+		return nil, err
+	}
+	b := &builder{size: d.size}
+	b.bits(bm, v.clusters, 0, v.cs)
+	b.add(0, v.cs) // the boot sector, in case the bitmap misses it
+	// The backup boot sector: the sector after the volume, usually the
+	// partition's last one.
+	b.add(v.totalSectors*v.bps, v.bps)
+	b.add(d.size/v.bps*v.bps-v.bps, v.bps)
+	m := b.done("NTFS $Bitmap", v.cs)
+
+	if why, err := v.unclean(); err != nil {
+		return nil, err
+	} else if why != "" {
+		m.Unclean = why
+	}
+	return m, nil
+}
+
+// openNTFS reads the boot sector's geometry and checks it against the
+// partition.
+func openNTFS(d *dev) (*ntfs, error) {
 	bs, err := d.read(0, 512, "NTFS boot sector")
 	if err != nil {
 		return nil, err
@@ -91,9 +123,13 @@ func readNTFS(d *dev) (*Map, error) {
 		return nil, corrupt("NTFS $MFT at cluster %d of %d", mftLCN, v.clusters)
 	}
 	v.mftOff = mftLCN * v.cs
+	return v, nil
+}
 
-	// $Bitmap: one bit per cluster. The first records of the MFT (the
-	// system files) always lie in its first run.
+// bitmapAttr finds the data attribute of $Bitmap, one bit per cluster, and
+// checks that it covers the volume. The first records of the MFT (the
+// system files) always lie in its first run.
+func (v *ntfs) bitmapAttr() (*ntfsAttr, error) {
 	bmRec, err := v.record(ntfsRecordBitmap)
 	if err != nil {
 		return nil, err
@@ -108,25 +144,7 @@ func readNTFS(d *dev) (*Map, error) {
 	if n := (v.clusters + 7) / 8; data.size < n || (!data.resident && data.initSize < n) {
 		return nil, corrupt("NTFS $Bitmap holds %d bytes for %d clusters", data.size, v.clusters)
 	}
-	bm, err := v.content(data, (v.clusters+7)/8, "NTFS $Bitmap")
-	if err != nil {
-		return nil, err
-	}
-	b := &builder{size: d.size}
-	b.bits(bm, v.clusters, 0, v.cs)
-	b.add(0, v.cs) // the boot sector, in case the bitmap misses it
-	// The backup boot sector: the sector after the volume, usually the
-	// partition's last one.
-	b.add(v.totalSectors*v.bps, v.bps)
-	b.add(d.size/v.bps*v.bps-v.bps, v.bps)
-	m := b.done("NTFS $Bitmap", v.cs)
-
-	if why, err := v.unclean(); err != nil {
-		return nil, err
-	} else if why != "" {
-		m.Unclean = why
-	}
-	return m, nil
+	return data, nil
 }
 
 // readRecord reads the file record at off and applies its fixups.

@@ -23,8 +23,11 @@
 //     logical_block_size, physical_block_size, rotational. Removable: D/
 //     removable. ReadOnly: D/ro.
 //   - Model: D/device/model (the controller's for NVMe), or D/device/name for
-//     an MMC/SD card. Vendor: D/device/vendor ("ATA" for ATA disks, the PCI
-//     vendor id for virtio-blk).
+//     an MMC/SD card. Vendor: D/device/vendor ("ATA" for ATA disks). A
+//     vendor number there (virtio-blk gives its PCI vendor, "0x1af4") is
+//     kept in VendorID and Vendor becomes its name from a small table of
+//     storage and virtual-machine vendors ("Red Hat"), or "PCI vendor
+//     0x1234" for a number the table does not know.
 //   - Serial: D/device/serial (NVMe controller, MMC card), D/serial
 //     (virtio-blk), the SCSI VPD page 0x80 in D/device/vpd_pg80 (ATA and SCSI
 //     disks), and for USB disks the serial of the USB device, the first

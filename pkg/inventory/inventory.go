@@ -69,6 +69,10 @@ type Disk struct {
 	Transport                             string // "nvme", "sata", "scsi", "usb", "virtio", "mmc", "loop", "virtual", or "" when unknown
 	BackingFile                           string // loop devices: the file behind it
 	Partitions                            []Partition
+	// VendorID is the vendor number the device gives ("0x1af4" for a
+	// virtio disk), when it gives one rather than a name; Vendor is then
+	// the vendor's name (see VendorName).
+	VendorID string
 	// Holders are the kernel names of every device stacked on the disk or
 	// on any of its partitions, directly or through other stacked devices
 	// (dm-0, md127), sorted.
@@ -679,6 +683,9 @@ func (s *snapshot) identify(d *Disk, b *blockDev) error {
 	}
 	if d.Vendor, err = sys.str(dev + "/vendor"); err != nil {
 		return err
+	}
+	if name := VendorName(d.Vendor); name != d.Vendor {
+		d.VendorID, d.Vendor = d.Vendor, name
 	}
 	if d.Serial, err = s.serial(b, d.Transport); err != nil {
 		return err

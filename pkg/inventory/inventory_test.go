@@ -256,7 +256,7 @@ func serverDisks() []Disk {
 		sda, sdb, sdc, sdd,
 		{
 			Name: "vda", Path: "/dev/vda", Major: 254, Minor: 0,
-			Vendor: "0x1af4", Serial: "vd-serial-01",
+			Vendor: "Red Hat", VendorID: "0x1af4", Serial: "vd-serial-01",
 			Size:              20971520 * sector,
 			LogicalSectorSize: 512, PhysicalSectorSize: 512,
 			Rotational: true, Transport: "virtio",
@@ -301,7 +301,7 @@ func vmDisks() []Disk {
 		},
 		{
 			Name: "vda", Path: "/dev/vda", Major: 254, Minor: 0,
-			Vendor: "0x1af4", Serial: "177663292098149",
+			Vendor: "Red Hat", VendorID: "0x1af4", Serial: "177663292098149",
 			Size:              536870912 * sector,
 			LogicalSectorSize: 512, PhysicalSectorSize: 4096,
 			Rotational: true, Transport: "virtio",

@@ -3,7 +3,6 @@ package ops
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -37,6 +36,9 @@ type PartInfo struct {
 	ptable.Partition
 	FS    fsprobe.Info
 	FSErr error
+	// Used is how much of the file system is in use, its own structures
+	// included (fsmap.Used); 0 when that is not known cheaply.
+	Used int64
 }
 
 // Flags are short words for what the user must know about a disk before
@@ -162,13 +164,7 @@ func describe(info DiskInfo) DiskInfo {
 		info.FS, _ = fsprobe.Probe(d, d.Size())
 		return info
 	}
-	for _, p := range t.Partitions {
-		pi := PartInfo{Partition: p}
-		if !p.Extended && p.Start+p.Size <= d.Size() {
-			pi.FS, pi.FSErr = fsprobe.Probe(io.NewSectionReader(d, p.Start, p.Size), p.Size)
-		}
-		info.Parts = append(info.Parts, pi)
-	}
+	info.Parts = ProbeParts(d, d.Size(), t)
 	return info
 }
 

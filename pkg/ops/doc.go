@@ -4,10 +4,7 @@
 // contents read, the plan made) and shown to the user, and only then run.
 // Verify, ListImages (each manifest read once, with the image's note and
 // its size on disk and unique size), DeleteImage, Prune and SetNote are
-// single calls. Each job can keep a log (pkg/joblog) in the repository's
-// logs directory: StartLog of a prepared capture or restore, or
-// StartVerifyLog, writes what the job is about to do, and LogCaptured,
-// LogRestored and LogVerified what it did.
+// single calls.
 //
 // A prepared job holds its disks open until Close, so the disk that was
 // checked is the disk that is written. A restore that fails removes the
@@ -20,4 +17,10 @@
 // itself (engine.DiskImage): the source gets a capture's checks and is
 // read as a capture reads it, the target a restore's, and CloneJob runs
 // the RestoreJob that writes it, with every step after the data.
+//
+// Describe and RestoreJob.CurrentParts say what each partition holds
+// (ProbeParts): file system and label from fsprobe, and the space in use
+// from fsmap.Used, which reads a superblock or a bounded allocation map,
+// never the whole partition. The restore's target is read through the
+// job's own handle, so what is shown is what will be overwritten.
 package ops

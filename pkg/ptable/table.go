@@ -61,13 +61,15 @@ type Partition struct {
 	EBR int64 `json:"ebr,omitempty"`
 	// FileSystem, FSVersion and FSLabel say what the partition held when
 	// it was read (blkid's type names: "ext4", "vfat", "ntfs", "swap"...,
-	// and its variant: "FAT32"); set by capture, not by Read.
+	// and its variant: "FAT32"); set by capture and by the disk listings,
+	// not by Read.
 	FileSystem string `json:"fs,omitempty"`
 	FSVersion  string `json:"fs_version,omitempty"`
 	FSLabel    string `json:"fs_label,omitempty"`
 	// Capture says how the capture read the partition: "used blocks (ext
 	// block bitmaps)", "every sector: ..."; UsedBytes is what it read of
-	// it. Set by capture.
+	// it. Set by capture. A disk listing (Capture empty) sets UsedBytes
+	// to the space the file system has in use, when known.
 	Capture   string `json:"capture,omitempty"`
 	UsedBytes int64  `json:"used_bytes,omitempty"`
 }
