@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gdamore/tcell/v2"
@@ -53,6 +54,8 @@ type logView struct {
 	limit  kernelLimiter
 	dirty  bool // lines were added since the view was last set
 
+	kernelOn atomic.Bool // kernel messages are followed: k switches to them
+
 	// Touched on the UI goroutine only.
 	showKernel bool
 	// follow is set while the view follows the end of the log: new lines
@@ -82,6 +85,9 @@ func (l *logView) key(ev *tcell.EventKey) *tcell.EventKey {
 	case tcell.KeyRune:
 		switch ev.Rune() {
 		case 'k':
+			if !l.kernelOn.Load() {
+				return ev
+			}
 			l.showKernel = !l.showKernel
 			l.follow = true
 			l.root.ScrollToEnd()
@@ -196,6 +202,7 @@ func (l *logView) KernelLines() []string {
 // followKernel adds the kernel's messages from path (/dev/kmsg) to the
 // kernel list until ctx ends or the file does.
 func (l *logView) followKernel(ctx context.Context, path string) {
+	l.kernelOn.Store(true)
 	f, err := os.Open(path)
 	if err != nil {
 		l.add(fmt.Sprintf("kernel messages unavailable: %v", err))
