@@ -14,7 +14,8 @@ import (
 // that the kernel logged no error about the drive: the disk list and the
 // repository finder must ask the drive whether it holds a disc without
 // opening it for reading or mounting it, which the kernel answers with
-// errors ("/dev/sr0: Can't open blockdev", I/O errors) each time.
+// errors ("/dev/sr0: Can't open blockdev", I/O errors) each time. The UI's
+// log then shows Lifeboat's lines only, and k the kernel's.
 func TestEmptyCDDriveStaysQuiet(t *testing.T) {
 	dir := bootDir(t)
 	v := startVM(t, "-m", "1024", "-smp", "2",
@@ -64,4 +65,18 @@ func TestEmptyCDDriveStaysQuiet(t *testing.T) {
 		t.Errorf("the kernel logged %d errors about the empty CD drive:\n%s", len(errs), strings.Join(errs, "\n"))
 	}
 	t.Logf("the kernel's lines about the drive:\n%s", out)
+
+	// Back in the UI, the log shows Lifeboat's own lines; k shows the
+	// kernel's, which are kept apart.
+	v.text("exit")
+	v.keys("Enter")
+	v.waitFor(2*time.Minute, "BLANK0001", "c capture")
+	v.keys("l")
+	s := v.waitFor(time.Minute, "Log: ", "Lifeboat")
+	if strings.Contains(s, "kernel:") || strings.Contains(s, "Attached scsi") {
+		t.Errorf("Lifeboat's log shows kernel messages:\n%s", s)
+	}
+	v.keys("k")
+	s = v.waitFor(time.Minute, "Kernel messages: ")
+	t.Logf("the kernel's messages in the UI:\n%s", s)
 }
