@@ -356,7 +356,7 @@ func TestCaptureRestoreVerify(t *testing.T) {
 	h.key(tcell.KeyF2)
 	h.waitFor("Layout  keep (F2", "F2 layout: keep", "Type spare.img")
 	h.key(tcell.KeyF2)
-	h.waitFor("Layout  grow (F2", "wrote a new gpt partition table", "Type spare.img")
+	h.waitFor("Layout  grow (F2", "a new gpt partition table", "Type spare.img")
 	h.key(tcell.KeyF2)
 	h.waitFor("Layout  scale (F2", "Type spare.img")
 	h.key(tcell.KeyF2)
@@ -514,7 +514,7 @@ func TestRestoreErrors(t *testing.T) {
 	h.key(tcell.KeyEnter)
 	h.waitFor("2/3")
 	h.selectTarget(small)
-	s := h.waitFor("cannot start", "What to do: Choose a target of at least", "bytes short")
+	s := h.waitFor("cannot start", "What to do: Choose a target of at least", "bytes) short")
 	t.Logf("too small:\n%s", s)
 	if hashFile(t, small) != smallBefore {
 		t.Fatal("the too-small target was written")

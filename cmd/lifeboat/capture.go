@@ -30,6 +30,7 @@ func (e *env) capture(ctx context.Context, args []string) error {
 	allowMounted := fs.Bool("allow-mounted", false, "capture a mounted disk")
 	allSectors := fs.Bool("all-sectors", false, "capture every sector, used or not (forensic copy)")
 	quiet := fs.Bool("quiet", false, "no progress")
+	asJSON := fs.Bool("json", false, "JSON output")
 	note := fs.String("note", "", "a description kept with the image")
 	pos, err := parse(fs, args, e.stderr)
 	if err != nil {
@@ -68,7 +69,7 @@ func (e *env) capture(ctx context.Context, args []string) error {
 	fmt.Fprintf(e.stderr, "capturing %s (%s) into %s as %q\n", job.Source.Describe(), human(job.Size), r.Dir(), *name)
 	tr := &progress.Tracker{}
 	lg := e.startLog(job.StartLog(logDirs(r.Dir(), *logDir)))
-	stop := showProgress(e.stderr, tr, *quiet)
+	stop := showProgress(e.stderr, tr, *quiet || *asJSON)
 	lg.Follow(tr)
 	m, err := job.Run(ctx, tr)
 	stop()
@@ -78,6 +79,9 @@ func (e *env) capture(ctx context.Context, args []string) error {
 	e.finishLog(lg, err)
 	if err != nil {
 		return err
+	}
+	if *asJSON {
+		return writeJSON(e.stdout, newCaptureJSON(m, filepath.Clean(r.Dir()), job.Source.Path))
 	}
 	s := m.Stats
 	fmt.Fprintf(e.stdout, "captured %s: image %s in %s\n", m.Name, m.ID, filepath.Clean(r.Dir()))

@@ -118,7 +118,7 @@ func TestCaptureRestoreVerifyFiles(t *testing.T) {
 		}
 	}
 	r = lifeboat(t, "big.img\n", "restore", "--name", "demo", "--verify", big)
-	if r.code != 0 || !strings.Contains(r.stdout, "reads back identical") || !strings.Contains(r.stdout, "moved the backup GPT") {
+	if r.code != 0 || !strings.Contains(r.stdout, "reads back identical") || !strings.Contains(r.stdout, "the backup GPT goes to the end") {
 		t.Fatal(r)
 	}
 	if out := testutil.Run(t, "sgdisk", "-v", big); !strings.Contains(out, "No problems found") {
@@ -288,8 +288,8 @@ func TestRestorePlan(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{nil, []string{"PLAN    keep layout: demo (gpt, 48.0 MiB, 512-byte sectors) onto " + big, "moved the backup GPT"}},
-		{[]string{"--layout", "grow"}, []string{"PLAN    grow layout", "ext4 grown to fill the 62.0 MiB partition (resize2fs)", "wrote a new gpt partition table"}},
+		{nil, []string{"PLAN    keep layout: demo (gpt, 48.0 MiB, 512-byte sectors) onto " + big, "the backup GPT goes to the end of the larger target"}},
+		{[]string{"--layout", "grow"}, []string{"PLAN    grow layout", "ext4 grown to fill the 62.0 MiB partition (resize2fs)", "NOTE    a new gpt partition table"}},
 		{[]string{"--layout", "scale"}, []string{"PLAN    scale layout", "moved from 9.0 MiB; ext4 grown"}},
 		{[]string{"--layout", "grow", "--grow", "1"}, []string{"PLAN    grow layout", "moved from 9.0 MiB; ext4 as captured"}},
 	} {
@@ -320,7 +320,7 @@ func TestRestorePlan(t *testing.T) {
 		{[]string{"--layout", "sideways", big}, exitUsage, "use keep, grow, scale or fit"},
 		{[]string{"--grow", "2", big}, exitUsage, "--grow N goes with --layout grow"},
 		{[]string{"--layout", "grow", "--grow", "9", big}, exitFailed, "no partition 9"},
-		{[]string{filepath.Join(dir, "small.img")}, exitTooSmall, "bytes short"},
+		{[]string{filepath.Join(dir, "small.img")}, exitTooSmall, "target is 10.0 MiB (10485760 bytes)"},
 	} {
 		if strings.HasSuffix(c.args[len(c.args)-1], "small.img") {
 			os.WriteFile(c.args[len(c.args)-1], make([]byte, 10*MiB), 0o644)

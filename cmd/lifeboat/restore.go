@@ -31,6 +31,7 @@ func (e *env) restore(ctx context.Context, args []string) (err error) {
 	scratch := fs.String("scratch", "", "directory for the ends of file systems being shrunk")
 	bootEntry := fs.Bool("boot-entry", false, "give this machine's UEFI firmware a boot entry for the disk")
 	quiet := fs.Bool("quiet", false, "no progress")
+	asJSON := fs.Bool("json", false, "JSON output")
 	pos, err := parse(fs, args, e.stderr)
 	if err != nil {
 		return err
@@ -58,6 +59,11 @@ func (e *env) restore(ctx context.Context, args []string) (err error) {
 	}
 	if *planOnly {
 		defer job.Close()
+		if *asJSON {
+			out := newRestoreJSON(job)
+			out.PlannedOnly = true
+			return writeJSON(e.stdout, out)
+		}
 		writePlan(e.stdout, job)
 		fmt.Fprintln(e.stdout, "nothing was written (--plan)")
 		return nil
@@ -78,9 +84,17 @@ func (e *env) restore(ctx context.Context, args []string) (err error) {
 	}
 	fmt.Fprintf(e.stderr, "restoring %s (%s) onto %s\n", m.Name, human(m.Disk.Size), job.Target.Describe())
 	tr := &progress.Tracker{}
-	stop := showProgress(e.stderr, tr, *quiet)
+	stop := showProgress(e.stderr, tr, *quiet || *asJSON)
 	res, err := job.Run(ctx, tr)
 	stop()
+	if *asJSON {
+		if err == nil || res.Verified != nil {
+			if jerr := writeJSON(e.stdout, restoreResultJSON(job, res)); jerr != nil && err == nil {
+				err = jerr
+			}
+		}
+		return err
+	}
 	if res.Verified != nil {
 		for _, p := range res.Verified.Problems {
 			fmt.Fprintln(e.stdout, "  DIFFERS", p)

@@ -61,7 +61,7 @@ Usage:
   lifeboat prune   --repo DIR [--dry-run] [--json]
   lifeboat note    --repo DIR --name NAME [TEXT | --clear]
   lifeboat tui     [--repo DIR]... [--disk FILE]...
-  lifeboat version
+  lifeboat version [--json]
   lifeboat help [COMMAND]
 
 SOURCE and TARGET are block devices (/dev/sdb, /dev/nvme0n1, a
@@ -114,6 +114,7 @@ Options:
                       (a forensic copy; deleted files stay recoverable)
   --note TEXT         a description kept with the image (lifeboat note
                       changes it later)
+  --json              print the result as JSON
   --quiet             no progress`,
 	"restore": `lifeboat restore --repo DIR --name NAME [--yes] [options] TARGET
 
@@ -175,6 +176,7 @@ Options:
                       by default that space is zeroed or discarded
   --workers N         workers (default: one per CPU)
   --sector-size N     logical sector size of a TARGET file (default: the image's)
+  --json              print the result (or with --plan, the plan) as JSON
   --quiet             no progress`,
 	"clone": `lifeboat clone [--yes] [options] SOURCE TARGET
 
@@ -269,6 +271,9 @@ Options:
 Sets the note of image NAME to TEXT (replacing the note given at capture),
 removes it with --clear, or prints it. A note is at most 4096 bytes of
 UTF-8 text; newlines and tabs are its only control characters.`,
+	"version": `lifeboat version [--json]
+
+Prints Lifeboat's version (with --json, as "version").`,
 	"tui": `lifeboat tui [--repo DIR]... [--disk FILE]... [options]
 
 The text UI: disks, repositories and images, capture and restore wizards,
@@ -291,13 +296,19 @@ type env struct {
 	stdout, stderr io.Writer
 }
 
-func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) (err error) {
 	e := &env{stdin, stdout, stderr}
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return usageError("no command given")
 	}
 	cmd, rest := args[0], args[1:]
+	defer func() {
+		if errors.Is(err, errHelpShown) {
+			err = helpFor(stdout, cmd)
+		}
+		withUsage(err, cmd)
+	}()
 	switch cmd {
 	case "disks":
 		return e.disks(ctx, rest)
@@ -322,14 +333,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "boot":
 		return e.boot(ctx, rest)
 	case "version", "--version":
-		fmt.Fprintln(stdout, "lifeboat", version)
-		return nil
+		return e.version(rest)
 	case "help", "-h", "--help":
 		if len(rest) > 0 {
-			if h, ok := commandHelp[rest[0]]; ok {
-				fmt.Fprintln(stdout, h)
-				return nil
-			}
+			return helpFor(stdout, rest[0])
 		}
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -339,11 +346,13 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 }
 
-type usageErr struct{ msg string }
+// usageErr is a wrong use of the command line; usage is the command's
+// usage line, which report prints after the error.
+type usageErr struct{ msg, usage string }
 
 func (u *usageErr) Error() string { return u.msg }
 
-func usageError(msg string) error { return &usageErr{msg} }
+func usageError(msg string) error { return &usageErr{msg: msg} }
 
 // errNotConfirmed is returned when the user does not type the confirmation.
 var errNotConfirmed = fmt.Errorf("%w: not confirmed", safety.ErrRefused)
@@ -372,12 +381,14 @@ func exitCode(err error) int {
 
 // parse parses flags that may come before or after the positional
 // arguments, and returns the positional ones.
+// A wrong flag is a usage error saying what is wrong (flagError); -h is
+// errHelpShown. Nothing is printed: stderr is no longer used.
 func parse(fs *flag.FlagSet, args []string, stderr io.Writer) ([]string, error) {
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard) // the error is reported once, with the usage line (report)
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
-			return nil, usageError(err.Error())
+			return nil, flagError(err)
 		}
 		args = fs.Args()
 		if len(args) == 0 {
@@ -390,7 +401,7 @@ func parse(fs *flag.FlagSet, args []string, stderr io.Writer) ([]string, error) 
 
 func newFlags(name string) *flag.FlagSet {
 	fs := flag.NewFlagSet("lifeboat "+name, flag.ContinueOnError)
-	fs.Usage = func() { fmt.Fprintln(fs.Output(), commandHelp[name]) }
+	fs.Usage = func() {} // -h: run prints the help to stdout (errHelpShown)
 	return fs
 }
 

@@ -17,9 +17,10 @@ import (
 // BootReport is what CheckBoot found on a restored disk: each line says
 // what was checked and what it showed, or what could not be checked.
 type BootReport struct {
-	UEFI, BIOS []string
+	UEFI []string `json:"uefi"`
+	BIOS []string `json:"bios"`
 	// Problems are findings that would keep the disk from booting.
-	Problems []string
+	Problems []string `json:"problems"`
 }
 
 // Lines is the report as lines for people.

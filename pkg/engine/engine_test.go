@@ -374,7 +374,7 @@ func TestTargetTooSmall(t *testing.T) {
 	if !errors.As(err, &tse) || tse.Need-tse.Have != MiB {
 		t.Fatalf("keep onto 49 MiB: err = %v", err)
 	}
-	if !strings.Contains(err.Error(), "1048576 bytes short") {
+	if !strings.Contains(err.Error(), "1.0 MiB (1048576 bytes) short") {
 		t.Errorf("message %q does not say by how much", err)
 	}
 	// The extended partition runs to the disk's end with nothing after
@@ -389,7 +389,7 @@ func TestTargetTooSmall(t *testing.T) {
 	small := testutil.Sparse(t, "small.img", 30*MiB)
 	before := testutil.HashFile(t, small, -1)
 	_, err = restore(t, r, "img", small, 0, 0)
-	if !errors.As(err, &tse) || !tse.Shrunk || tse.Need <= 40*MiB || tse.Need > 50*MiB || !strings.Contains(err.Error(), "bytes short") {
+	if !errors.As(err, &tse) || !tse.Shrunk || tse.Need <= 40*MiB || tse.Need > 50*MiB || !strings.Contains(err.Error(), "bytes) short") {
 		t.Fatalf("onto 30 MiB: err = %v", err)
 	}
 	if testutil.HashFile(t, small, -1) != before {

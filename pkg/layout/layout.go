@@ -161,14 +161,14 @@ type TooSmallError struct {
 
 func (e *TooSmallError) Error() string {
 	if e.Shrunk {
-		msg := fmt.Sprintf("target is %d bytes; with every file system that can shrink made as small as it can be, the image's partitions need %d (%d bytes short, %s)",
-			e.Have, e.Need, e.Need-e.Have, units.Bytes(e.Need-e.Have))
+		msg := fmt.Sprintf("target is %s; with every file system that can shrink made as small as it can be, the image's partitions need %s: %s short",
+			units.Exact(e.Have), units.Exact(e.Need), units.Exact(e.Need-e.Have))
 		if len(e.Kept) > 0 {
 			msg += "; they keep their size: " + strings.Join(e.Kept, "; ")
 		}
 		return msg
 	}
-	msg := fmt.Sprintf("target is %d bytes, the image's partitions need %d (%d bytes short)", e.Have, e.Need, e.Need-e.Have)
+	msg := fmt.Sprintf("target is %s, the image's partitions need %s: %s short", units.Exact(e.Have), units.Exact(e.Need), units.Exact(e.Need-e.Have))
 	if e.Data > 0 {
 		if e.Data > e.Have {
 			msg += fmt.Sprintf("; even the data in them (about %s) does not fit", units.Bytes(e.Data))
@@ -392,11 +392,11 @@ func (s *source) keep(t Target) (*Plan, error) {
 			if t.Size < s.size {
 				where = "smaller"
 			}
-			p.Changes = append(p.Changes, fmt.Sprintf("moved the backup GPT to the end of the %s target (LBA %d) and updated the primary GPT header and protective MBR to match", where, last))
+			p.Changes = append(p.Changes, fmt.Sprintf("the backup GPT goes to the end of the %s target (LBA %d), the primary GPT header and protective MBR updated to match", where, last))
 		}
 	}
 	if room := t.Size - s.tbl.BackupReserve(); s.data > room {
-		p.Changes = append(p.Changes, fmt.Sprintf("bytes %d-%d of the image, after the last partition, hold data that does not fit on the smaller target: not written", room, s.data-1))
+		p.Changes = append(p.Changes, fmt.Sprintf("the image's %s of data from %s on (bytes %d-%d), after the last partition, do not fit on the smaller target and are not written", units.Bytes(s.data-room), units.Bytes(room), room, s.data-1))
 	} else if t.Size < s.size {
 		p.Changes = append(p.Changes, fmt.Sprintf("the image's last %s hold no data and are not written (the target is smaller)", units.Bytes(s.size-t.Size)))
 	}
@@ -535,7 +535,7 @@ func (s *source) rewrite(k Kind, t Target, o Options) (*Plan, error) {
 	case o.NewIdentity:
 		kept = "partition numbers, types, names and attributes"
 	}
-	p.Changes = append(p.Changes, fmt.Sprintf("wrote a new %s partition table for the %s layout (%s kept)", tbl.Type, k, kept))
+	p.Changes = append(p.Changes, fmt.Sprintf("a new %s partition table for the %s layout (%s kept)", tbl.Type, k, kept))
 	if conv {
 		p.Changes = append(p.Changes, fmt.Sprintf("the table counts the target's %d-byte sectors; the image's disk had %d-byte sectors", tl, s.lss))
 	}

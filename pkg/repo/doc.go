@@ -36,4 +36,8 @@
 // before decompressing (so a damaged chunk cannot make us allocate without
 // bound) and checks the SHA-256 of the result; the errors say which chunk and
 // what is wrong (missing, unreadable, not zstd, wrong size, wrong hash).
+// Opening a directory that does not exist says "no such directory"; a
+// directory without lifeboat-repo.json is not a repository
+// (ErrNotRepository); an image name that is not there (ErrNoImage) is
+// answered with the names that are.
 package repo

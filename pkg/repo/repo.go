@@ -53,10 +53,24 @@ type Repo struct {
 // ErrNotRepository means the directory holds no Lifeboat repository.
 var ErrNotRepository = errors.New("not a Lifeboat repository")
 
-// Open opens an existing repository.
+// noDirError says that a repository's directory does not exist; it is an
+// os.ErrNotExist and an ErrNotRepository.
+type noDirError struct{}
+
+func (noDirError) Error() string { return "no such directory" }
+func (noDirError) Is(target error) bool {
+	return target == os.ErrNotExist || target == ErrNotRepository
+}
+
+// Open opens an existing repository. A directory that does not exist is
+// "no such directory" (an os.ErrNotExist, and an ErrNotRepository like one
+// without a repository configuration).
 func Open(dir string) (*Repo, error) {
 	b, err := os.ReadFile(filepath.Join(dir, configName))
 	if err != nil {
+		if _, serr := os.Stat(dir); errors.Is(serr, os.ErrNotExist) {
+			return nil, fmt.Errorf("open repository %s: %w", dir, noDirError{})
+		}
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("open repository %s: %w (no %s)", dir, ErrNotRepository, configName)
 		}
@@ -274,7 +288,7 @@ func (r *Repo) ReadManifest(name string) (*image.Manifest, error) {
 	f, err := os.Open(p)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("image %s in %s: %w", name, r.dir, ErrNoImage)
+			return nil, r.noImage(name)
 		}
 		return nil, fmt.Errorf("read image %s: %w", name, err)
 	}
@@ -294,6 +308,21 @@ func (r *Repo) ReadManifest(name string) (*image.Manifest, error) {
 		return nil, fmt.Errorf("image %s (%s): %w: manifest says its name is %q", name, p, image.ErrFormat, m.Name)
 	}
 	return m, nil
+}
+
+// noImage says that there is no image name, and which images there are
+// (the first 20).
+func (r *Repo) noImage(name string) error {
+	names, err := r.Images()
+	switch {
+	case err != nil:
+		return fmt.Errorf("image %s in %s: %w", name, r.dir, ErrNoImage)
+	case len(names) == 0:
+		return fmt.Errorf("image %s in %s: %w (the repository holds no images)", name, r.dir, ErrNoImage)
+	case len(names) > 20:
+		return fmt.Errorf("image %s in %s: %w; the images are %s and %d more", name, r.dir, ErrNoImage, strings.Join(names[:20], ", "), len(names)-20)
+	}
+	return fmt.Errorf("image %s in %s: %w; the images are %s", name, r.dir, ErrNoImage, strings.Join(names, ", "))
 }
 
 // Images lists the image names in the repository, sorted.

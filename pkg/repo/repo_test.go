@@ -14,8 +14,12 @@ import (
 
 func TestCreateOpen(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "r")
-	if _, err := Open(dir); !errors.Is(err, ErrNotRepository) {
+	if _, err := Open(dir); !errors.Is(err, ErrNotRepository) || !errors.Is(err, os.ErrNotExist) || !strings.HasSuffix(err.Error(), ": no such directory") {
 		t.Fatalf("open missing: %v", err)
+	}
+	empty := t.TempDir()
+	if _, err := Open(empty); !errors.Is(err, ErrNotRepository) || errors.Is(err, os.ErrNotExist) || !strings.Contains(err.Error(), "not a Lifeboat repository") {
+		t.Fatalf("open an empty directory: %v", err)
 	}
 	if _, err := Create(dir); err != nil {
 		t.Fatal(err)

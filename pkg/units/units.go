@@ -1,5 +1,6 @@
 // Package units formats byte counts, rates and durations the way Lifeboat
-// shows them to people: binary units with one decimal ("1.5 GiB").
+// shows them to people: binary units with one decimal ("1.5 GiB"), and
+// the exact count after it where that matters.
 package units
 
 import (
@@ -20,6 +21,16 @@ func Bytes(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// Exact formats a byte count where the exact number matters (a disk's
+// size, a shortfall): "1.5 GiB (1610612736 bytes)"; below 1 KiB, "512
+// bytes".
+func Exact(n int64) string {
+	if n < 1024 && n > -1024 {
+		return fmt.Sprintf("%d bytes", n)
+	}
+	return fmt.Sprintf("%s (%d bytes)", Bytes(n), n)
 }
 
 // Rate formats n bytes in secs seconds as "123.4 MiB/s"; "-" when secs is

@@ -16,6 +16,17 @@ func TestBytes(t *testing.T) {
 	}
 }
 
+func TestExact(t *testing.T) {
+	for n, want := range map[int64]string{
+		0: "0 bytes", 512: "512 bytes", 1023: "1023 bytes", 1024: "1.0 KiB (1024 bytes)",
+		1<<30 - 512: "1024.0 MiB (1073741312 bytes)", 1000204886016: "931.5 GiB (1000204886016 bytes)",
+	} {
+		if got := Exact(n); got != want {
+			t.Errorf("Exact(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
 func TestRateAndDuration(t *testing.T) {
 	if got := Rate(10<<20, 2); got != "5.0 MiB/s" {
 		t.Errorf("Rate = %q", got)
