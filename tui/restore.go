@@ -15,6 +15,7 @@ import (
 
 	"github.com/lifeboat-dev/lifeboat/pkg/image"
 	"github.com/lifeboat-dev/lifeboat/pkg/inventory"
+	"github.com/lifeboat-dev/lifeboat/pkg/joblog"
 	"github.com/lifeboat-dev/lifeboat/pkg/layout"
 	"github.com/lifeboat-dev/lifeboat/pkg/ops"
 	"github.com/lifeboat-dev/lifeboat/pkg/progress"
@@ -362,9 +363,11 @@ func (u *UI) runRestore(m *image.Manifest, job *ops.RestoreJob) {
 	if job.Created {
 		note = "The new file is removed."
 	}
-	u.runJob("Restore "+m.Name, note, func(ctx context.Context, tr *progress.Tracker) (string, error) {
+	title := "Restore " + m.Name
+	u.runJob(title, note, u.logged(title, job.RepoDir(), job.StartLog, func(ctx context.Context, tr *progress.Tracker, lg *joblog.Log) (string, error) {
 		defer job.Close()
 		res, err := job.Run(ctx, tr)
+		ops.LogRestored(lg, res)
 		if err != nil {
 			return "", err
 		}
@@ -383,7 +386,7 @@ func (u *UI) runRestore(m *image.Manifest, job *ops.RestoreJob) {
 			fmt.Fprintf(&b, "[::b]warning:[::-] %s\n", clean(w))
 		}
 		return b.String(), nil
-	}, func() {
+	}), func() {
 		u.goHome()
 		go u.rescan(u.ctx, true)
 	})

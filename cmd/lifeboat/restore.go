@@ -19,6 +19,7 @@ func (e *env) restore(ctx context.Context, args []string) (err error) {
 	fs := newFlags("restore")
 	repoDir := repoFlag(fs)
 	name := fs.String("name", "", "image name")
+	logDir := logDirFlag(fs)
 	yes := fs.Bool("yes", false, "do not ask")
 	verify := fs.Bool("verify", false, "read back and compare")
 	skipHoles := fs.Bool("skip-holes", false, "leave holes untouched")
@@ -84,9 +85,13 @@ func (e *env) restore(ctx context.Context, args []string) (err error) {
 	}
 	fmt.Fprintf(e.stderr, "restoring %s (%s) onto %s\n", m.Name, human(m.Disk.Size), job.Target.Describe())
 	tr := &progress.Tracker{}
+	lg := e.startLog(job.StartLog(logDirs(*repoDir, *logDir)))
 	stop := showProgress(e.stderr, tr, *quiet || *asJSON)
+	lg.Follow(tr)
 	res, err := job.Run(ctx, tr)
 	stop()
+	ops.LogRestored(lg, res)
+	e.finishLog(lg, err)
 	if *asJSON {
 		if err == nil || res.Verified != nil {
 			if jerr := writeJSON(e.stdout, restoreResultJSON(job, res)); jerr != nil && err == nil {

@@ -4,7 +4,10 @@
 // contents read, the plan made) and shown to the user, and only then run.
 // Verify, ListImages (each manifest read once, with the image's note and
 // its size on disk and unique size), DeleteImage, Prune and SetNote are
-// single calls.
+// single calls. Each job can keep a log (pkg/joblog) in the repository's
+// logs directory: StartLog of a prepared capture or restore, or
+// StartVerifyLog, writes what the job is about to do, and LogCaptured,
+// LogRestored and LogVerified what it did.
 //
 // A prepared job holds its disks open until Close, so the disk that was
 // checked is the disk that is written. A restore that fails removes the
