@@ -37,9 +37,11 @@
 // field-proven implementation, and the one the rescue environment ships
 // (Debian's 6.1 kernel builds no ntfs3). Found.FSType says "ntfs" for it,
 // mountinfo "fuseblk". When the FUSE device is missing, a fuseblk mount
-// that fails has the kernel load the fuse module first. ntfs-3g refuses to
-// mount read-write a volume Windows left hibernated (Fast Startup) or
-// unsafe; its message is MakeWritable's error. XFS and btrfs are tried
+// that fails has the kernel load the fuse module first. Asked to mount
+// read-write a volume Windows left hibernated (Fast Startup) or unsafe,
+// ntfs-3g mounts it read-only instead; MakeWritable then fails with
+// ErrNTFSUnsafe and ntfs-3g's words, and the volume stays mounted
+// read-only. XFS and btrfs are tried
 // even before their modules are loaded, as ext4, FAT and exFAT are: the
 // kernel loads them on the first mount.
 //

@@ -160,6 +160,58 @@ func TestNTFS(t *testing.T) {
 	})
 }
 
+// TestNTFSHibernated: an NTFS volume Windows left hibernated (Fast
+// Startup) is found and read, but MakeWritable refuses it with
+// ErrNTFSUnsafe, where ntfs-3g itself would mount it read-only and report
+// success; the volume stays mounted read-only and is not written.
+func TestNTFSHibernated(t *testing.T) {
+	testutil.Root(t)
+	dev := attach(t, testutil.Sparse(t, "ntfs.img", 64*MiB), false)
+	testutil.Run(t, "mkfs.ntfs", "-q", "-f", "-L", "WINDATA", dev)
+	withNTFS(t, dev, false, func(dir string) {
+		r, err := repo.Create(filepath.Join(dir, "lifeboat"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		captureSmall(t, r, "first")
+		// What Windows writes when it hibernates: hiberfil.sys starting
+		// with "hibr".
+		if err := os.WriteFile(filepath.Join(dir, "hiberfil.sys"), append([]byte("hibr"), make([]byte, 8192)...), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	})
+	before := testutil.HashFile(t, dev, -1)
+	f := &Finder{MountRoot: mountRoot(t), Filter: only(dev)}
+	closeAtEnd(t, f)
+	res, err := f.Scan(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Found) != 1 || res.Found[0].FSType != "ntfs" || res.Found[0].Images != 1 {
+		t.Fatalf("found %+v, skipped %+v: want the repository on the NTFS volume, with one image", res.Found, res.Skipped)
+	}
+	fd := res.Found[0]
+	err = f.MakeWritable(&fd)
+	if !errors.Is(err, ErrNTFSUnsafe) || !strings.Contains(err.Error(), "hibernated") {
+		t.Fatalf("MakeWritable: %v, want ErrNTFSUnsafe with ntfs-3g's word", err)
+	}
+	if !fd.ReadOnly {
+		t.Error("ReadOnly cleared by a refused MakeWritable")
+	}
+	if ms := mountsOf(t, dev); len(ms) != 1 || ms[0].MountPoint != fd.MountPoint || !hasOption(ms[0].Options, "ro") {
+		t.Errorf("%s mounts after the refusal: %+v, want one, read-only, at %s", dev, ms, fd.MountPoint)
+	}
+	if _, err := repo.Open(fd.Dir); err != nil {
+		t.Errorf("the repository is not readable after the refusal: %v", err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if testutil.HashFile(t, dev, -1) != before {
+		t.Errorf("%s changed", dev)
+	}
+}
+
 // TestXFSAndBtrfs: repositories on XFS and btrfs are found even when the
 // kernel's list of file systems does not have them yet (the rescue
 // environment ships their modules but leaves them to the first mount),

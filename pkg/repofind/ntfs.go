@@ -22,6 +22,11 @@ import (
 // volume where ntfs3 would not.
 const ntfs3g = "ntfs-3g"
 
+// ErrNTFSUnsafe is returned by MakeWritable for an NTFS volume that
+// ntfs-3g will mount only read-only: Windows left it hibernated (Fast
+// Startup) or with unfinished changes.
+var ErrNTFSUnsafe = errors.New("the NTFS volume was left hibernated or unsafe to write by Windows (Fast Startup): start Windows and shut it down fully (Shift with Shut down), or turn Fast Startup off")
+
 // mounter mounts file systems, the kernel's through mount(2) and NTFS
 // through the ntfs-3g program.
 type mounter struct {
@@ -73,9 +78,10 @@ func (mt mounter) mountRW(dev, dir, fstype string) error {
 // is unmounted. The kernel hands ntfs-3g the unmount of a fuseblk file
 // system and waits for it, so that by the time umount(2) returns ntfs-3g
 // has written out what it holds, marked the volume clean and closed the
-// device. ntfs-3g refuses to mount read-write a volume Windows left
-// hibernated (Fast Startup) or one in an unsafe state; its message is the
-// error.
+// device. Asked to mount read-write a volume Windows left hibernated
+// (Fast Startup) or in an unsafe state, ntfs-3g mounts it read-only and
+// says so; that mount is undone, and the error wraps ErrNTFSUnsafe with
+// what ntfs-3g said.
 func (mt mounter) mountNTFS(dev, dir string, ro bool) error {
 	if mt.ntfs3g == "" {
 		return fmt.Errorf("mount %s at %s: no ntfs-3g program: %w", dev, dir, unix.ENODEV)
@@ -93,19 +99,34 @@ func (mt mounter) mountNTFS(dev, dir string, ro bool) error {
 	// The daemon ntfs-3g leaves behind lets go of the output once it
 	// has started; should it not, Wait does not wait for it.
 	cmd.WaitDelay = 5 * time.Second
-	if err := cmd.Run(); err != nil {
-		msg := strings.Join(strings.Fields(out.String()), " ")
-		if len(msg) > 300 {
-			msg = msg[:300] + "..."
+	err := cmd.Run()
+	how := "read-write"
+	if ro {
+		how = "read-only"
+	}
+	msg := strings.Join(strings.Fields(out.String()), " ")
+	if len(msg) > 300 {
+		msg = msg[:300] + "..."
+	}
+	if msg != "" {
+		msg = " (ntfs-3g: " + msg + ")"
+	}
+	if err != nil {
+		return fmt.Errorf("mount %s %s at %s with ntfs-3g: %w%s", dev, how, dir, err, msg)
+	}
+	if ro {
+		return nil
+	}
+	if rdonly, err := mountedReadOnly(dir); err != nil || rdonly {
+		// ntfs-3g fell back to read-only.
+		uerr := unix.Unmount(dir, unix.UMOUNT_NOFOLLOW)
+		if err == nil {
+			err = ErrNTFSUnsafe
 		}
-		how := "read-write"
-		if ro {
-			how = "read-only"
+		if uerr != nil {
+			uerr = fmt.Errorf("unmount %s from %s: %w", dev, dir, uerr)
 		}
-		if msg != "" {
-			return fmt.Errorf("mount %s %s at %s with ntfs-3g: %w: %s", dev, how, dir, err, msg)
-		}
-		return fmt.Errorf("mount %s %s at %s with ntfs-3g: %w", dev, how, dir, err)
+		return errors.Join(fmt.Errorf("mount %s %s at %s with ntfs-3g: %w%s", dev, how, dir, err, msg), uerr)
 	}
 	return nil
 }
