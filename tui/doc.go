@@ -27,6 +27,13 @@
 // as targets. A clone shows and confirms the same way; the disk being
 // copied is not offered as its target.
 //
+// Esc on a running job pauses it (progress.Tracker's pause gate: no more
+// extents are read or written) while it asks whether to cancel, and shows
+// where the job stopped once nothing is under way; no resumes it. A
+// cancelled job's screen shows the operation's own message, which says
+// what was left (no image; a target with no partition table, and how far
+// the restore got).
+//
 // The images screen deletes an image only after its name is typed, showing
 // first what deleting it reclaims (the chunks no other image uses); it
 // edits an image's note and prunes the repository. Deletes and prunes

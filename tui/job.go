@@ -25,8 +25,10 @@ import (
 type jobFunc func(ctx context.Context, tr *progress.Tracker) (summary string, err error)
 
 // runJob shows a progress screen while fn runs off the UI goroutine.
-// Esc asks whether to cancel. When fn returns, its summary (or the error
-// and what to do next) stays on the screen until dismissed; then done runs.
+// Esc pauses the job (the tracker's pause gate: no more extents are read
+// or written) and asks whether to cancel it; no resumes it. When fn
+// returns, its summary (or the error and what to do next) stays on the
+// screen until dismissed; then done runs.
 func (u *UI) runJob(title, cancelNote string, fn jobFunc, done func()) {
 	name := fmt.Sprintf("~job%d", time.Now().UnixNano())
 	view := tview.NewTextView().SetDynamicColors(true)
@@ -34,6 +36,9 @@ func (u *UI) runJob(title, cancelNote string, fn jobFunc, done func()) {
 	tr := &progress.Tracker{}
 	ctx, cancel := context.WithCancel(u.ctx)
 	finished := false
+	// question updates the cancel question while it is shown; only the
+	// UI goroutine touches it.
+	var question func(progress.Snapshot)
 	u.jobBusy = true
 	var lock *os.File
 	if u.cfg.JobLock != "" {
@@ -59,15 +64,24 @@ func (u *UI) runJob(title, cancelNote string, fn jobFunc, done func()) {
 			return ev
 		}
 		if ev.Key() == tcell.KeyEscape || ev.Rune() == 'x' {
-			u.ask("Cancel "+strings.ToLower(title)+"?\n"+cancelNote, func() {
-				u.logf("%s: cancel requested", title)
-				cancel()
+			tr.Pause()
+			u.logf("%s: paused", title)
+			ask := "Cancel " + strings.ToLower(title) + "?\n" + cancelNote
+			question = u.askCancel(ask, tr.Snapshot(), func(yes bool) {
+				question = nil
+				if yes {
+					u.logf("%s: cancel requested", title)
+					cancel()
+					return
+				}
+				u.logf("%s: resumed", title)
+				tr.Resume()
 			})
 			return nil
 		}
 		return ev
 	})
-	u.addPage(name, view, "[::b]Esc[::-] cancel the job")
+	u.addPage(name, view, "[::b]Esc[::-] pause, then cancel or go on")
 	u.show(name)
 	view.SetText(progressText(tr.Snapshot(), time.Since(start)))
 
@@ -86,6 +100,9 @@ func (u *UI) runJob(title, cancelNote string, fn jobFunc, done func()) {
 					if !finished {
 						view.SetText(progressText(s, el))
 					}
+					if question != nil {
+						question(s)
+					}
 				})
 			}
 		}
@@ -98,7 +115,9 @@ func (u *UI) runJob(title, cancelNote string, fn jobFunc, done func()) {
 		close(stop)
 		cancel()
 		el := time.Since(start)
-		if err != nil {
+		if errors.Is(err, context.Canceled) {
+			u.logf("%s: cancelled after %s: %v", title, units.Duration(el), err)
+		} else if err != nil {
 			u.logf("%s: failed after %s: %v", title, units.Duration(el), err)
 		} else {
 			u.logf("%s: done in %s", title, units.Duration(el))
@@ -108,6 +127,16 @@ func (u *UI) runJob(title, cancelNote string, fn jobFunc, done func()) {
 			u.jobBusy = false
 			u.hintOf[name] = "[::b]Enter[::-] back"
 			u.hints.SetText(" " + u.hintOf[name])
+			if errors.Is(err, context.Canceled) {
+				// The message says what was left and what to do.
+				view.SetTitle(" " + cleanLine(title) + ": cancelled ")
+				text := fmt.Sprintf("[::b]Cancelled after %s.[::-]\n\n%s", units.Duration(el), clean(upperFirst(err.Error())))
+				if a := advice(err); a != "" {
+					text += "\n\n[::b]What to do:[::-] " + clean(a)
+				}
+				view.SetText(text + "\n\nPress Enter.")
+				return
+			}
 			if err != nil {
 				view.SetTitle(" " + cleanLine(title) + ": FAILED ")
 				view.SetText(fmt.Sprintf("[::b]%s failed after %s.[::-]\n\n%s\n\n[::b]What to do:[::-] %s\n\nPress Enter.",
@@ -118,6 +147,49 @@ func (u *UI) runJob(title, cancelNote string, fn jobFunc, done func()) {
 			view.SetText(fmt.Sprintf("[::b]%s finished in %s.[::-]\n\n%s\n\nPress Enter.", cleanLine(title), units.Duration(el), summary))
 		})
 	}()
+}
+
+// askCancel shows the cancel question of a paused job, with where the job
+// stands (update shows a new snapshot); y, or the Yes button, cancels, and
+// anything else resumes.
+func (u *UI) askCancel(ask string, s progress.Snapshot, answer func(yes bool)) (update func(progress.Snapshot)) {
+	name := fmt.Sprintf("~cancel%d", time.Now().UnixNano())
+	m := tview.NewModal().AddButtons([]string{"No", "Yes"})
+	update = func(s progress.Snapshot) { m.SetText(clean(ask) + "\n\n" + pausedText(s)) }
+	update(s)
+	answered := false
+	done := func(yes bool) {
+		if answered {
+			return
+		}
+		answered = true
+		u.back()
+		answer(yes)
+	}
+	m.SetDoneFunc(func(_ int, label string) { done(label == "Yes") })
+	m.SetInputCapture(func(ev *tcell.EventKey) *tcell.EventKey {
+		switch ev.Rune() {
+		case 'y', 'Y':
+			done(true)
+			return nil
+		case 'n', 'N':
+			done(false)
+			return nil
+		}
+		return ev
+	})
+	u.addPage(name, m, "[::b]y[::-] yes, cancel  [::b]n[::-]/[::b]Esc[::-] no, go on")
+	u.show(name)
+	return update
+}
+
+// pausedText says where a paused job stands: still finishing the extents
+// under way, or held.
+func pausedText(s progress.Snapshot) string {
+	if !s.Held {
+		return "Pausing: finishing what is under way..."
+	}
+	return fmt.Sprintf("Paused at %s of %s: nothing is read or written until you answer.", units.Bytes(s.Done), units.Bytes(s.Total))
 }
 
 // progressText draws a progress snapshot: stage, bar, bytes, rate, time
@@ -132,7 +204,7 @@ func progressText(s progress.Snapshot, elapsed time.Duration) string {
 	if stage == "" {
 		stage = "starting"
 	}
-	return fmt.Sprintf("\n  %s\n\n  [%s] %5.1f%%\n\n  %s of %s   %s/s\n  elapsed %s   left %s\n\n  Esc cancels.",
+	return fmt.Sprintf("\n  %s\n\n  [%s] %5.1f%%\n\n  %s of %s   %s/s\n  elapsed %s   left %s\n\n  Esc pauses the job and asks whether to cancel it.",
 		clean(stage), bar, pct, units.Bytes(s.Done), units.Bytes(s.Total), units.Bytes(int64(s.Rate)), units.Duration(elapsed), left)
 }
 
@@ -141,10 +213,10 @@ func advice(err error) string {
 	var tse *engine.TooSmallError
 	var pe *ops.PartialError
 	switch {
-	case errors.Is(err, context.Canceled) && errors.As(err, &pe):
-		return "The restore was cancelled; the target holds part of the image and will not boot. Restore again to finish."
 	case errors.Is(err, context.Canceled):
-		return "The job was cancelled; nothing was kept (a cancelled capture leaves no image)."
+		// A cancelled capture or restore says what it left and what to
+		// do in its own message.
+		return ""
 	case errors.As(err, &tse) && tse.Shrunk:
 		return fmt.Sprintf("Choose a target of at least %s (the partitions with their file systems shrunk as far as they go), or restore another image.", units.Bytes(tse.Need))
 	case errors.As(err, &tse):
@@ -160,14 +232,18 @@ func advice(err error) string {
 	case errors.Is(err, disk.ErrBusy):
 		return "Another program has the disk open. Close it, or choose another disk."
 	case errors.Is(err, engine.ErrVerifyFailed), repo.IsContentError(err):
-		msg := "The image is damaged or incomplete: run Verify on it to list every damaged chunk, and restore another image or capture again."
-		if errors.As(err, &pe) {
-			msg += " The target holds a partial restore and will not boot."
-		}
-		return msg
+		return "The image is damaged or incomplete: run Verify on it to list every damaged chunk, and restore another image or capture again."
 	case errors.As(err, &pe):
-		return "The target holds a partial restore and will not boot. Fix the cause shown above and restore again."
+		return "Fix the cause shown above and restore again."
 	default:
 		return "Check the message above and the log (l on the disks screen) for details."
 	}
+}
+
+// upperFirst makes a message a sentence: its first letter upper case.
+func upperFirst(s string) string {
+	if s == "" || s[0] < 'a' || s[0] > 'z' {
+		return s
+	}
+	return string(s[0]-'a'+'A') + s[1:]
 }

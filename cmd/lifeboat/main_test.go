@@ -146,7 +146,7 @@ func TestCaptureRestoreVerifyFiles(t *testing.T) {
 		t.Fatal(r)
 	}
 	r = lifeboat(t, "", "restore", "--name", "demo", "--yes", big)
-	if r.code != exitDamaged || !strings.Contains(r.err.Error(), id) || !strings.Contains(r.err.Error(), "partial restore") {
+	if r.code != exitDamaged || !strings.Contains(r.err.Error(), id) || !strings.Contains(r.err.Error(), "is partly written and holds no valid partition table") {
 		t.Fatal(r)
 	}
 	// A new file whose restore failed is removed, not left looking whole.

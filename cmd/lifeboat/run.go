@@ -80,7 +80,7 @@ Exit codes:
        or the confirmation was not given
   5    the target cannot hold the image (too small, other sector size)
   130  interrupted (Ctrl-C); a capture leaves no image, a restore leaves the
-       target partly written
+       target partly written with no partition table (it says how far)
 `
 
 var commandHelp = map[string]string{

@@ -122,7 +122,7 @@ func Capture(ctx context.Context, src Source, r *repo.Repo, o CaptureOptions) (*
 		cbufs[w] = make([]byte, 0, repo.MaxStored(es))
 	}
 	o.Progress.SetStage("capturing")
-	err = readUsedExtents(ctx, src, size, es, int64(lss), workers, plan.used, &read, func(w int, j extentJob) error {
+	err = readUsedExtents(ctx, o.Progress, src, size, es, int64(lss), workers, plan.used, &read, func(w int, j extentJob) error {
 		i, off, data := j.i, j.off, j.buf
 		defer o.Progress.Add(j.n)
 		if j.runs != nil {
@@ -168,7 +168,7 @@ func Capture(ctx context.Context, src Source, r *repo.Repo, o CaptureOptions) (*
 	})
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(err, ctxErr) {
-			return nil, fmt.Errorf("capture %s cancelled: %w", o.Name, ctxErr)
+			return nil, captureCancelled(o.Name, ctxErr)
 		}
 		return nil, fmt.Errorf("capture %s: %w", o.Name, err)
 	}
@@ -193,6 +193,12 @@ func Capture(ctx context.Context, src Source, r *repo.Repo, o CaptureOptions) (*
 		}
 	}
 
+	// Syncing and writing the manifest are one unit of the pause gate: a
+	// capture paused here writes its manifest only once resumed.
+	if err := o.Progress.Begin(ctx); err != nil {
+		return nil, captureCancelled(o.Name, err)
+	}
+	defer o.Progress.End()
 	o.Progress.SetStage("syncing the repository")
 	if err := r.Sync(); err != nil {
 		return nil, err
@@ -221,7 +227,7 @@ func Capture(ctx context.Context, src Source, r *repo.Repo, o CaptureOptions) (*
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("capture %s cancelled: %w", o.Name, err)
+		return nil, captureCancelled(o.Name, err)
 	}
 	o.Progress.SetStage("writing the manifest")
 	if err := lk.Check(); err != nil {
@@ -231,6 +237,12 @@ func Capture(ctx context.Context, src Source, r *repo.Repo, o CaptureOptions) (*
 		return nil, err
 	}
 	return m, nil
+}
+
+// captureCancelled is the error of a cancelled capture, which writes no
+// manifest.
+func captureCancelled(name string, err error) error {
+	return &cancelError{fmt.Sprintf("capture %s cancelled: no image was written; the chunks already stored are reused by the next capture or removed by a prune", name), err}
 }
 
 // readAreas reads the raw bytes of the boot areas, within the manifest's

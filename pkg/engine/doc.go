@@ -40,11 +40,25 @@
 // read as zeros; in a partly used extent the used runs are written and the
 // gaps zeroed the same way (written as zeros when under 64 KiB).
 // RestoreOptions.SkipHoles leaves all unused space as the target had it.
-// The first extent, which holds the partition table, is written last, and
-// the plan's patches (the new or relocated partition table, boot-sector
-// fields) after it, from the disk's end to its start, so an interrupted
-// restore does not leave a disk whose table looks whole. VerifyTarget
-// reads the target back through the same plan.
+// Before any data, the target's old partition table is cleared: the first
+// and last 8 KiB of the disk (MBR entries and signature, both GPT headers
+// at either sector size, a whole-disk file system's boot sector), synced.
+// While the data is written, whatever lands in those spans (the image's
+// backup GPT header, in its last extent) is held in memory; after the
+// data they are written, then the first extent, which holds the partition
+// table, and the plan's patches (the new or relocated partition table,
+// boot-sector fields), from the disk's end to its start. So an
+// interrupted restore leaves a disk with no table at all: never the old
+// table in front of new data, nor a table that looks whole. The summary
+// says how far a restore got (Done, Cleared, DataDone, TableWritten), for
+// the caller to say what a stopped one left. VerifyTarget reads the target
+// back through the same plan.
+//
+// Every long loop here is paused by its progress.Tracker: each extent
+// read or written is a unit of the tracker's pause gate (Begin, End), so
+// a paused operation reads and writes nothing more until resumed or
+// cancelled. A cancelled operation's error wraps the context's and says
+// what was left ("capture NAME cancelled: no image was written...").
 //
 // After the data: GrowFileSystems grows what the plan enlarged with the
 // file systems' own tools (package fsresize), and ApplyIdentity sets the

@@ -12,6 +12,7 @@ import (
 
 	"github.com/lifeboat-dev/lifeboat/pkg/fsmap"
 	"github.com/lifeboat-dev/lifeboat/pkg/image"
+	"github.com/lifeboat-dev/lifeboat/pkg/progress"
 )
 
 // DefaultExtentSize is the extent size of new images.
@@ -55,10 +56,12 @@ type extentJob struct {
 
 // readExtents reads a whole disk extent by extent in one goroutine and
 // calls fn for each from `workers` goroutines. fn must not keep data.
-// Buffers are made before any goroutine starts: 2×workers extents.
-func readExtents(ctx context.Context, r io.ReaderAt, size, extentSize int64, workers int,
+// Buffers are made before any goroutine starts: 2×workers extents. Each
+// read and each call of fn is a unit of work of gate's pause gate
+// (progress.Tracker.Begin).
+func readExtents(ctx context.Context, gate *progress.Tracker, r io.ReaderAt, size, extentSize int64, workers int,
 	fn func(w int, i int, off int64, data []byte) error) error {
-	return readUsedExtents(ctx, r, size, extentSize, 512, workers, nil, nil,
+	return readUsedExtents(ctx, gate, r, size, extentSize, 512, workers, nil, nil,
 		func(w int, j extentJob) error { return fn(w, j.i, j.off, j.buf) })
 }
 
@@ -70,7 +73,7 @@ const readGap = 256 << 10
 // of it). Bytes outside them are not read and come out as zeros; an
 // extent with no used bytes comes out with a nil buffer. read counts the
 // bytes read from the disk.
-func readUsedExtents(ctx context.Context, r io.ReaderAt, size, extentSize, lss int64, workers int,
+func readUsedExtents(ctx context.Context, gate *progress.Tracker, r io.ReaderAt, size, extentSize, lss int64, workers int,
 	used []fsmap.Range, read *atomic.Int64, fn func(w int, j extentJob) error) error {
 	nbuf := 2 * workers
 	free := make(chan []byte, nbuf)
@@ -94,7 +97,12 @@ func readUsedExtents(ctx context.Context, r io.ReaderAt, size, extentSize, lss i
 					return gctx.Err()
 				}
 				j.buf = j.buf[:n]
-				if err := readRuns(r, j.buf, off, runs, read); err != nil {
+				if err := gate.Begin(gctx); err != nil {
+					return err
+				}
+				err := readRuns(r, j.buf, off, runs, read)
+				gate.End()
+				if err != nil {
 					return err
 				}
 			}
@@ -109,7 +117,12 @@ func readUsedExtents(ctx context.Context, r io.ReaderAt, size, extentSize, lss i
 	for w := 0; w < workers; w++ {
 		g.Go(func() error {
 			for j := range jobs {
-				if err := fn(w, j); err != nil {
+				if err := gate.Begin(gctx); err != nil {
+					return err
+				}
+				err := fn(w, j)
+				gate.End()
+				if err != nil {
 					return err
 				}
 				if j.buf != nil {

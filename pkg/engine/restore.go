@@ -43,6 +43,17 @@ type RestoreSummary struct {
 	Chunks       int64
 	Changes      []string // what was written that is not in the image
 	Seconds      float64
+
+	// How far a restore got, for saying what a stopped one left:
+	// Done of Total bytes of the image were restored; Cleared says the
+	// target's old partition table was cleared (nothing is written
+	// before it is); DataDone that every extent was written; TableWritten
+	// that the new partition table is in place (not when the plan holds
+	// it back for WriteTable).
+	Done, Total  int64
+	Cleared      bool
+	DataDone     bool
+	TableWritten bool
 }
 
 // TooSmallError is returned for a target no layout fits.
@@ -91,7 +102,20 @@ func Restore(ctx context.Context, im Image, dst Target, o RestoreOptions) (Resto
 	if err := o.Spill.check(plan); err != nil {
 		return sum, fmt.Errorf("restore of %s: %w", m.Name, err)
 	}
-	mt := newMapped(dst, plan.Segments, m.Disk.Size, o.Spill)
+	sum.Total = m.Disk.Size
+	if err := ctx.Err(); err != nil {
+		return sum, &cancelError{fmt.Sprintf("restore of %s cancelled before anything was written", m.Name), err}
+	}
+	// The old table goes first, and the new one is held back until the
+	// data is written: an interrupted restore leaves no table at all.
+	hold := newHolder(dst)
+	if !o.TargetReadsZeros {
+		if err := invalidateTable(dst); err != nil {
+			return sum, fmt.Errorf("restore of %s: %w", m.Name, err)
+		}
+		sum.Cleared = true
+	}
+	mt := newMapped(hold, plan.Segments, m.Disk.Size, o.Spill)
 	workers := workerCount(o.Workers)
 	_, clone := im.(*DiskImage)
 	stage := "restoring"
@@ -100,7 +124,7 @@ func Restore(ctx context.Context, im Image, dst Target, o RestoreOptions) (Resto
 	}
 	o.Progress.Start(stage, m.Disk.Size)
 
-	var written, holes, chunks atomic.Int64
+	var written, holes, chunks, done atomic.Int64
 	skipHoles := o.SkipHoles || o.TargetReadsZeros
 	if !o.TargetReadsZeros {
 		for _, w := range plan.Wipe {
@@ -164,6 +188,20 @@ func Restore(ctx context.Context, im Image, dst Target, o RestoreOptions) (Resto
 		chunks.Add(1)
 		return nil
 	}
+	// unit is writeExtent as one unit of work of the tracker's pause gate,
+	// counted in done when it is written.
+	unit := func(ctx context.Context, w, i int) error {
+		if err := o.Progress.Begin(ctx); err != nil {
+			return err
+		}
+		defer o.Progress.End()
+		if err := writeExtent(w, i); err != nil {
+			return err
+		}
+		_, n := m.ExtentRange(i)
+		done.Add(n)
+		return nil
+	}
 
 	next := make(chan int)
 	g, gctx := errgroup.WithContext(ctx)
@@ -181,7 +219,7 @@ func Restore(ctx context.Context, im Image, dst Target, o RestoreOptions) (Resto
 	for w := 0; w < workers; w++ {
 		g.Go(func() error {
 			for i := range next {
-				if err := writeExtent(w, i); err != nil {
+				if err := unit(gctx, w, i); err != nil {
 					return err
 				}
 			}
@@ -193,29 +231,65 @@ func Restore(ctx context.Context, im Image, dst Target, o RestoreOptions) (Resto
 		err = ctx.Err()
 	}
 	if err == nil {
-		// The extent with the partition table goes last, and the table
-		// changes after it, the first sectors last of all: an interrupted
-		// restore does not leave a disk whose table looks whole.
-		err = writeExtent(0, 0)
-	}
-	if err == nil {
-		o.Progress.SetStage("writing the partition table")
-		err = writePatches(dst, patchesNow(plan))
-	}
-	if err == nil {
-		o.Progress.SetStage("flushing the target")
-		err = dst.Sync()
+		err = o.Progress.Begin(ctx)
+		if err == nil {
+			err = finishRestore(dst, hold, plan, o.Progress, func() error {
+				if err := writeExtent(0, 0); err != nil {
+					return err
+				}
+				_, n := m.ExtentRange(0)
+				done.Add(n)
+				return nil
+			})
+			o.Progress.End()
+		}
 	}
 	sum = RestoreSummary{BytesWritten: written.Load(), HoleBytes: holes.Load(), Chunks: chunks.Load(),
-		Changes: plan.Changes, Seconds: time.Since(start).Seconds()}
+		Changes: plan.Changes, Seconds: time.Since(start).Seconds(),
+		Done: done.Load(), Total: m.Disk.Size, Cleared: sum.Cleared}
+	if err == nil {
+		sum.DataDone = true
+		_, held := heldPatches(plan)
+		sum.TableWritten = len(held) == 0
+	}
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(err, ctxErr) {
-			return sum, fmt.Errorf("restore of %s cancelled: %w", m.Name, ctxErr)
+			return sum, &cancelError{fmt.Sprintf("restore of %s cancelled", m.Name), ctxErr}
 		}
 		return sum, fmt.Errorf("restore of %s stopped: %w", m.Name, err)
 	}
 	return sum, nil
 }
+
+// finishRestore writes what a restore keeps for last: the table spans
+// held back (the disk's end first), the extent with the partition table
+// (first0), the table changes from the disk's end to its start, so that
+// an interrupted restore does not leave a disk whose table looks whole;
+// then it syncs.
+func finishRestore(dst Target, hold *holder, plan *layout.Plan, tr *progress.Tracker, first0 func() error) error {
+	tr.SetStage("writing the partition table")
+	if err := hold.release(); err != nil {
+		return err
+	}
+	if err := first0(); err != nil {
+		return err
+	}
+	if err := writePatches(dst, patchesNow(plan)); err != nil {
+		return err
+	}
+	tr.SetStage("flushing the target")
+	return dst.Sync()
+}
+
+// cancelError is a cancelled operation: its message says what was left,
+// and it wraps the context's error without repeating it.
+type cancelError struct {
+	msg string
+	err error
+}
+
+func (e *cancelError) Error() string { return e.msg }
+func (e *cancelError) Unwrap() error { return e.err }
 
 // heldPatches splits a plan's patches: those inside partitions (boot
 // sectors) and the rest (the partition table). When the plan shrinks file

@@ -120,6 +120,9 @@ func Verify(ctx context.Context, r *repo.Repo, m *image.Manifest, o VerifyOption
 			data := make([]byte, m.ExtentSize)
 			raw := make([]byte, repo.MaxStored(m.ExtentSize))
 			for id := range next {
+				if err := o.Progress.Begin(gctx); err != nil {
+					return err
+				}
 				idx := uses[id]
 				off, n := m.ExtentRange(idx[0])
 				b, err := r.ReadChunk(id, raw, repo.MaxStored(n))
@@ -127,6 +130,7 @@ func Verify(ctx context.Context, r *repo.Repo, m *image.Manifest, o VerifyOption
 					_, err = codec.Decompress(id, off, data, b, int(n))
 				}
 				o.Progress.Add(n)
+				o.Progress.End()
 				checked.Add(1)
 				if err != nil {
 					p := Problem{Chunk: id, Extents: idx, Offset: off, Problem: describe(err)}
@@ -143,6 +147,9 @@ func Verify(ctx context.Context, r *repo.Repo, m *image.Manifest, o VerifyOption
 	err = g.Wait()
 	rep := VerifyReport{Chunks: checked.Load(), Bytes: bytesOK.Load(), Problems: sortProblems(problems), Seconds: time.Since(start).Seconds()}
 	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(err, ctxErr) {
+			return rep, &cancelError{fmt.Sprintf("verify of %s cancelled after %d chunks; nothing was changed", m.Name, rep.Chunks), ctxErr}
+		}
 		return rep, fmt.Errorf("verify %s: %w", m.Name, err)
 	}
 	if !rep.OK() {
@@ -213,7 +220,7 @@ func VerifyTarget(ctx context.Context, im Image, dst Target, o VerifyOptions) (V
 		mu.Unlock()
 	}
 	wbufs := make([][2][]byte, workers)
-	err = readExtents(ctx, mt, m.Disk.Size, m.ExtentSize, workers, func(w, i int, off int64, data []byte) error {
+	err = readExtents(ctx, o.Progress, mt, m.Disk.Size, m.ExtentSize, workers, func(w, i int, off int64, data []byte) error {
 		n := int64(len(data))
 		defer o.Progress.Add(n)
 		pcs := mt.pieces(off, n)
@@ -273,6 +280,9 @@ func VerifyTarget(ctx context.Context, im Image, dst Target, o VerifyOptions) (V
 	}
 	rep := VerifyReport{Chunks: checked.Load(), Bytes: compared.Load(), Problems: sortProblems(problems), Seconds: time.Since(start).Seconds()}
 	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(err, ctxErr) {
+			return rep, &cancelError{fmt.Sprintf("comparing the disk with %s cancelled; nothing was changed", m.Name), ctxErr}
+		}
 		return rep, fmt.Errorf("compare disk with %s: %w", m.Name, err)
 	}
 	if !rep.OK() {

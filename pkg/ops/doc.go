@@ -11,8 +11,12 @@
 //
 // A prepared job holds its disks open until Close, so the disk that was
 // checked is the disk that is written. A restore that fails removes the
-// target file it created; on an existing disk it returns a PartialError
-// saying the disk now holds a partial restore. Nothing here prints or asks:
+// target file it created; on an existing disk it returns a PartialError,
+// made from what the engine reported (how far it got, whether the old
+// table was cleared and the new one written, which step after the data
+// was under way), whose message says what state the disk is in and what
+// to do. The steps after the data (shrinking, growing, new identities)
+// each wait while the tracker is paused. Nothing here prints or asks:
 // the confirmation word (ConfirmWord: the target's serial, else its name)
 // is the caller's to ask for.
 //

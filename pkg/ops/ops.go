@@ -18,6 +18,7 @@ import (
 	"github.com/lifeboat-dev/lifeboat/pkg/ptable"
 	"github.com/lifeboat-dev/lifeboat/pkg/repo"
 	"github.com/lifeboat-dev/lifeboat/pkg/safety"
+	"github.com/lifeboat-dev/lifeboat/pkg/units"
 )
 
 // Env is what every operation needs from the machine it runs on.
@@ -390,14 +391,33 @@ func (j *RestoreJob) Run(ctx context.Context, tr *progress.Tracker) (res Restore
 	if j.dst == nil {
 		return res, errors.New("restore: the job was prepared to plan only")
 	}
+	// step is what runs after the data, for saying where a restore
+	// stopped; tableWritten is set once the new table is in place.
+	step, tableWritten := "", false
 	defer func() {
 		if err != nil {
 			j.failed = true
 			if !j.Created {
-				err = &PartialError{Target: j.req.Target, Err: err}
+				s := res.RestoreSummary
+				op := "restore"
+				if j.Image == nil {
+					op = "clone" // a clone writes a disk, not an image
+				}
+				err = &PartialError{Op: op, Target: j.Target.Describe(), Err: err, Done: s.Done, Total: s.Total,
+					Cleared: s.Cleared, DataDone: s.DataDone, TableWritten: s.TableWritten || tableWritten, Step: step}
 			}
 		}
 	}()
+	// gated runs a step after the data as one unit of the tracker's
+	// pause gate: a paused restore does not start it until resumed.
+	gated := func(name string, fn func() error) error {
+		step = name
+		if err := tr.Begin(ctx); err != nil {
+			return err
+		}
+		defer tr.End()
+		return fn()
+	}
 	sum, err := engine.Restore(ctx, j.src, j.dst, engine.RestoreOptions{
 		Workers: j.req.Workers, TargetReadsZeros: j.Created, SkipHoles: j.req.SkipHoles, Progress: tr, Layout: j.Plan, Spill: j.spill,
 	})
@@ -406,6 +426,7 @@ func (j *RestoreJob) Run(ctx context.Context, tr *progress.Tracker) (res Restore
 		return res, err
 	}
 	if j.req.Verify {
+		step = "reading it back"
 		if err := j.dst.DropCache(); err != nil {
 			return res, err
 		}
@@ -421,7 +442,11 @@ func (j *RestoreJob) Run(ctx context.Context, tr *progress.Tracker) (res Restore
 		if err := j.dst.Sync(); err != nil {
 			return res, err
 		}
-		changes, err := engine.ShrinkFileSystems(ctx, j.req.Target, j.Plan, j.spill, tr)
+		var changes []string
+		err := gated("shrinking its file systems", func() (err error) {
+			changes, err = engine.ShrinkFileSystems(ctx, j.req.Target, j.Plan, j.spill, tr)
+			return err
+		})
 		res.Changes = append(res.Changes, changes...)
 		if err != nil {
 			return res, err
@@ -431,26 +456,32 @@ func (j *RestoreJob) Run(ctx context.Context, tr *progress.Tracker) (res Restore
 		}
 		j.spill.Close()
 		tr.SetStage("writing the partition table")
-		if err := engine.WriteTable(j.dst, j.Plan); err != nil {
+		if err := gated("writing its partition table", func() error { return engine.WriteTable(j.dst, j.Plan) }); err != nil {
 			return res, err
 		}
+		tableWritten = true
 	}
 	// What the plan does after the data: file systems grown, then new
 	// identities set and the references to them rewritten.
-	for _, step := range []struct {
+	for _, after := range []struct {
 		needed bool
+		name   string
 		run    func(context.Context, string, *layout.Plan, *progress.Tracker) ([]string, []string, error)
 	}{
-		{len(j.Plan.Grown()) > 0, engine.GrowFileSystems},
-		{len(j.Plan.IDs) > 0, engine.ApplyIdentity},
+		{len(j.Plan.Grown()) > 0, "growing its file systems", engine.GrowFileSystems},
+		{len(j.Plan.IDs) > 0, "giving it new identities", engine.ApplyIdentity},
 	} {
-		if !step.needed {
+		if !after.needed {
 			continue
 		}
 		if err := j.dst.Sync(); err != nil {
 			return res, err
 		}
-		changes, warnings, err := step.run(ctx, j.req.Target, j.Plan, tr)
+		var changes, warnings []string
+		err := gated(after.name, func() (err error) {
+			changes, warnings, err = after.run(ctx, j.req.Target, j.Plan, tr)
+			return err
+		})
 		res.Changes = append(res.Changes, changes...)
 		res.Warnings = append(res.Warnings, warnings...)
 		if err != nil {
@@ -459,6 +490,11 @@ func (j *RestoreJob) Run(ctx context.Context, tr *progress.Tracker) (res Restore
 	}
 	// The boot check, after installing the fallback UEFI loader where an
 	// EFI system partition lacks it.
+	step = "checking that it boots"
+	if err := tr.Begin(ctx); err != nil {
+		return res, err
+	}
+	defer tr.End()
 	if err := j.dst.Sync(); err != nil {
 		return res, err
 	}
@@ -519,15 +555,58 @@ func (j *RestoreJob) closeDisk() error {
 	return err
 }
 
-// PartialError says a restore failed after it may have written part of
-// an existing target.
+// PartialError says a restore of an existing target stopped, failed or
+// cancelled, and what it left on the target: it is made from what the
+// engine reports (how far it got, whether the old table was cleared and
+// the new one written), so its message says exactly what state the disk
+// is in and what to do.
 type PartialError struct {
+	// Op is "restore" ("" too) or "clone".
+	Op string
+	// Target is the target as the user knows it: path, model, serial.
 	Target string
 	Err    error
+	// Done of Total bytes of the image were written.
+	Done, Total int64
+	// Cleared says the target's old partition table was cleared (before
+	// any data was written); DataDone that all the image's data was
+	// written; TableWritten that the new partition table is in place.
+	Cleared, DataDone, TableWritten bool
+	// Step is what was under way after the data ("growing its file
+	// systems"); "" while the data was written.
+	Step string
 }
 
 func (e *PartialError) Error() string {
-	return fmt.Sprintf("%v\n%s now holds a partial restore and will not boot; fix the cause and restore again", e.Err, e.Target)
+	cancelled := errors.Is(e.Err, context.Canceled)
+	op, again, from := "restore", "Restore", "the image"
+	if e.Op == "clone" {
+		op, again, from = "clone", "Clone", "the source disk"
+	}
+	var state string
+	switch {
+	case !e.Cleared:
+		if cancelled {
+			return fmt.Sprintf("%s cancelled before anything was written: %s is unchanged", op, e.Target)
+		}
+		return fmt.Sprintf("%v\nnothing was written: %s is unchanged", e.Err, e.Target)
+	case !e.DataDone && e.Done == 0:
+		state = fmt.Sprintf("at %s of %s: no data was written, but the partition table of %s was cleared: it holds no valid partition table and will not boot",
+			units.Bytes(e.Done), units.Bytes(e.Total), e.Target)
+	case !e.DataDone:
+		state = fmt.Sprintf("at %s of %s: %s is partly written and holds no valid partition table; it will not boot",
+			units.Bytes(e.Done), units.Bytes(e.Total), e.Target)
+	case !e.TableWritten:
+		state = fmt.Sprintf("while %s: %s holds all the data of %s but no valid partition table yet; it will not boot", e.Step, e.Target, from)
+	case cancelled:
+		state = fmt.Sprintf("while %s: %s holds all of %s and its partition table, but %s did not finish", e.Step, e.Target, from, e.Step)
+	default:
+		state = fmt.Sprintf("while %s: %s holds all of %s and its partition table, but %s failed", e.Step, e.Target, from, e.Step)
+	}
+	if cancelled {
+		return fmt.Sprintf("%s cancelled %s. %s again to finish (%s is unchanged).", op, state, again, from)
+	}
+	return fmt.Sprintf("%v\n%s stopped %s. Fix the cause and %s again.", e.Err, op, state, op)
 }
 
 func (e *PartialError) Unwrap() error { return e.Err }

@@ -1,6 +1,7 @@
 package progress
 
 import (
+	"context"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,6 +20,12 @@ type Tracker struct {
 	lastT    time.Time
 	lastDone int64
 	rate     float64
+
+	// The pause gate: paused is set between Pause and Resume, resume is
+	// closed by Resume; busy counts units of work under way.
+	paused atomic.Bool
+	busy   atomic.Int64
+	resume chan struct{} // under mu
 }
 
 // Snapshot is one sample of a Tracker.
@@ -29,6 +36,9 @@ type Snapshot struct {
 	Elapsed time.Duration
 	// Rate is in bytes per second, smoothed over recent samples.
 	Rate float64
+	// Paused is set between Pause and Resume; Held once no unit of work
+	// is under way any more, so nothing is read or written until Resume.
+	Paused, Held bool
 }
 
 // Start resets the tracker for a new stage with the given total bytes.
@@ -65,13 +75,90 @@ func (t *Tracker) Add(n int64) {
 	t.done.Add(n)
 }
 
+// Pause asks the operation to stop before its next unit of work (an
+// extent, a step): Begin waits until Resume. Units under way finish; the
+// snapshot's Held says when none is left.
+func (t *Tracker) Pause() {
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.paused.Load() {
+		t.resume = make(chan struct{})
+		t.paused.Store(true)
+	}
+}
+
+// Resume lets a paused operation go on.
+func (t *Tracker) Resume() {
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.paused.Load() {
+		t.paused.Store(false)
+		close(t.resume)
+		t.resume = nil
+	}
+}
+
+// Begin starts a unit of work: it waits while the tracker is paused, and
+// returns ctx's error if ctx ends first (then no unit is started).
+// Every Begin that returns nil needs an End.
+func (t *Tracker) Begin(ctx context.Context) error {
+	if t == nil {
+		return ctx.Err()
+	}
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if !t.paused.Load() {
+			t.busy.Add(1)
+			if !t.paused.Load() {
+				return nil
+			}
+			// Paused meanwhile: this unit waits too.
+			t.busy.Add(-1)
+		}
+		t.mu.Lock()
+		ch := t.resume
+		t.mu.Unlock()
+		if ch == nil {
+			continue // resumed meanwhile
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// End ends a unit of work that Begin started.
+func (t *Tracker) End() {
+	if t == nil {
+		return
+	}
+	t.busy.Add(-1)
+}
+
 // Snapshot samples the tracker. It is safe to call from any goroutine; the
 // rate is an exponentially smoothed average between calls.
 func (t *Tracker) Snapshot() Snapshot {
 	if t == nil {
 		return Snapshot{}
 	}
-	s := Snapshot{Done: t.done.Load(), Total: t.total.Load()}
+	var s Snapshot
+	if t.paused.Load() {
+		// busy is read before done: units add to done before they end,
+		// and none starts while paused, so done is final when held.
+		s.Paused = true
+		s.Held = t.busy.Load() == 0
+	}
+	s.Done, s.Total = t.done.Load(), t.total.Load()
 	if p := t.stage.Load(); p != nil {
 		s.Stage = *p
 	}
