@@ -287,17 +287,18 @@ func (l *Log) Follow(tr *progress.Tracker) {
 	}
 	l.stop, l.done = make(chan struct{}), make(chan struct{})
 	l.mu.Unlock()
+	l.sample(tr) // the stage the job is in as it starts
 	go func() {
 		defer close(l.done)
 		t := time.NewTicker(250 * time.Millisecond)
 		defer t.Stop()
 		for {
-			l.sample(tr)
 			select {
 			case <-l.stop:
 				l.sample(tr)
 				return
 			case <-t.C:
+				l.sample(tr)
 			}
 		}
 	}()
