@@ -73,6 +73,15 @@ wait_for "3/4"
 shot capture-options
 keys Escape Escape Escape
 wait_for "q quit"
+keys d
+wait_for "Clone: 1/3"
+keys Enter
+wait_for "2/3 choose the disk to overwrite"
+keys End Enter
+wait_for "Type spare.img"
+shot clone-confirm
+keys Escape Escape Escape
+wait_for "q quit"
 keys q
 wait_for "Quit Lifeboat"
 keys y
