@@ -4,8 +4,10 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
+	"sort"
 	"sync/atomic"
 
+	"github.com/lifeboat-dev/lifeboat/pkg/fsmap"
 	"github.com/lifeboat-dev/lifeboat/pkg/image"
 )
 
@@ -30,6 +32,7 @@ type Image interface {
 type DiskImage struct {
 	src  Source
 	m    *image.Manifest
+	used []fsmap.Range // the plan's used ranges (nil: all)
 	hash bool
 	read atomic.Int64
 }
@@ -109,7 +112,7 @@ func NewDiskImage(src Source, o DiskImageOptions) (*DiskImage, error) {
 		Extents:    extents,
 		Boot:       o.Boot,
 	}
-	return &DiskImage{src: src, m: m, hash: o.Hash}, nil
+	return &DiskImage{src: src, m: m, used: plan.used, hash: o.Hash}, nil
 }
 
 // Manifest is the disk's manifest: what a capture would record.
@@ -122,8 +125,10 @@ func (d *DiskImage) ReadAt(p []byte, off int64) (int, error) { return d.src.Read
 func (d *DiskImage) BytesRead() int64 { return d.read.Load() }
 
 // Extent reads extent i's used runs from the disk, zeros elsewhere (all
-// zeros for an extent with nothing used). Extents are asked for one at a
-// time each (concurrently for different extents).
+// zeros for an extent with nothing used), as a capture reads it: the
+// exact runs, not the manifest's (which are merged when there are too
+// many). Extents are asked for one at a time each (concurrently for
+// different extents).
 func (d *DiskImage) Extent(i int, buf, _ []byte) ([]byte, error) {
 	off, n := d.m.ExtentRange(i)
 	e := &d.m.Extents[i]
@@ -135,7 +140,12 @@ func (d *DiskImage) Extent(i int, buf, _ []byte) ([]byte, error) {
 		clear(buf)
 		return buf, nil
 	}
-	if err := readRuns(d.src, buf, off, e.Used, &d.read); err != nil {
+	var runs []image.Run
+	if e.Used != nil {
+		k := sort.Search(len(d.used), func(j int) bool { return d.used[j].End() > off })
+		runs, _ = extentRuns(d.used, k, off, n, int64(d.m.Disk.LogicalSectorSize))
+	}
+	if err := readRuns(d.src, buf, off, runs, &d.read); err != nil {
 		return nil, fmt.Errorf("read %s at extent %d (disk offset %d): %w", d.m.Name, i, off, err)
 	}
 	if d.hash {
