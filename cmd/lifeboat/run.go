@@ -76,8 +76,9 @@ Exit codes:
   1    failed (an I/O error, a full destination, a missing device...)
   2    wrong usage
   3    the image is damaged or incomplete, or a restored disk differs from it
+       (a cloned one from what was read)
   4    refused: the disk is in use, is the boot disk, holds the repository,
-       or the confirmation was not given
+       is the source of a clone, or the confirmation was not given
   5    the target cannot hold the image (too small, other sector size)
   130  interrupted (Ctrl-C); a capture leaves no image, a restore leaves the
        target partly written with no partition table (it says how far)
