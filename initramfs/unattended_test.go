@@ -116,6 +116,28 @@ func TestUnattendedCaptureRestore(t *testing.T) {
 	if out, err := exec.Command("e2fsck", "-fn", repoImg).CombinedOutput(); err != nil {
 		t.Errorf("the repository's file system is not clean after the capture: %v\n%s", err, out)
 	}
+	// Each job left its log in the repository, and said so.
+	if !strings.Contains(out, "log saved in /run/lifeboat/mnt/") {
+		t.Errorf("the console does not say where the job logs went:\n%s", out)
+	}
+	ls, err := exec.Command("debugfs", "-R", "ls /lifeboat/logs", repoImg).CombinedOutput()
+	if err != nil {
+		t.Fatalf("debugfs ls: %v\n%s", err, ls)
+	}
+	for _, f := range strings.Fields(string(ls)) {
+		if !strings.HasSuffix(f, "-restore-demo.log") {
+			continue
+		}
+		log, err := exec.Command("debugfs", "-R", "cat /lifeboat/logs/"+f, repoImg).Output()
+		if err != nil || !bytes.Contains(log, []byte(`serial "BLANK0001"`)) || !bytes.Contains(log, []byte("result: ok")) {
+			t.Errorf("the restore's log %s (%v):\n%s", f, err, log)
+		}
+	}
+	for _, op := range []string{"capture", "verify", "restore"} {
+		if !strings.Contains(string(ls), "-"+op+"-demo.log") {
+			t.Errorf("the repository's logs hold no log of the %s:\n%s", op, ls)
+		}
+	}
 
 	booted := bootDemoDisk(t, target)
 	if i := strings.Index(booted, demoMarker); i < 0 || !strings.Contains(booted[i:], id) {
