@@ -15,8 +15,10 @@
 // made from what the engine reported (how far it got, whether the old
 // table was cleared and the new one written, which step after the data
 // was under way), whose message says what state the disk is in and what
-// to do. The steps after the data (shrinking, growing, new identities)
-// each wait while the tracker is paused. Nothing here prints or asks:
+// to do; on a block device the kernel is then told to re-read the table,
+// so that it no longer lists the old partitions. The steps after the data
+// (shrinking, growing, new identities) each wait while the tracker is
+// paused. Nothing here prints or asks:
 // the confirmation word (ConfirmWord: the target's serial, else its name)
 // is the caller's to ask for.
 //

@@ -405,6 +405,14 @@ func (j *RestoreJob) Run(ctx context.Context, tr *progress.Tracker) (res Restore
 				}
 				err = &PartialError{Op: op, Target: j.Target.Describe(), Err: err, Done: s.Done, Total: s.Total,
 					Cleared: s.Cleared, DataDone: s.DataDone, TableWritten: s.TableWritten || tableWritten, Step: step}
+				if s.Cleared && j.dst.IsBlockDevice() {
+					// The kernel still lists the old partitions: it is told
+					// the disk has none now (or the new ones), so nothing
+					// shows or mounts the old disk's partitions. A disk
+					// whose partitions are in use refuses; then a reboot
+					// does it.
+					_ = j.dst.RereadPartitions()
+				}
 			}
 		}
 	}()
