@@ -13,6 +13,7 @@ import (
 	"github.com/lifeboat-dev/lifeboat/pkg/inventory"
 	"github.com/lifeboat-dev/lifeboat/pkg/ops"
 	"github.com/lifeboat-dev/lifeboat/pkg/progress"
+	"github.com/lifeboat-dev/lifeboat/pkg/units"
 )
 
 // partRow finds the row of partition num in a table that writeParts drew
@@ -96,6 +97,41 @@ func TestRestoreSummaryShowsTargetContents(t *testing.T) {
 	h.waitFor("Nothing was written")
 	if testutil.HashFile(t, tgt, -1) != before {
 		t.Fatal("a wrong confirmation changed the target")
+	}
+	h.key(tcell.KeyEscape)
+}
+
+// TestImageDetailsShowUsed: an image's details show, for a partition
+// captured by its file system's map, the space that map said was in use,
+// and "-" for one read whole.
+func TestImageDetailsShowUsed(t *testing.T) {
+	testutil.Root(t)
+	repoDir := filepath.Join(t.TempDir(), "repo")
+	job, err := ops.PrepareCapture(ops.Env{}, ops.CaptureRequest{Source: gptDisk(t, "laptop.img", 6), Repo: repoDir, Name: "laptop"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := job.Run(context.Background(), &progress.Tracker{})
+	job.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := m.Table.Partitions
+	if len(p) != 2 || !strings.HasPrefix(p[0].Capture, "used blocks") || strings.HasPrefix(p[1].Capture, "used blocks") {
+		t.Fatalf("image partitions %+v: want the ext4 by its map, the other whole", p)
+	}
+	h := start(t, Config{Repos: []string{repoDir}})
+	h.typeText("i")
+	h.waitFor("laptop")
+	h.key(tcell.KeyEnter)
+	s := h.waitFor("Image details", "used blocks")
+	t.Logf("image details:\n%s", s)
+	used := strings.Fields(units.Bytes(p[0].UsedBytes))
+	if f := partRow(s, "1"); len(f) < 4 || f[len(f)-2] != used[0] || f[len(f)-1] != used[1] {
+		t.Errorf("partition 1 shows as %q, want %s in use at the end", f, units.Bytes(p[0].UsedBytes))
+	}
+	if f := partRow(s, "2"); len(f) == 0 || f[len(f)-1] != "-" {
+		t.Errorf("partition 2 shows as %q, want - in use (it was read whole)", f)
 	}
 	h.key(tcell.KeyEscape)
 }

@@ -227,6 +227,9 @@ func (s *imagesScreen) details() {
 		for i, p := range m.Table.Partitions {
 			parts[i] = ops.PartInfo{Partition: p}
 			parts[i].FS.Type, parts[i].FS.Version, parts[i].FS.Label = p.FileSystem, p.FSVersion, p.FSLabel
+			if strings.HasPrefix(p.Capture, "used blocks") {
+				parts[i].Used = p.UsedBytes // what the file system's map said it uses
+			}
 		}
 		writeParts(&b, parts)
 		b.WriteString("\n")
