@@ -46,10 +46,10 @@ type RestoreSummary struct {
 
 	// How far a restore got, for saying what a stopped one left:
 	// Done of Total bytes of the image were restored; Cleared says the
-	// target's old partition table was cleared (nothing is written
-	// before it is); DataDone that every extent was written; TableWritten
-	// that the new partition table is in place (not when the plan holds
-	// it back for WriteTable).
+	// target's old partition table was cleared, or clearing it began
+	// (nothing else is written before); DataDone that every extent was
+	// written; TableWritten that the new partition table is in place (not
+	// when the plan holds it back for WriteTable).
 	Done, Total  int64
 	Cleared      bool
 	DataDone     bool
@@ -110,10 +110,11 @@ func Restore(ctx context.Context, im Image, dst Target, o RestoreOptions) (Resto
 	// data is written: an interrupted restore leaves no table at all.
 	hold := newHolder(dst)
 	if !o.TargetReadsZeros {
+		// Set first: a clearing that fails part way has changed the disk.
+		sum.Cleared = true
 		if err := invalidateTable(dst); err != nil {
 			return sum, fmt.Errorf("restore of %s: %w", m.Name, err)
 		}
-		sum.Cleared = true
 	}
 	mt := newMapped(hold, plan.Segments, m.Disk.Size, o.Spill)
 	workers := workerCount(o.Workers)

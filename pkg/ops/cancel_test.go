@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -154,6 +156,74 @@ func TestCancelledRestoreClearsTable(t *testing.T) {
 	}
 	if tb := tableOn(); tb.Type != ptable.TypeNone {
 		t.Errorf("after the cancelled restore the disk has a %s table with %d partitions", tb.Type, len(tb.Partitions))
+	}
+}
+
+// TestWriteErrorSaysWhatIsLeft: a restore that fails part way on a write
+// error (the target is a disk image file on a file system that fills up)
+// says the cause, how far it got and what state the target is in, which
+// holds no partition table.
+func TestWriteErrorSaysWhatIsLeft(t *testing.T) {
+	testutil.Root(t)
+	dir := t.TempDir()
+	// The image: data in every extent, so that every extent is written.
+	src := filepath.Join(dir, "src.img")
+	mkSparse(t, src, 64*miB)
+	r := rand.New(rand.NewPCG(5, 6))
+	buf := make([]byte, 64<<10)
+	for off := int64(4 * miB); off < 64*miB; off += 4 * miB {
+		for i := range buf {
+			buf[i] = byte(r.Uint32())
+		}
+		testutil.WriteAt(t, src, buf, off)
+	}
+	testutil.Run(t, testutil.Tool(t, "sgdisk"), "-n1:2048:0", src)
+	repoDir := filepath.Join(dir, "repo")
+	cj, err := PrepareCapture(Env{}, CaptureRequest{Source: src, Repo: repoDir, Name: "src"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cj.Run(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	cj.Close()
+
+	// The target: an old GPT disk in a file on a 24 MiB tmpfs.
+	small := filepath.Join(dir, "small")
+	os.Mkdir(small, 0o755)
+	testutil.Run(t, "mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", small)
+	t.Cleanup(func() { exec.Command("umount", small).Run() })
+	target := filepath.Join(small, "old.img")
+	mkSparse(t, target, 64*miB)
+	testutil.Run(t, testutil.Tool(t, "sgdisk"), "-n1:2048:+20M", "-n2:0:0", target)
+
+	job, err := PrepareRestore(Env{}, RestoreRequest{Repo: repoDir, Name: "src", Target: target})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = job.Run(context.Background(), &progress.Tracker{})
+	job.Close()
+	var pe *PartialError
+	if !errors.As(err, &pe) || errors.Is(err, context.Canceled) {
+		t.Fatalf("restore onto a file system that fills up: %v", err)
+	}
+	msg := err.Error()
+	t.Logf("%s", msg)
+	for _, want := range []string{"no space left on device", "\nrestore stopped at ", " of 64.0 MiB: " + target + " is partly written and holds no valid partition table; it will not boot. Fix the cause and restore again."} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("the message does not say %q", want)
+		}
+	}
+	if pe.Done <= 0 || pe.Done >= 64*miB {
+		t.Errorf("done %d of %d", pe.Done, pe.Total)
+	}
+	d, err := disk.Open(target, disk.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if tb, err := ptable.Read(d, d.Size(), d.LogicalSectorSize()); err != nil || tb.Type != ptable.TypeNone {
+		t.Errorf("the failed restore left the table %+v (%v)", tb, err)
 	}
 }
 
