@@ -73,6 +73,28 @@
 // File systems that hold no repository are unmounted right after looking;
 // those that hold one stay mounted, read-only, until MakeWritable or Close.
 //
+// # Room for a new repository
+//
+// A file system that holds no repository, of a kind Lifeboat writes to
+// (ext2/3/4, FAT, exFAT, XFS, btrfs, and NTFS through ntfs-3g), is also
+// reported in Result.Spaces, with its label (fsprobe), its size and free
+// space (statfs while it is mounted read-only for the look) and, in
+// Space.Unfit, why no repository may be made on it: the disk the running
+// system booted from (ErrBootDisk), a read-only device (ErrReadOnlyDevice),
+// a file system someone else mounted read-only, an NTFS volume that holds
+// a hibernation file as ntfs-3g judges it (hiberfil.sys shorter than 4 KiB
+// or starting with "hibr": ErrNTFSUnsafe), or less free space than
+// Finder.MinFree, 1 GiB by default (ErrLowSpace). It is unmounted after
+// the look all the same. CreateRepo makes an empty repository in a
+// lifeboat directory at the root of a fit one, touching nothing else: it
+// checks the device again (same device number, same file system and
+// label, writable, held by nothing), mounts it read-write under MountRoot
+// (ntfs-3g's refusal of a volume Windows left unsafe is ErrNTFSUnsafe),
+// makes the repository with repo.Create, syncs the file system and
+// returns the repository as a Found, mounted read-write until Close or
+// UnmountAll; should the repository not be made, it is unmounted again.
+// A file system someone else mounted read-write is written where it is.
+//
 // # Failing
 //
 // Scan fails only when the inventory, mountinfo or /proc/filesystems cannot

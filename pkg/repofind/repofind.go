@@ -59,6 +59,10 @@ type Skipped struct {
 type Result struct {
 	Found   []Found
 	Skipped []Skipped
+	// Spaces are the file systems of a kind Lifeboat writes to that hold
+	// no repository (each is in Skipped too), with Unfit set on those that
+	// cannot take a new one.
+	Spaces []Space
 }
 
 // ErrReadOnlyDevice is returned by MakeWritable for a repository on a
@@ -88,6 +92,9 @@ type Finder struct {
 	// FUSE; "ntfs-3g" looked for in the PATH when empty. Without it NTFS
 	// is mounted only by a kernel driver, when the kernel has one.
 	NTFS3G string
+	// MinFree is the free space a file system must have to be offered for
+	// a new repository (Space.Unfit); DefaultMinFree when 0.
+	MinFree int64
 
 	pending sync.WaitGroup // goroutines looking at a device, waited for only by tests
 
@@ -127,6 +134,9 @@ type candidate struct {
 	noMedium         bool // an empty CD or DVD drive: never opened
 	holders          []string
 	uses             []inventory.Mount // mounts and swaps of this very device
+	number           int               // partition number; 0 for a whole disk
+	model, serial    string            // of the whole disk
+	boot             bool              // on the disk the running system booted from
 }
 
 func (f *Finder) mountRoot() string {
@@ -218,6 +228,9 @@ func (f *Finder) Scan(ctx context.Context) (Result, error) {
 			return res, fmt.Errorf("look for repositories: stopped while looking at %s: %w", c.path, ctx.Err())
 		}
 		res.Found = append(res.Found, lk.found...)
+		if lk.space != nil {
+			res.Spaces = append(res.Spaces, *lk.space)
+		}
 		if lk.skipped != nil {
 			res.Skipped = append(res.Skipped, *lk.skipped)
 		}
@@ -229,6 +242,7 @@ func (f *Finder) Scan(ctx context.Context) (Result, error) {
 type look struct {
 	found     []Found
 	skipped   *Skipped
+	space     *Space // with skipped: a file system that could hold a new repository
 	cancelled bool
 }
 
@@ -269,12 +283,14 @@ func candidates(disks []inventory.Disk, filter func(inventory.Disk) bool) []cand
 		}
 		if len(d.Partitions) == 0 {
 			out = append(out, candidate{name: d.Name, path: d.Path, disk: d.Name, major: d.Major, minor: d.Minor,
-				size: d.Size, readOnly: d.ReadOnly, noMedium: d.NoMedium, holders: d.Holders, uses: uses(d.Name)})
+				size: d.Size, readOnly: d.ReadOnly, noMedium: d.NoMedium, holders: d.Holders, uses: uses(d.Name),
+				model: d.Model, serial: d.Serial, boot: d.Boot})
 			continue
 		}
 		for _, p := range d.Partitions {
 			out = append(out, candidate{name: p.Name, path: p.Path, disk: d.Name, major: p.Major, minor: p.Minor,
-				size: p.Size, readOnly: p.ReadOnly || d.ReadOnly, holders: p.Holders, uses: uses(p.Name)})
+				size: p.Size, readOnly: p.ReadOnly || d.ReadOnly, holders: p.Holders, uses: uses(p.Name),
+				number: p.Number, model: d.Model, serial: d.Serial, boot: d.Boot})
 		}
 	}
 	return out
@@ -379,8 +395,12 @@ func (f *Finder) lookMounted(c candidate, m inventory.MountInfo) look {
 		return look{skipped: &Skipped{Device: c.path, Disk: c.disk, Reason: "could not look into " + m.MountPoint, Err: err}}
 	}
 	if len(found) == 0 {
-		return look{skipped: &Skipped{Device: c.path, Disk: c.disk,
+		lk := look{skipped: &Skipped{Device: c.path, Disk: c.disk,
 			Reason: fmt.Sprintf("no Lifeboat repository on its %s file system (mounted at %s)", fsType, m.MountPoint)}}
+		if !byUs {
+			lk.space = f.space(c, m.MountPoint, mountType(fsType), ro, devRO, m.MountPoint)
+		}
+		return lk
 	}
 	for i := range found {
 		found[i].Device, found[i].Disk, found[i].FSType = c.path, c.disk, fsType
@@ -437,11 +457,17 @@ func (f *Finder) lookUnmounted(c candidate, types []string, mt mounter) look {
 	}
 	found, lerr := findRepos(dir)
 	if lerr != nil || len(found) == 0 {
+		var sp *Space
+		if lerr == nil {
+			sp = f.space(c, dir, fstype, false, wasRO, "")
+		}
 		uerr := f.release(m)
 		if lerr != nil {
 			return skip("could not look into its "+fsName(fstype)+" file system", errors.Join(lerr, uerr))
 		}
-		return skip("no Lifeboat repository on its "+fsName(fstype)+" file system", uerr)
+		lk := skip("no Lifeboat repository on its "+fsName(fstype)+" file system", uerr)
+		lk.space = sp
+		return lk
 	}
 	for i := range found {
 		found[i].Device, found[i].Disk, found[i].FSType = c.path, c.disk, fsName(fstype)
