@@ -80,6 +80,7 @@ type UI struct {
 	disks  []ops.DiskInfo
 	repos  []repoEntry
 	found  []repofind.Found
+	spaces []repofind.Space // file systems with room for a new repository
 	sig    string
 	stack  []string // page names, for Esc
 	hintOf map[string]string
@@ -458,6 +459,7 @@ func (u *UI) rescan(ctx context.Context, force bool) {
 	}
 	disks := ops.Describe(list, u.cfg.Files)
 	var found []repofind.Found
+	var spaces []repofind.Space
 	if u.cfg.Find != nil && ctx.Err() == nil {
 		u.findMu.Lock()
 		res, err := u.cfg.Find.Scan(ctx)
@@ -465,10 +467,11 @@ func (u *UI) rescan(ctx context.Context, force bool) {
 		if err != nil {
 			u.logf("looking for repositories: %v", err)
 		}
-		found = res.Found
+		found, spaces = res.Found, res.Spaces
 		for _, f := range found {
 			u.logf("repository found on %s: %s (%d images)", f.Device, f.Dir, f.Images)
 		}
+		logSpaces(u, spaces)
 		for _, sk := range res.Skipped {
 			if sk.Err != nil {
 				u.logf("%s: %s: %v", sk.Device, sk.Reason, sk.Err)
@@ -478,6 +481,7 @@ func (u *UI) rescan(ctx context.Context, force bool) {
 	u.mu.Lock()
 	u.disks = disks
 	u.found = found
+	u.spaces = spaces
 	u.mu.Unlock()
 	if !force {
 		u.logf("disks changed: %d disks", len(disks))

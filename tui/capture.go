@@ -14,6 +14,7 @@ import (
 	"github.com/lifeboat-dev/lifeboat/pkg/ops"
 	"github.com/lifeboat-dev/lifeboat/pkg/progress"
 	"github.com/lifeboat-dev/lifeboat/pkg/repo"
+	"github.com/lifeboat-dev/lifeboat/pkg/repofind"
 	"github.com/lifeboat-dev/lifeboat/pkg/units"
 )
 
@@ -39,7 +40,8 @@ func (u *UI) startCapture(pre *ops.DiskInfo) {
 	st := &captureState{level: defaultLevel}
 	u.pickDisk(" Capture: 1/4 choose the disk to capture ", "", pre, nil, func(d ops.DiskInfo) {
 		st.disk = d
-		u.pickRepo(" Capture: 2/4 choose the repository to store the image in ", func(r repoEntry) {
+		spaces := func() []repofind.Space { return u.spacesFor(d) }
+		u.pickRepoOrNew(" Capture: 2/4 choose the repository to store the image in ", spaces, func(r repoEntry) {
 			st.repo = r
 			st.name = defaultName(d, time.Now())
 			u.captureOptions(st)
@@ -112,6 +114,12 @@ func (u *UI) pickDisk(title, extra string, pre *ops.DiskInfo, skip func(ops.Disk
 
 // pickRepo shows the repositories, and a way to type a path.
 func (u *UI) pickRepo(title string, chosen func(repoEntry)) {
+	u.pickRepoOrNew(title, nil, chosen)
+}
+
+// pickRepoOrNew is pickRepo that also offers, after the repositories, the
+// file systems spaces returns as places for a new one (confirmNewRepo).
+func (u *UI) pickRepoOrNew(title string, spaces func() []repofind.Space, chosen func(repoEntry)) {
 	name := fmt.Sprintf("~repo%d", time.Now().UnixNano())
 	list := tview.NewList()
 	list.SetBorder(true).SetTitle(title)
@@ -125,6 +133,16 @@ func (u *UI) pickRepo(title string, chosen func(repoEntry)) {
 				origin = fmt.Sprintf("found on %s (%s)", r.Found.Device, r.Found.FSType)
 			}
 			list.AddItem(cleanLine(r.Dir), cleanLine(origin), 0, func() { chosen(r) })
+		}
+		if spaces != nil {
+			for _, sp := range spaces() {
+				list.AddItem(cleanLine(sp.String()), "makes a lifeboat directory at its root; nothing else is touched", 0, func() {
+					u.confirmNewRepo(sp, func(r repoEntry) {
+						build()
+						chosen(r)
+					})
+				})
+			}
 		}
 		list.AddItem("Type a path...", "a repository directory; created if missing", 't', func() {
 			u.askRepoPath(func(dir string) {

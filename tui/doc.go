@@ -20,6 +20,13 @@
 // so that they never push Lifeboat's lines out. Scrolled back, the log
 // stays put as lines come in, until End.
 //
+// The capture wizard offers, after the repositories, the file systems the
+// finder reports as room for a new repository (repofind.Space), except
+// those on the disk being captured; choosing one shows what will be made
+// (a lifeboat directory at the file system's root, nothing else touched)
+// and on Enter makes it (repofind.Finder.CreateRepo). The restore and
+// verify lists never offer them.
+//
 // A restore shows exactly what it will destroy (the target's partitions
 // and file systems) and what it will write, and runs only after the user
 // types the target's serial number (or its name when it has none). The disk
