@@ -136,7 +136,7 @@ func (u *UI) pickRepoOrNew(title string, spaces func() []repofind.Space, chosen 
 		}
 		if spaces != nil {
 			for _, sp := range spaces() {
-				list.AddItem(cleanLine(sp.String()), "makes a lifeboat directory at its root; nothing else is touched", 0, func() {
+				list.AddItem(cleanLine(spaceLine(sp)), cleanLine(sp.Device)+": makes lifeboat/ at its root; nothing else is touched", 0, func() {
 					u.confirmNewRepo(sp, func(r repoEntry) {
 						build()
 						chosen(r)

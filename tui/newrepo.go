@@ -26,6 +26,26 @@ func logSpaces(u *UI, spaces []repofind.Space) {
 	}
 }
 
+// spaceWidth is the width of a line of the repository list on an
+// 80-column screen: inside the border, after the shortcut column.
+const spaceWidth = 74
+
+// spaceLine names s in the repository list, as s.String() does, leaving
+// out what does not fit on the line: the disk's model when there is a
+// serial, then the label.
+func spaceLine(s repofind.Space) string {
+	line := s.String()
+	if len([]rune(line)) > spaceWidth && s.Serial != "" {
+		s.Model = ""
+		line = s.String()
+	}
+	if len([]rune(line)) > spaceWidth {
+		s.Label = ""
+		line = s.String()
+	}
+	return line
+}
+
 // spacesFor returns the file systems a new repository can be made on for
 // a capture of d: none on d itself.
 func (u *UI) spacesFor(d ops.DiskInfo) []repofind.Space {

@@ -59,7 +59,7 @@ func TestNewRepositoryOnDrive(t *testing.T) {
 	h.typeText("c")
 	h.waitFor("1/4 choose the disk to capture")
 	h.key(tcell.KeyEnter)
-	t.Logf("repositories:\n%s", h.waitFor("2/4 choose the repository", offer, "nothing else is touched"))
+	t.Logf("repositories:\n%s", h.waitFor("2/4 choose the repository", offer, "/dev/"+name+": makes lifeboat/ at its root; nothing else is touched"))
 	h.key(tcell.KeyEnter) // the first entry: no repository is known
 	t.Logf("confirmation:\n%s", h.waitFor("New repository", "/dev/"+name, `ext4 labelled "NEWDRIVE"`, "A directory named lifeboat", "Nothing else on it is changed"))
 	if ms := mountsOf(t, dev); len(ms) != 0 {
@@ -104,5 +104,28 @@ func TestNewRepositoryOnDrive(t *testing.T) {
 	list, err := ops.ListImages(filepath.Join(mnt, "lifeboat"))
 	if err != nil || len(list) != 1 || list[0].Name != "first" {
 		t.Fatalf("repository on %s: %+v (%v), want the image first", dev, list, err)
+	}
+}
+
+// TestSpaceLine: a file system offered for a new repository fits the
+// repository list's line on an 80-column screen, giving up the disk's
+// model (when it has a serial), then the label.
+func TestSpaceLine(t *testing.T) {
+	for _, tc := range []struct {
+		s    repofind.Space
+		want string
+	}{
+		{repofind.Space{Disk: "sdb", Partition: 1, Model: "Cruzer", Serial: "4C53", FSType: "exfat", Label: "USB", Free: 3 << 30},
+			"new repository on Cruzer 4C53 partition 1 (exfat, USB, 3.0 GiB free)"},
+		{repofind.Space{Disk: "sdb", Partition: 1, Model: "QEMU HARDDISK", Serial: "WINDISK01", FSType: "ntfs", Label: "WINDATA", Free: 2 << 30},
+			"new repository on WINDISK01 partition 1 (ntfs, WINDATA, 2.0 GiB free)"},
+		{repofind.Space{Disk: "sdc", Partition: 2, Model: "Extreme Portable SSD", Serial: "32313233343536373839", FSType: "ntfs", Label: "My Passport Backup", Free: 900 << 30},
+			"new repository on 32313233343536373839 partition 2 (ntfs, 900.0 GiB free)"},
+		{repofind.Space{Disk: "loop0", FSType: "ext4", Free: 100 << 20},
+			"new repository on loop0 (ext4, 100.0 MiB free)"},
+	} {
+		if got := spaceLine(tc.s); got != tc.want || len([]rune(got)) > spaceWidth {
+			t.Errorf("spaceLine(%+v) = %q, want %q (at most %d characters)", tc.s, got, tc.want, spaceWidth)
+		}
 	}
 }
