@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/lifeboat-dev/lifeboat/pkg/joblog"
 	"github.com/lifeboat-dev/lifeboat/pkg/progress"
@@ -28,7 +29,7 @@ func (u *UI) logged(title, repoDir string, start func(dirs []string) (*joblog.Lo
 	return func(ctx context.Context, tr *progress.Tracker) (string, error) {
 		lg, err := u.jobLog(repoDir, start)
 		if err != nil {
-			u.logf("%s: no log is kept of this job: %v", title, err)
+			u.logf("%s: %v; the job runs without a log", title, err)
 		}
 		lg.Follow(tr)
 		summary, jobErr := fn(ctx, tr, lg)
@@ -76,7 +77,7 @@ func (u *UI) jobLog(repoDir string, start func(dirs []string) (*joblog.Log, erro
 	if err == nil {
 		return lg, nil
 	}
-	why := err.Error()
+	why := strings.TrimPrefix(err.Error(), joblog.ErrNoPlace.Error()+": ")
 	for i := range stick {
 		if u.makeWritable(&stick[i]) != nil {
 			continue

@@ -14,6 +14,7 @@ import (
 	"github.com/lifeboat-dev/lifeboat/pkg/inventory"
 	"github.com/lifeboat-dev/lifeboat/pkg/joblog"
 	"github.com/lifeboat-dev/lifeboat/pkg/ops"
+	"github.com/lifeboat-dev/lifeboat/pkg/repo"
 	"github.com/lifeboat-dev/lifeboat/pkg/repofind"
 )
 
@@ -37,7 +38,7 @@ func TestJobsKeepLogs(t *testing.T) {
 	if err != nil || len(logs) != 1 {
 		t.Fatalf("logs in the repository: %q, %v\n%s", logs, err, s)
 	}
-	if !strings.Contains(strings.Join(strings.Fields(s), " "), filepath.Base(logs[0])) {
+	if !strings.Contains(squeeze(s), logs[0]) {
 		t.Errorf("the summary does not name the log %s:\n%s", logs[0], s)
 	}
 	sum, err := joblog.ReadSummary(logs[0])
@@ -68,7 +69,7 @@ func TestJobsKeepLogs(t *testing.T) {
 	h.waitFor("laptop")
 	h.typeText("v")
 	s = h.waitFor("chunks present and intact", "The job's log is in", "read-only file system")
-	if flat := strings.Join(strings.Fields(s), " "); !strings.Contains(flat, filepath.Join(tmp, "lifeboat-logs")+"/") || !strings.Contains(flat, "-verify-laptop.log") {
+	if !strings.Contains(squeeze(s), filepath.Join(tmp, "lifeboat-logs")+"/") || !strings.Contains(squeeze(s), "-verify-laptop.log") {
 		t.Errorf("the verify summary does not name a log in lifeboat-logs:\n%s", s)
 	}
 	vl, err := filepath.Glob(filepath.Join(tmp, "lifeboat-logs", "*-verify-laptop.log"))
@@ -135,4 +136,87 @@ func TestFoundRepositoryTakesLogs(t *testing.T) {
 	if sum, err := joblog.ReadSummary(logs[0]); err != nil || sum.Result != "ok" || sum.Target == nil || sum.Target.Path != b {
 		t.Errorf("restore log summary %+v, %v", sum, err)
 	}
+}
+
+// TestLogGoesToBootStick verifies an image in a repository that cannot be
+// written (a read-only bind mount) while a repository the finder found is
+// on the disk Lifeboat booted from (the stick's data partition, here a
+// loop device named a boot device): the log goes to the stick, made
+// writable for it, and the summary says why it is not in the repository.
+func TestLogGoesToBootStick(t *testing.T) {
+	testutil.Root(t)
+	a := gptDisk(t, "laptop.img", 9)
+	repoDir := filepath.Join(t.TempDir(), "repo")
+	job, err := ops.PrepareCapture(ops.Env{}, ops.CaptureRequest{Source: a, Repo: repoDir, Name: "office"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := job.Run(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	job.Close()
+	ro := filepath.Join(t.TempDir(), "ro")
+	if err := os.Mkdir(ro, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount(repoDir, ro, "", unix.MS_BIND, ""); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Unmount(ro, unix.MNT_DETACH) })
+	if err := unix.Mount("", ro, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
+		t.Fatal(err)
+	}
+
+	stick := testutil.Sparse(t, "stick.img", 256<<20)
+	testutil.Run(t, testutil.Tool(t, "mkfs.ext4"), "-q", "-F", "-L", "LIFEBOAT", stick)
+	dev := testutil.Loop(t, stick, 0)
+	mnt := t.TempDir()
+	testutil.Run(t, "mount", dev, mnt)
+	if _, err := repo.Create(filepath.Join(mnt, "lifeboat")); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Run(t, "umount", mnt)
+
+	name := filepath.Base(dev)
+	src := inventory.DefaultSource()
+	src.BootDevices = []string{name}
+	find := &repofind.Finder{
+		MountRoot: filepath.Join(t.TempDir(), "mnt"),
+		Source:    src,
+		Filter:    func(d inventory.Disk) bool { return d.Name == name },
+	}
+	h := start(t, Config{Env: ops.Env{Inventory: src}, Repos: []string{ro}, Find: find})
+	h.waitFor(name)
+	h.typeText("i")
+	h.waitFor("found on "+dev+" (ext4)", "office")
+	h.typeText("v")
+	s := h.waitFor("chunks present and intact", "The job's log is in", "/lifeboat/logs/", "read-only")
+	if !strings.Contains(squeeze(s), filepath.Join(ro, "logs")+":read-only") {
+		t.Errorf("the summary does not say why the log is not in %s:\n%s", ro, s)
+	}
+	h.key(tcell.KeyEnter)
+	h.key(tcell.KeyEscape)
+	h.waitFor("q quit")
+	h.stopUI()
+
+	testutil.Run(t, "mount", "-o", "ro", dev, mnt)
+	defer testutil.Run(t, "umount", mnt)
+	logs, err := filepath.Glob(filepath.Join(mnt, "lifeboat", "logs", "*-verify-office.log"))
+	if err != nil || len(logs) != 1 {
+		t.Fatalf("verify logs on the stick %s: %q, %v\n%s", dev, logs, err, s)
+	}
+	if sum, err := joblog.ReadSummary(logs[0]); err != nil || sum.Result != "ok" || sum.Repo != ro {
+		t.Errorf("verify log summary %+v, %v", sum, err)
+	}
+}
+
+// squeeze is the screen's text with every blank and box line taken out,
+// so that a path the screen wrapped over lines reads whole.
+func squeeze(screen string) string {
+	return strings.Map(func(r rune) rune {
+		if r == ' ' || r == '\n' || r == '║' || r == '│' {
+			return -1
+		}
+		return r
+	}, screen)
 }

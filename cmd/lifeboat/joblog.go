@@ -30,7 +30,7 @@ func logDirs(repoDir, logDir string) []string {
 // the job runs without (a nil *joblog.Log ignores everything).
 func (e *env) startLog(l *joblog.Log, err error) *joblog.Log {
 	if err != nil {
-		fmt.Fprintf(e.stderr, "warning: no log is kept of this job: %v\n", err)
+		fmt.Fprintf(e.stderr, "warning: %v; the job runs without a log\n", err)
 		return nil
 	}
 	return l

@@ -20,6 +20,10 @@ import (
 // DirName is the directory of a repository that holds job logs.
 const DirName = "logs"
 
+// ErrNoPlace begins the error of a Create that found no directory to
+// write in.
+var ErrNoPlace = errors.New("no directory takes the job's log")
+
 // maxName bounds the image name's part of a log's file name.
 const maxName = 64
 
@@ -114,20 +118,21 @@ func Create(dirs []string, op, image string, now time.Time) (*Log, error) {
 	for _, dir := range dirs {
 		f, err := create(dir, name)
 		if err != nil {
+			// Said of the directory: "/repo/logs: read-only file system".
+			if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
+				err = fmt.Errorf("%s: %w", dir, pe.Err)
+			}
 			errs = append(errs, err)
 			continue
 		}
 		l := &Log{path: f.Name(), f: f, sum: Summary{Op: op, Image: image, Start: now}}
 		if len(errs) > 0 {
 			l.NotIn = errs[0].Error()
-			if pe := (*fs.PathError)(nil); errors.As(errs[0], &pe) {
-				l.NotIn = dirs[0] + ": " + pe.Err.Error()
-			}
 		}
 		l.printf("Lifeboat job log: %s of %s, started %s", op, image, now.Format(time.RFC3339))
 		return l, nil
 	}
-	return nil, fmt.Errorf("job log: %w", errors.Join(errs...))
+	return nil, fmt.Errorf("%s: %w", ErrNoPlace, errors.Join(errs...))
 }
 
 // create makes dir and a new file name in it, with a number added to the

@@ -104,7 +104,7 @@ func Run(ctx context.Context, p *Plan, cfg Config) error {
 // that cannot be made is reported, and the job runs without.
 func (c Config) startLog(l *joblog.Log, err error) *joblog.Log {
 	if err != nil {
-		c.logf("no log is kept of this job: %v", err)
+		c.logf("%v; the job runs without a log", err)
 		return nil
 	}
 	l.Follow(c.Progress)
