@@ -98,13 +98,39 @@ func (v *vm) pickRepo(title, part string) {
 	v.keys("Enter")
 }
 
+// pickSpace chooses, on the capture wizard's list of repositories, the
+// new repository offered on the NTFS disk with serial serial, reached by
+// counting as in pickRepo: the repositories come first, then the places
+// for a new one.
+func (v *vm) pickSpace(serial string) {
+	v.t.Helper()
+	offer := "new repository on " + serial + " partition 1 (ntfs, WINDATA, "
+	s := v.waitFor(time.Minute, "2/4 choose the repository", offer)
+	n := 0
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, offer) {
+			break
+		}
+		if strings.Contains(l, "found on /dev/") || strings.Contains(l, "typed path") || strings.Contains(l, "makes lifeboat/ at its root") {
+			n++
+		}
+	}
+	for range n {
+		v.keys("Down")
+	}
+	v.keys("Enter")
+}
+
 // TestNTFSRepository boots the stick (lifeboat.img on USB) with a
-// Windows-formatted USB disk attached (MBR, one NTFS partition, holding an
-// empty repository), which the rescue kernel has no driver for: the UI
-// finds the repository through ntfs-3g, captures the demo disk into it and
-// restores the image onto a blank disk, driven by keys on the serial
-// console, and powers off. On the host, ntfsfix then finds the volume
-// consistent, the image on it verifies, and the target equals the source.
+// Windows-formatted USB disk attached (MBR, one NTFS partition holding a
+// file of its owner's and no repository), which the rescue kernel has no
+// driver for: the capture wizard offers the disk for a new repository
+// (looked at through ntfs-3g), makes one in lifeboat/ on it after its
+// confirmation, captures the demo disk into it and restores the image onto
+// a blank disk, driven by keys on the serial console, and powers off. On
+// the host, ntfsfix then finds the volume consistent, its root holds the
+// owner's file and lifeboat/ and nothing else, the image on it verifies,
+// and the target equals the source.
 func TestNTFSRepository(t *testing.T) {
 	media := mediaDir(t)
 	needVM(t)
@@ -117,7 +143,12 @@ func TestNTFSRepository(t *testing.T) {
 	}
 	demoHash := testutil.HashFile(t, demo, -1)
 	winImg := filepath.Join(work, "windisk.img")
-	partition := ntfsDisk(t, winImg, "WINDATA", 1<<30, "Lifeboat")
+	partition := ntfsDisk(t, winImg, "WINDATA", 2<<30, "")
+	withNTFS(t, partition(), false, func(dir string) {
+		if err := os.WriteFile(filepath.Join(dir, "letter.txt"), []byte("the owner's file\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	})
 	target := blankDisk(t, "target.img", st.Size())
 
 	v := startVM(t, "-m", "1024", "-smp", "2",
@@ -132,23 +163,31 @@ func TestNTFSRepository(t *testing.T) {
 	t.Logf("the text UI appeared %s after QEMU started", v.since())
 
 	diskCols := []string{"DISK", "SIZE", "MODEL", "SERIAL", "BUS", "TABLE", "FLAGS"}
-	s := v.waitUntil(2*time.Minute, "the NTFS disk with its repository, the source and the target", func(s string) bool {
+	s := v.waitUntil(2*time.Minute, "the NTFS disk, the source and the target", func(s string) bool {
 		rows := tableRows(s, diskCols...)
-		r := rowWith(rows, "SERIAL", "WINDISK01")
-		return r != nil && strings.HasPrefix(r["FLAGS"], "repo") &&
-			rowWith(rows, "SERIAL", "DEMO-SRC") != nil && rowWith(rows, "SERIAL", "BLANK0001") != nil
+		return rowWith(rows, "SERIAL", "WINDISK01") != nil && rowWith(rows, "SERIAL", "DEMO-SRC") != nil && rowWith(rows, "SERIAL", "BLANK0001") != nil
 	})
 	winDev := rowWith(tableRows(s, diskCols...), "SERIAL", "WINDISK01")["DISK"]
 	winPart := winDev + "1"
-	t.Logf("the repository on the NTFS disk %s was found %s after QEMU started:\n%s", winDev, v.since(), s)
+	t.Logf("the NTFS disk %s was listed %s after QEMU started:\n%s", winDev, v.since(), s)
 
-	// Capture the demo disk into the repository on the NTFS disk.
+	// Capture the demo disk into a new repository on the NTFS disk, once
+	// the log says the look at the disks has found room for one there.
+	v.keys("l")
+	v.waitFor(2*time.Minute, "room for a new repository on", "WINDISK01")
+	v.keys("Escape")
+	v.waitFor(time.Minute, "Disks", "p power off")
 	v.selectRow("DEMO-SRC")
 	v.keys("c")
 	v.waitFor(time.Minute, "1/4 choose the disk to capture")
 	v.keys("Enter")
-	v.pickRepo("2/4 choose the repository", winPart)
-	v.waitFor(time.Minute, "3/4 name and options", "Image name")
+	s = v.waitFor(time.Minute, "2/4 choose the repository", "new repository on WINDISK01 partition 1 (ntfs, WINDATA, ", "Type a path")
+	t.Logf("repositories offered:\n%s", s)
+	v.pickSpace("WINDISK01")
+	s = v.waitFor(time.Minute, "New repository", "WINDISK01, partition 1 (/dev/"+winPart+")", `ntfs labelled "WINDATA"`, "A directory named lifeboat")
+	t.Logf("confirmation:\n%s", s)
+	v.keys("Enter")
+	v.waitFor(2*time.Minute, "3/4 name and options", "Image name")
 	v.keys("C-u")
 	v.text("ntfs1")
 	v.waitUntil(time.Minute, "the image name ntfs1 typed", func(s string) bool {
@@ -209,7 +248,20 @@ func TestNTFSRepository(t *testing.T) {
 		t.Errorf("ntfsfix -n finds the NTFS volume inconsistent: %v\n%s", err, out)
 	}
 	withNTFS(t, dev, true, func(dir string) {
-		r, err := repo.Open(filepath.Join(dir, "Lifeboat"))
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, e := range ents {
+			if !strings.HasPrefix(e.Name(), "$") && e.Name() != "System Volume Information" {
+				names = append(names, e.Name())
+			}
+		}
+		if strings.Join(names, " ") != "letter.txt lifeboat" {
+			t.Errorf("the root of the NTFS volume holds %q, want the owner's letter.txt and lifeboat", names)
+		}
+		r, err := repo.Open(filepath.Join(dir, "lifeboat"))
 		if err != nil {
 			t.Fatal(err)
 		}
