@@ -234,3 +234,49 @@ func TestCreateRepoRefusesUnsafeNTFS(t *testing.T) {
 		t.Errorf("%s changed", dev)
 	}
 }
+
+// TestSpaceMountedElsewhere: a file system someone else has mounted
+// read-write (a drive the desktop mounted) is offered where it is
+// mounted, and CreateRepo makes the repository there, without mounting it
+// again; mounted read-only, it is not offered.
+func TestSpaceMountedElsewhere(t *testing.T) {
+	testutil.Root(t)
+	for _, ro := range []bool{false, true} {
+		dev := attach(t, ext4File(t, "desk"), false)
+		opts := ""
+		if ro {
+			opts = "ro"
+		}
+		dir := mountAt(t, dev, opts)
+		f := &Finder{MountRoot: mountRoot(t), Filter: only(dev), MinFree: MiB}
+		closeAtEnd(t, f)
+		res, err := f.Scan(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Spaces) != 1 || res.Spaces[0].MountPoint != dir {
+			t.Fatalf("read-only %t: spaces %+v, skipped %+v: want one, mounted at %s", ro, res.Spaces, res.Skipped, dir)
+		}
+		sp := res.Spaces[0]
+		fd, err := f.CreateRepo(sp)
+		if ro {
+			if sp.Unfit == nil || err == nil {
+				t.Errorf("mounted read-only: unfit %v, CreateRepo %v, want both to say so", sp.Unfit, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := Found{Dir: filepath.Join(dir, "lifeboat"), Device: dev, Disk: filepath.Base(dev), FSType: "ext4", MountPoint: dir}
+		if diff := cmp.Diff(want, fd, cmpopts.EquateErrors()); diff != "" {
+			t.Errorf("created (-want +got):\n%s", diff)
+		}
+		if _, err := repo.Open(fd.Dir); err != nil {
+			t.Error(err)
+		}
+		if ms := mountsOf(t, dev); len(ms) != 1 {
+			t.Errorf("%s mounts: %+v, want only the one it had", dev, ms)
+		}
+	}
+}
