@@ -235,6 +235,7 @@ func (e *env) note(ctx context.Context, args []string) error {
 	repoDir := repoFlag(fs)
 	name := fs.String("name", "", "image")
 	clear := fs.Bool("clear", false, "remove the note")
+	asJSON := fs.Bool("json", false, "JSON output")
 	pos, err := parse(fs, args, e.stderr)
 	if err != nil {
 		return err
@@ -256,7 +257,15 @@ func (e *env) note(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	type noteJSON struct {
+		Image   string `json:"image"`
+		Note    string `json:"note"`
+		Changed bool   `json:"changed"`
+	}
 	if len(pos) == 0 && !*clear {
+		if *asJSON {
+			return printJSON(e.stdout, noteJSON{Image: *name, Note: im.Note})
+		}
 		if im.Note != "" {
 			fmt.Fprintln(e.stdout, im.Note)
 		}
@@ -271,6 +280,9 @@ func (e *env) note(ctx context.Context, args []string) error {
 	}
 	if err := r.SetNote(*name, text); err != nil {
 		return err
+	}
+	if *asJSON {
+		return printJSON(e.stdout, noteJSON{Image: *name, Note: text, Changed: true})
 	}
 	if text == "" {
 		fmt.Fprintf(e.stdout, "note of %s removed\n", *name)

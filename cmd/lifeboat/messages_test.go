@@ -134,9 +134,18 @@ var snakeCase = regexp.MustCompile(`^[a-z][a-z0-9]*(_[a-z0-9]+)*$`)
 // any depth.
 func jsonKeys(t *testing.T, what, s string) (map[string]any, []string) {
 	t.Helper()
-	var v map[string]any
-	if err := json.Unmarshal([]byte(s), &v); err != nil {
-		t.Fatalf("%s: not one JSON object: %v\n%s", what, err, s)
+	var top any
+	if err := json.Unmarshal([]byte(s), &top); err != nil {
+		t.Fatalf("%s: not one JSON value: %v\n%s", what, err, s)
+	}
+	// An object, or a list of objects (disks, images): the first one's
+	// keys are the ones asked for.
+	v, _ := top.(map[string]any)
+	if l, ok := top.([]any); ok && len(l) > 0 {
+		v, _ = l[0].(map[string]any)
+	}
+	if v == nil {
+		t.Fatalf("%s: neither an object nor a list of objects:\n%s", what, s)
 	}
 	var keys []string
 	var walk func(any)
@@ -153,13 +162,14 @@ func jsonKeys(t *testing.T, what, s string) (map[string]any, []string) {
 			}
 		}
 	}
-	walk(v)
+	walk(top)
 	return v, keys
 }
 
-// TestJSONEverywhere runs capture, restore (planned and done, verified),
-// verify and version with --json: each prints one JSON object on stdout,
-// nothing else there, and every key at every depth is snake_case.
+// TestJSONEverywhere runs every command with --json (capture, restore
+// planned and done, verify, version, disks, images, note, clone, delete
+// and prune dry runs): each prints one JSON value on stdout, nothing else
+// there, and every key at every depth is snake_case.
 func TestJSONEverywhere(t *testing.T) {
 	testutil.Root(t)
 	dir := t.TempDir()
@@ -179,6 +189,13 @@ func TestJSONEverywhere(t *testing.T) {
 		{[]string{"verify", "--repo", repoDir, "--name", "demo", "--target", out, "--json"},
 			[]string{"image", "id", "chunks", "target", "ok"}},
 		{[]string{"version", "--json"}, []string{"version"}},
+		{[]string{"disks", "--json"}, []string{"name", "path", "size", "serial", "in_use"}},
+		{[]string{"images", "--repo", repoDir, "--json"}, []string{"name", "id", "size_on_disk", "unique_size"}},
+		{[]string{"note", "--repo", repoDir, "--name", "demo", "--json", "golden"}, []string{"image", "note", "changed"}},
+		{[]string{"note", "--repo", repoDir, "--name", "demo", "--json"}, []string{"image", "note"}},
+		{[]string{"clone", "--yes", "--json", src, filepath.Join(dir, "clone.img")}, nil},
+		{[]string{"delete", "--repo", repoDir, "--name", "demo", "--dry-run", "--json"}, nil},
+		{[]string{"prune", "--repo", repoDir, "--dry-run", "--json"}, nil},
 	} {
 		r := seen(t, c.args...)
 		if r.code != 0 {

@@ -59,7 +59,7 @@ Usage:
   lifeboat images  --repo DIR [--sort name|date|size] [--filter TEXT] [--json]
   lifeboat delete  --repo DIR --name NAME [--yes] [--dry-run] [--json]
   lifeboat prune   --repo DIR [--dry-run] [--json]
-  lifeboat note    --repo DIR --name NAME [TEXT | --clear]
+  lifeboat note    --repo DIR --name NAME [TEXT | --clear] [--json]
   lifeboat tui     [--repo DIR]... [--disk FILE]...
   lifeboat version [--json]
   lifeboat help [COMMAND]
@@ -267,11 +267,12 @@ Options:
                           is gone (same machine) or that were not refreshed
                           for 30 minutes
   --json                  print the result as JSON`,
-	"note": `lifeboat note --repo DIR --name NAME [TEXT | --clear]
+	"note": `lifeboat note --repo DIR --name NAME [TEXT | --clear] [--json]
 
 Sets the note of image NAME to TEXT (replacing the note given at capture),
 removes it with --clear, or prints it. A note is at most 4096 bytes of
-UTF-8 text; newlines and tabs are its only control characters.`,
+UTF-8 text; newlines and tabs are its only control characters. With
+--json, prints {"image", "note", "changed"}.`,
 	"version": `lifeboat version [--json]
 
 Prints Lifeboat's version (with --json, as "version").`,

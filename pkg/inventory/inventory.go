@@ -59,58 +59,68 @@ func (s Source) WithDefaults() Source {
 
 // Disk is a whole block device as listed in /sys/block.
 type Disk struct {
-	Name                                  string // kernel name: "sda", "nvme0n1", "vda", "mmcblk0", "loop3"
-	Path                                  string // DevRoot+"/"+Name
-	Major, Minor                          uint32
-	Model, Vendor, Serial, WWN            string // trimmed; "" when unknown
-	Size                                  int64  // bytes
-	LogicalSectorSize, PhysicalSectorSize int
-	Removable, Rotational, ReadOnly       bool
-	Transport                             string // "nvme", "sata", "scsi", "usb", "virtio", "mmc", "loop", "virtual", or "" when unknown
-	BackingFile                           string // loop devices: the file behind it
-	Partitions                            []Partition
+	Name               string `json:"name"` // kernel name: "sda", "nvme0n1", "vda", "mmcblk0", "loop3"
+	Path               string `json:"path"` // DevRoot+"/"+Name
+	Major              uint32 `json:"major"`
+	Minor              uint32 `json:"minor"`
+	Model              string `json:"model"` // trimmed; "" when unknown, as Vendor, Serial and WWN
+	Vendor             string `json:"vendor"`
+	Serial             string `json:"serial"`
+	WWN                string `json:"wwn"`
+	Size               int64  `json:"size"` // bytes
+	LogicalSectorSize  int    `json:"logical_sector_size"`
+	PhysicalSectorSize int    `json:"physical_sector_size"`
+	Removable          bool   `json:"removable"`
+	Rotational         bool   `json:"rotational"`
+	ReadOnly           bool   `json:"read_only"`
+	Transport          string `json:"transport"`    // "nvme", "sata", "scsi", "usb", "virtio", "mmc", "loop", "virtual", or "" when unknown
+	BackingFile        string `json:"backing_file"` // loop devices: the file behind it
+	// Partitions are the kernel's partition devices of the disk.
+	Partitions []Partition `json:"partitions"`
 	// VendorID is the vendor number the device gives ("0x1af4" for a
 	// virtio disk), when it gives one rather than a name; Vendor is then
 	// the vendor's name (see VendorName).
-	VendorID string
+	VendorID string `json:"vendor_id,omitempty"`
 	// Holders are the kernel names of every device stacked on the disk or
 	// on any of its partitions, directly or through other stacked devices
 	// (dm-0, md127), sorted.
-	Holders []string
+	Holders []string `json:"holders"`
 	// MountPoints are the mount points of the disk, its partitions and
 	// everything stacked on them, sorted; "[SWAP]" stands for active swap.
-	MountPoints []string
+	MountPoints []string `json:"mount_points"`
 	// Mounts says which device is mounted where; MountPoints is the set of
 	// their points.
-	Mounts []Mount
+	Mounts []Mount `json:"mounts"`
 	// Boot is set when the running system's root file system lives on the
 	// disk (directly, on a partition, or through dm/md devices), or when
 	// the disk is in Source.BootDevices.
-	Boot bool
+	Boot bool `json:"boot"`
 	// NoMedium is set for a CD or DVD drive that holds no disc (or whose
 	// tray is open); Size is then 0, not the kernel's guess. Nothing must
 	// read such a drive: each attempt makes the kernel log errors.
-	NoMedium bool
+	NoMedium bool `json:"no_medium,omitempty"`
 }
 
 // Partition is a partition of a Disk.
 type Partition struct {
-	Name         string // "sda1", "nvme0n1p2"
-	Path         string
-	Number       int
-	Major, Minor uint32
-	Start, Size  int64 // bytes
-	ReadOnly     bool
-	Holders      []string // as Disk.Holders, for this partition
-	MountPoints  []string // as Disk.MountPoints, for this partition
+	Name        string   `json:"name"` // "sda1", "nvme0n1p2"
+	Path        string   `json:"path"`
+	Number      int      `json:"number"`
+	Major       uint32   `json:"major"`
+	Minor       uint32   `json:"minor"`
+	Start       int64    `json:"start"` // bytes
+	Size        int64    `json:"size"`  // bytes
+	ReadOnly    bool     `json:"read_only"`
+	Holders     []string `json:"holders"`      // as Disk.Holders, for this partition
+	MountPoints []string `json:"mount_points"` // as Disk.MountPoints, for this partition
 }
 
 // Mount is one use of a device by the running system: a mounted file system
 // or active swap.
 type Mount struct {
-	Device string // kernel name of the device mounted or swapped on: "sda1", "dm-0"
-	Point  string // mount point; "[SWAP]" for swap
-	Swap   bool
+	Device string `json:"device"` // kernel name of the device mounted or swapped on: "sda1", "dm-0"
+	Point  string `json:"point"`  // mount point; "[SWAP]" for swap
+	Swap   bool   `json:"swap"`
 }
 
 const swapPoint = "[SWAP]"
