@@ -777,7 +777,8 @@ func (s *snapshot) byDevNum(n devNum) (string, bool, error) {
 	return name, true, nil
 }
 
-// Scan returns every disk in SysRoot/block, sorted by name. It leaves out
+// Scan returns every disk in SysRoot/block, sorted by name with numbers in
+// names compared by value (sdb before sdaa, loop2 before loop10). It leaves out
 // RAM disks (ram*), loop devices with no backing file and devices of size
 // zero (empty card readers and optical drives, unused zram).
 func Scan(src Source) ([]Disk, error) {
@@ -802,5 +803,53 @@ func Scan(src Source) ([]Disk, error) {
 		}
 		out = append(out, d)
 	}
+	slices.SortStableFunc(out, func(a, b Disk) int { return CompareNames(a.Name, b.Name) })
 	return out, nil
+}
+
+// CompareNames orders kernel device names as a person would: runs of
+// digits by their value, and names of one kind (the same first two letters)
+// shorter first, so loop2 comes before loop10, sdz before sdaa and nvme2n1
+// before nvme10n1; other names alphabetically.
+func CompareNames(a, b string) int {
+	for a != "" && b != "" {
+		da, db := digitRun(a), digitRun(b)
+		if da > 0 && db > 0 {
+			na, nb := strings.TrimLeft(a[:da], "0"), strings.TrimLeft(b[:db], "0")
+			if c := cmp.Or(cmp.Compare(len(na), len(nb)), strings.Compare(na, nb)); c != 0 {
+				return c
+			}
+			a, b = a[da:], b[db:]
+			continue
+		}
+		la, lb := letterRun(a), letterRun(b)
+		if la == 0 || lb == 0 {
+			return strings.Compare(a, b) // a number against letters
+		}
+		ra, rb := a[:la], b[:lb]
+		if ra != rb {
+			if la >= 2 && lb >= 2 && ra[:2] == rb[:2] && la != lb {
+				return cmp.Compare(la, lb)
+			}
+			return strings.Compare(ra, rb)
+		}
+		a, b = a[la:], b[lb:]
+	}
+	return cmp.Compare(len(a), len(b))
+}
+
+func digitRun(s string) int {
+	n := 0
+	for n < len(s) && s[n] >= '0' && s[n] <= '9' {
+		n++
+	}
+	return n
+}
+
+func letterRun(s string) int {
+	n := 0
+	for n < len(s) && (s[n] < '0' || s[n] > '9') {
+		n++
+	}
+	return n
 }

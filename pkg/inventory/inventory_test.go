@@ -777,3 +777,27 @@ func TestBootMedia(t *testing.T) {
 		}
 	}
 }
+
+func TestCompareNames(t *testing.T) {
+	want := []string{"loop2", "loop9", "loop10", "loop100", "mmcblk0", "nvme0n1", "nvme1n1", "nvme2n1", "nvme10n1",
+		"sda", "sdb", "sdz", "sdaa", "sdab", "sr0", "vda", "vdb"}
+	got := slices.Clone(want)
+	for i := range got { // a fixed shuffle: reversed, then pairs swapped
+		j := len(got) - 1 - i
+		if i < j {
+			got[i], got[j] = got[j], got[i]
+		}
+	}
+	for i := 0; i+1 < len(got); i += 2 {
+		got[i], got[i+1] = got[i+1], got[i]
+	}
+	slices.SortStableFunc(got, CompareNames)
+	if !slices.Equal(got, want) {
+		t.Errorf("sorted: %q\nwant     %q", got, want)
+	}
+	for _, n := range want {
+		if CompareNames(n, n) != 0 {
+			t.Errorf("CompareNames(%q, %q) != 0", n, n)
+		}
+	}
+}
