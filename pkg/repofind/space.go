@@ -102,9 +102,9 @@ func (f *Finder) space(c candidate, dir, fstype string, ro, devRO bool, mountPoi
 		unit = int64(st.Bsize)
 	}
 	s.Size, s.Free = int64(st.Blocks)*unit, int64(st.Bavail)*unit
-	min := f.MinFree
-	if min <= 0 {
-		min = DefaultMinFree
+	need := f.MinFree
+	if need <= 0 {
+		need = DefaultMinFree
 	}
 	switch {
 	case c.boot:
@@ -115,8 +115,8 @@ func (f *Finder) space(c candidate, dir, fstype string, ro, devRO bool, mountPoi
 		s.Unfit = fmt.Errorf("%s is mounted read-only at %s by someone else", c.path, mountPoint)
 	case fstype == ntfs3g && ntfsHibernated(dir):
 		s.Unfit = fmt.Errorf("%s holds a hibernation file (hiberfil.sys): %w", c.path, ErrNTFSUnsafe)
-	case s.Free < min:
-		s.Unfit = fmt.Errorf("%s has %s free, %s needed: %w", c.path, units.Bytes(s.Free), units.Bytes(min), ErrLowSpace)
+	case s.Free < need:
+		s.Unfit = fmt.Errorf("%s has %s free, %s needed: %w", c.path, units.Bytes(s.Free), units.Bytes(need), ErrLowSpace)
 	}
 	return s
 }
