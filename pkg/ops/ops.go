@@ -209,6 +209,7 @@ type RestoreJob struct {
 	codec  *repo.Codec
 	dst    *disk.Disk
 	spill  *engine.Spill
+	lock   *repo.Lock // the repository's read lock, while the job is open
 	failed bool
 }
 
@@ -256,11 +257,24 @@ func PrepareRestore(env Env, req RestoreRequest) (_ *RestoreJob, err error) {
 	if lss == 0 {
 		lss = m.Disk.LogicalSectorSize
 	}
+	var lk *repo.Lock
+	if !req.PlanOnly {
+		// Held until the job closes: a delete or prune of the image is
+		// refused meanwhile, rather than taking chunks away mid-restore.
+		if lk, err = r.LockRead(repo.OpRestore, req.Name); err != nil {
+			return nil, err
+		}
+		defer func() {
+			if err != nil {
+				lk.Unlock()
+			}
+		}()
+	}
 	job, err := openTarget(env, im, dev, req, lss)
 	if err != nil {
 		return nil, err
 	}
-	job.Image, job.codec = im, codec
+	job.Image, job.codec, job.lock = im, codec, lk
 	return job, nil
 }
 
@@ -548,6 +562,12 @@ func (j *RestoreJob) Close() error {
 	if j.codec != nil {
 		j.codec.Close()
 	}
+	if j.lock != nil {
+		if lerr := j.lock.Unlock(); err == nil {
+			err = lerr
+		}
+		j.lock = nil
+	}
 	return err
 }
 
@@ -652,6 +672,11 @@ func Verify(ctx context.Context, req VerifyRequest, tr *progress.Tracker) (res V
 	if err != nil {
 		return res, err
 	}
+	lk, err := r.LockRead(repo.OpVerify, req.Name)
+	if err != nil {
+		return res, err
+	}
+	defer lk.Unlock()
 	res.Image = im.M
 	res.Chunks, err = engine.Verify(ctx, r, im.M, engine.VerifyOptions{Workers: req.Workers, Progress: tr})
 	if err != nil || req.Target == "" {

@@ -23,8 +23,9 @@
 // through lock files, locks/<id>.json (operation, host, boot id, pid,
 // start; refreshed every 5 minutes), and a flock of lifeboat-repo.json
 // where the file system has one: a capture holds a shared lock from
-// before its first chunk look-up until its manifest is written; a delete
-// or prune holds an exclusive one. Each writes its lock file before it
+// before its first chunk look-up until its manifest is written, a restore
+// or verify one while it reads (LockRead: the flock alone when the
+// repository cannot be written); a delete or prune holds an exclusive one. Each writes its lock file before it
 // lists the others, so of two that start together at least one sees the
 // other and gives up with a *LockedError naming it. Stale locks (holder's
 // process gone on this machine, or not refreshed for 30 minutes) still

@@ -33,6 +33,8 @@ const (
 // Operations named in lock files.
 const (
 	OpCapture = "capture"
+	OpRestore = "restore"
+	OpVerify  = "verify"
 	OpDelete  = "delete"
 	OpPrune   = "prune"
 )
@@ -156,6 +158,39 @@ func (r *Repo) LockShared(op, image string) (*Lock, error) {
 	return r.lock(op, image, false)
 }
 
+// LockRead takes a shared lock for an operation that reads image (a
+// restore, a verify), so that a delete or prune cannot remove its chunks
+// while it runs. On a repository this process cannot write (a read-only
+// mount, no permission), no lock file can be left: the lock is then the
+// flock alone, which keeps this machine's deletes and prunes away, and
+// nothing can be deleted through this mount anyway.
+func (r *Repo) LockRead(op, image string) (*Lock, error) {
+	l, err := r.lock(op, image, false)
+	if err == nil || !errors.Is(err, errReadOnly) {
+		return l, err
+	}
+	fl, local, ferr := r.flock(unix.LOCK_SH)
+	if ferr != nil {
+		return nil, ferr
+	}
+	if local {
+		return nil, &LockedError{Dir: r.dir, Op: op, Local: true}
+	}
+	host, _ := os.Hostname()
+	info := LockInfo{Operation: op, Image: image, Host: host, PID: os.Getpid(), Started: time.Now().UTC().Truncate(time.Second)}
+	l = &Lock{r: r, info: info, flock: fl, since: time.Now(), stop: make(chan struct{}), done: make(chan struct{})}
+	close(l.done)
+	return l, nil
+}
+
+// errReadOnly marks a lock file that could not be written because the
+// repository cannot be written by this process.
+var errReadOnly = errors.New("repository not writable")
+
+func readOnly(err error) bool {
+	return errors.Is(err, unix.EROFS) || errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM)
+}
+
 // LockExclusive takes an exclusive lock for a delete or a prune: it is
 // refused while any other lock exists, stale or not (RemoveStaleLocks
 // removes stale ones).
@@ -183,6 +218,9 @@ func (r *Repo) lock(op, image string, exclusive bool) (_ *Lock, err error) {
 	}
 	dir := filepath.Join(r.dir, locksDir)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
+		if readOnly(err) {
+			err = fmt.Errorf("%w: %w", errReadOnly, err)
+		}
 		return nil, fmt.Errorf("%s: make %s: %w", op, dir, err)
 	}
 	host, _ := os.Hostname()
@@ -193,6 +231,9 @@ func (r *Repo) lock(op, image string, exclusive bool) (_ *Lock, err error) {
 	b, _ := json.MarshalIndent(info, "", "  ")
 	p := filepath.Join(dir, info.ID+lockExt)
 	if err := writeFileAtomic(p, append(b, '\n'), true); err != nil {
+		if readOnly(err) {
+			err = fmt.Errorf("%w: %w", errReadOnly, err)
+		}
 		return nil, fmt.Errorf("%s: write lock %s: %w", op, p, err)
 	}
 	st, err := os.Stat(p)
@@ -271,6 +312,9 @@ func (l *Lock) refresh() {
 // Check reports ErrLockLost when the lock file is gone: a writer checks
 // before it writes a manifest.
 func (l *Lock) Check() error {
+	if l.path == "" {
+		return nil // a flock alone (LockRead on a read-only repository)
+	}
 	if _, err := os.Stat(l.path); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("%w (%s)", ErrLockLost, l.path)
@@ -287,7 +331,9 @@ func (l *Lock) Unlock() error {
 	l.once.Do(func() {
 		close(l.stop)
 		<-l.done
-		if rerr := os.Remove(l.path); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+		if l.path == "" {
+			// a flock alone: nothing to remove
+		} else if rerr := os.Remove(l.path); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
 			err = fmt.Errorf("remove lock %s: %w", l.path, rerr)
 		}
 		if l.flock != nil {
