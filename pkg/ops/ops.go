@@ -209,7 +209,7 @@ type RestoreJob struct {
 	codec  *repo.Codec
 	dst    *disk.Disk
 	spill  *engine.Spill
-	lock   *repo.Lock // the repository's read lock, while the job is open
+	repo   *repo.Repo // where Image is, for its read lock while Run runs
 	failed bool
 }
 
@@ -257,24 +257,11 @@ func PrepareRestore(env Env, req RestoreRequest) (_ *RestoreJob, err error) {
 	if lss == 0 {
 		lss = m.Disk.LogicalSectorSize
 	}
-	var lk *repo.Lock
-	if !req.PlanOnly {
-		// Held until the job closes: a delete or prune of the image is
-		// refused meanwhile, rather than taking chunks away mid-restore.
-		if lk, err = r.LockRead(repo.OpRestore, req.Name); err != nil {
-			return nil, err
-		}
-		defer func() {
-			if err != nil {
-				lk.Unlock()
-			}
-		}()
-	}
 	job, err := openTarget(env, im, dev, req, lss)
 	if err != nil {
 		return nil, err
 	}
-	job.Image, job.codec, job.lock = im, codec, lk
+	job.Image, job.codec, job.repo = im, codec, r
 	return job, nil
 }
 
@@ -404,6 +391,28 @@ func (j *RestoreJob) Confirms(answer string) bool {
 func (j *RestoreJob) Run(ctx context.Context, tr *progress.Tracker) (res RestoreResult, err error) {
 	if j.dst == nil {
 		return res, errors.New("restore: the job was prepared to plan only")
+	}
+	if j.repo != nil {
+		// A read lock while the restore runs: a delete or prune of the
+		// image is refused meanwhile, rather than taking its chunks away
+		// mid-restore. Taken here, not when the job was prepared, so that
+		// what the job does before it runs (the UI remounting a found
+		// repository writable for the job's log) is not held up by it.
+		name := j.Image.M.Name
+		lk, err := j.repo.LockRead(repo.OpRestore, name)
+		if err != nil {
+			return res, err
+		}
+		defer lk.Unlock()
+		// The image may have been deleted or replaced since the job was
+		// prepared; under the lock it can no longer be.
+		m, err := j.repo.ReadManifest(name)
+		if err != nil {
+			return res, fmt.Errorf("restore %s: %w", name, err)
+		}
+		if m.ID != j.Image.M.ID {
+			return res, fmt.Errorf("restore %s: the image was replaced since the restore was prepared (id %s, now %s); prepare it again", name, j.Image.M.ID, m.ID)
+		}
 	}
 	// step is what runs after the data, for saying where a restore
 	// stopped; tableWritten is set once the new table is in place.
@@ -562,12 +571,6 @@ func (j *RestoreJob) Close() error {
 	if j.codec != nil {
 		j.codec.Close()
 	}
-	if j.lock != nil {
-		if lerr := j.lock.Unlock(); err == nil {
-			err = lerr
-		}
-		j.lock = nil
-	}
 	return err
 }
 
@@ -668,8 +671,7 @@ func Verify(ctx context.Context, req VerifyRequest, tr *progress.Tracker) (res V
 		return res, err
 	}
 	defer codec.Close()
-	im, err := r.OpenImage(req.Name, codec)
-	if err != nil {
+	if err := image.ValidName(req.Name); err != nil {
 		return res, err
 	}
 	lk, err := r.LockRead(repo.OpVerify, req.Name)
@@ -677,6 +679,10 @@ func Verify(ctx context.Context, req VerifyRequest, tr *progress.Tracker) (res V
 		return res, err
 	}
 	defer lk.Unlock()
+	im, err := r.OpenImage(req.Name, codec)
+	if err != nil {
+		return res, err
+	}
 	res.Image = im.M
 	res.Chunks, err = engine.Verify(ctx, r, im.M, engine.VerifyOptions{Workers: req.Workers, Progress: tr})
 	if err != nil || req.Target == "" {
