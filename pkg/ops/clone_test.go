@@ -379,6 +379,14 @@ func TestCloneRefused(t *testing.T) {
 	if _, err := PrepareClone(Env{}, CloneRequest{Source: loop, Target: src}); !errors.Is(err, safety.ErrRefused) {
 		t.Errorf("clone %s onto its own file: %v, want refused", loop, err)
 	}
+	// A loop device over the source's loop device writes the source, and
+	// so does one over a loop device over the source's file.
+	loopOverLoop := testutil.Loop(t, loop, 0)
+	for _, c := range [][2]string{{loop, loopOverLoop}, {loopOverLoop, loop}, {src, loopOverLoop}, {loopOverLoop, src}} {
+		if _, err := PrepareClone(Env{}, CloneRequest{Source: c[0], Target: c[1]}); !errors.Is(err, safety.ErrRefused) {
+			t.Errorf("clone %s onto %s (a loop device over a loop device over %s): %v, want refused", c[0], c[1], src, err)
+		}
+	}
 	tiny := garbageFile(t, "tiny.img", 24*mib)
 	tinyBefore := testutil.HashFile(t, tiny, -1)
 	_, err := PrepareClone(Env{}, CloneRequest{Source: src, Target: tiny})

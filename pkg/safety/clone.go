@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"syscall"
 
 	"github.com/lifeboat-dev/lifeboat/pkg/inventory"
@@ -30,43 +32,128 @@ func CheckClone(src inventory.Source, source, target string, allowMounted bool) 
 	return from, to, warnings, nil
 }
 
-// apart refuses a target that is, holds or lives on the source.
+// apart refuses a target that is, holds or lives on the source, or the
+// other way round: each side is followed down to what holds its bytes
+// (loop devices to their backing files, loop over loop, a loop device over
+// a partition to its disk), and the two must share no disk and no file, a
+// file of one must not live on a disk of the other, and neither may be
+// stacked (device-mapper, md) on the other.
 func apart(src inventory.Source, from, to Device) error {
 	if same(from.Path, to.Path) {
 		return refuse("%s is the source; a disk cannot be cloned onto itself", to.Path)
 	}
-	switch a, b := from.Disk, to.Disk; {
-	case a != nil && b != nil:
+	if a, b := from.Disk, to.Disk; a != nil && b != nil {
 		if a.Name == b.Name {
 			return refuse("%s and %s are the same disk; a disk cannot be cloned onto itself", from.Path, to.Path)
 		}
-		if a.BackingFile != "" && b.BackingFile != "" && same(a.BackingFile, b.BackingFile) {
-			return refuse("%s and %s are loop devices over the same file %s", from.Path, to.Path, a.BackingFile)
+		if slices.Contains(a.Holders, b.Name) {
+			return refuse("%s is stacked on the source %s (device-mapper or RAID); cloning onto it would overwrite the disk being read", to.Describe(), from.Describe())
 		}
-	case a != nil:
-		// The target is a file: not the source loop device's file, nor a
-		// file on the disk being read.
-		if a.BackingFile != "" && same(a.BackingFile, to.Path) {
-			return refuse("%s is the file behind the source %s", to.Path, from.Describe())
+		if slices.Contains(b.Holders, a.Name) {
+			return refuse("the source %s is stacked on %s (device-mapper or RAID); cloning onto it would overwrite the disk being read", from.Describe(), to.Describe())
 		}
-		if on, err := onDisk(src, filepath.Dir(to.Path), a); err != nil {
-			return fmt.Errorf("check where %s lives: %w", to.Path, err)
-		} else if on {
-			return refuse("%s is on %s, the disk being cloned; write the copy to another disk", to.Path, from.Describe())
+	}
+	disks, err := inventory.Scan(src)
+	if err != nil {
+		return fmt.Errorf("check that %s and %s are apart: %w", from.Path, to.Path, err)
+	}
+	ua, err := under(src, disks, from)
+	if err != nil {
+		return err
+	}
+	ub, err := under(src, disks, to)
+	if err != nil {
+		return err
+	}
+	for _, da := range ua.disks {
+		for _, db := range ub.disks {
+			if da.Name == db.Name {
+				return refuse("%s and the source %s are both on %s; cloning onto it would overwrite the disk being read", to.Path, from.Path, diskName(da))
+			}
 		}
-	case b != nil:
-		// The source is a file: not behind the target loop device, nor on
-		// the target disk.
-		if b.BackingFile != "" && same(b.BackingFile, from.Path) {
-			return refuse("%s is a loop device over the source %s", to.Describe(), from.Path)
+	}
+	for _, fa := range ua.files {
+		for _, fb := range ub.files {
+			if same(fa, fb) {
+				return refuse("%s and the source %s are both the file %s; cloning onto it would overwrite what is being read", to.Path, from.Path, fa)
+			}
 		}
-		if on, err := onDisk(src, filepath.Dir(from.Path), b); err != nil {
-			return fmt.Errorf("check where %s lives: %w", from.Path, err)
-		} else if on {
-			return refuse("the source %s is on %s; cloning onto it would overwrite the disk being read", from.Path, to.Describe())
+	}
+	for _, fa := range ua.files {
+		for _, db := range ub.disks {
+			if on, err := onDisk(src, filepath.Dir(fa), &db); err != nil {
+				return fmt.Errorf("check where %s lives: %w", fa, err)
+			} else if on {
+				return refuse("the source's file %s is on %s; cloning onto it would overwrite the disk being read", fa, diskName(db))
+			}
+		}
+	}
+	for _, fb := range ub.files {
+		for _, da := range ua.disks {
+			if on, err := onDisk(src, filepath.Dir(fb), &da); err != nil {
+				return fmt.Errorf("check where %s lives: %w", fb, err)
+			} else if on {
+				return refuse("%s is on %s, the disk being cloned; write the copy to another disk", fb, diskName(da))
+			}
 		}
 	}
 	return nil
+}
+
+// diskName names a disk for a message: its path, model and serial.
+func diskName(d inventory.Disk) string {
+	s := d.Path
+	if id := strings.TrimSpace(d.Model + " " + d.Serial); id != "" {
+		s += " (" + id + ")"
+	}
+	return s
+}
+
+// held is what a clone's side keeps its bytes on: whole disks and
+// regular files.
+type held struct {
+	disks []inventory.Disk
+	files []string
+}
+
+// under follows d down to what holds its bytes: a regular file is itself;
+// a loop device is what its backing file is under (another loop device, a
+// partition's disk, a file); any other disk is itself. Loops of loops are
+// followed 8 deep at most.
+func under(src inventory.Source, disks []inventory.Disk, d Device) (held, error) {
+	var h held
+	path, disk := d.Path, d.Disk
+	for depth := 0; ; depth++ {
+		if depth == 8 {
+			return h, fmt.Errorf("%s: loop devices stacked more than 8 deep", d.Path)
+		}
+		if disk == nil {
+			h.files = append(h.files, path)
+			return h, nil
+		}
+		h.disks = append(h.disks, *disk)
+		if disk.BackingFile == "" {
+			return h, nil
+		}
+		path, disk = disk.BackingFile, nil
+		// A backing file that is a block device: the disk it is, or
+		// whose partition it is.
+		for i := range disks {
+			if same(disks[i].Path, path) {
+				disk = &disks[i]
+				break
+			}
+			if _, ok := isPartition(path, &disks[i]); ok {
+				disk = &disks[i]
+				break
+			}
+		}
+		if disk == nil {
+			if st, err := os.Stat(path); err == nil && st.Mode()&os.ModeDevice != 0 {
+				return h, fmt.Errorf("%s: its backing device %s is not among the disks", d.Path, path)
+			}
+		}
+	}
 }
 
 // same reports whether two paths name the same file or device node (or
