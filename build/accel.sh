@@ -36,7 +36,8 @@ esac
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 status=0
-timeout -k 5 "$wait" qemu-system-x86_64 -accel kvm -machine pc -nodefaults -m 1024 -smp 2 \
+# --foreground: Ctrl-C reaches QEMU (and this script) rather than only timeout.
+timeout --foreground -k 5 "$wait" qemu-system-x86_64 -accel kvm -machine pc -nodefaults -m 1024 -smp 2 \
 	-display none -no-reboot -serial file:"$dir/serial" \
 	-kernel "$kernel" -append "console=ttyS0 panic=-1 quiet" \
 	</dev/null >"$dir/qemu.log" 2>&1 || status=$?

@@ -3,12 +3,14 @@ package tui
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gdamore/tcell/v2"
@@ -218,7 +220,7 @@ func (l *logView) followKernel(ctx context.Context, path string) {
 // readKernel adds the kmsg records of r ("prio,seq,time,flags;message",
 // with " KEY=value" continuation lines) to the kernel list.
 func (l *logView) readKernel(r io.Reader) {
-	sc := bufio.NewScanner(r)
+	sc := bufio.NewScanner(kmsgReader{r})
 	sc.Buffer(make([]byte, 8192), 8192)
 	for sc.Scan() {
 		line := sc.Text()
@@ -230,6 +232,27 @@ func (l *logView) readKernel(r io.Reader) {
 		}
 		l.addKernel(line)
 	}
+}
+
+// kmsgLost is the record kmsgReader gives in place of the messages the
+// kernel overwrote before they were read.
+const kmsgLost = "0,0,0,-;(kernel messages were lost: the kernel's log buffer overran before Lifeboat read them)\n"
+
+// kmsgReader reads /dev/kmsg, which fails a read with EPIPE when the
+// reader has fallen behind and records were overwritten, then goes on
+// from the oldest one left: it says so in a record of its own rather than
+// stopping there.
+type kmsgReader struct{ r io.Reader }
+
+func (k kmsgReader) Read(p []byte) (int, error) {
+	n, err := k.r.Read(p)
+	if errors.Is(err, syscall.EPIPE) {
+		if n > 0 {
+			return n, nil
+		}
+		return copy(p, kmsgLost), nil
+	}
+	return n, err
 }
 
 // kernelLimiter keeps a flood of kernel messages from filling the log:

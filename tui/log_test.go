@@ -2,6 +2,7 @@ package tui
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -157,4 +158,35 @@ func logBody(screen string) string {
 		return screen
 	}
 	return strings.Join(lines[2:len(lines)-2], "\n")
+}
+
+// kmsgSteps gives one record a read, or fails a read with EPIPE where a
+// step is "", as /dev/kmsg does when the reader fell behind.
+type kmsgSteps []string
+
+func (k *kmsgSteps) Read(p []byte) (int, error) {
+	if len(*k) == 0 {
+		return 0, io.EOF
+	}
+	step := (*k)[0]
+	*k = (*k)[1:]
+	if step == "" {
+		return 0, syscall.EPIPE
+	}
+	return copy(p, step), nil
+}
+
+// TestKernelMessagesGoOnAfterOverrun: a read of the kernel's log that
+// fails with EPIPE (records overwritten before they were read) is said in
+// the list, and the messages after it are still read.
+func TestKernelMessagesGoOnAfterOverrun(t *testing.T) {
+	l := newLogView(nil)
+	l.limit.now = func() time.Time { return time.Unix(0, 0) }
+	l.readKernel(&kmsgSteps{kmsg(1, "usb 1-1: new device"), "", kmsg(9, "sd 2:0:0:0: [sdb] Attached SCSI disk")})
+	got := strings.Join(l.KernelLines(), "\n")
+	for _, want := range []string{"usb 1-1: new device", "kernel messages were lost", "[sdb] Attached SCSI disk"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("kernel list lacks %q:\n%s", want, got)
+		}
+	}
 }

@@ -285,7 +285,8 @@ func (r *Repo) flock(how int) (f *os.File, local bool, err error) {
 	case errors.Is(err, unix.EWOULDBLOCK):
 		f.Close()
 		return nil, true, nil
-	case errors.Is(err, unix.ENOLCK), errors.Is(err, unix.EOPNOTSUPP), errors.Is(err, unix.ENOSYS), errors.Is(err, unix.EINVAL):
+	case errors.Is(err, unix.ENOLCK), errors.Is(err, unix.EOPNOTSUPP), errors.Is(err, unix.ENOSYS), errors.Is(err, unix.EINVAL),
+		errors.Is(err, unix.EBADF): // NFS emulates flock with byte-range locks, and an exclusive one needs a file open for writing
 		f.Close()
 		return nil, false, nil
 	default:
