@@ -427,6 +427,9 @@ func (s *imagesScreen) confirmDelete(im ops.ImageInfo) {
 			}
 			u.back()
 			u.runJob("Delete "+im.Name, "", func(ctx context.Context, tr *progress.Tracker) (string, error) {
+				if err := u.writable(repoDir); err != nil {
+					return "", err
+				}
 				res, err := ops.DeleteImage(ctx, repoDir, im.Name, tr)
 				if err != nil {
 					return "", err
@@ -464,13 +467,22 @@ func (s *imagesScreen) editNote(im ops.ImageInfo) {
 			u.back()
 		case tcell.KeyEnter:
 			text := strings.TrimSpace(input.GetText())
-			if err := ops.SetNote(repoDir, im.Name, text); err != nil {
-				status.SetText(" [::b]" + cleanLine(err.Error()) + "[::-]")
-				return
-			}
-			u.logf("note of %s set: %q", im.Name, text)
-			u.back()
-			s.reload()
+			status.SetText(" saving...")
+			go func() {
+				err := u.writable(repoDir)
+				if err == nil {
+					err = ops.SetNote(repoDir, im.Name, text)
+				}
+				u.app.QueueUpdateDraw(func() {
+					if err != nil {
+						status.SetText(" [::b]" + cleanLine(err.Error()) + "[::-]")
+						return
+					}
+					u.logf("note of %s set: %q", im.Name, text)
+					u.back()
+					s.reload()
+				})
+			}()
 		}
 	})
 	u.addPage(name, root, "[::b]Enter[::-] save  [::b]Esc[::-] back")
@@ -482,6 +494,9 @@ func (s *imagesScreen) prune() {
 	u, repoDir := s.u, s.repo
 	u.ask(fmt.Sprintf("Remove the chunks no image in %s uses (left by deleted images and interrupted captures)?", repoDir), func() {
 		u.runJob("Prune", "", func(ctx context.Context, tr *progress.Tracker) (string, error) {
+			if err := u.writable(repoDir); err != nil {
+				return "", err
+			}
 			p, err := ops.Prune(ctx, repoDir, false, tr)
 			if err != nil {
 				return "", err

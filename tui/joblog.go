@@ -124,6 +124,20 @@ func (u *UI) logPlaces(repoDir string) (found *repofind.Found, stick []repofind.
 	return found, stick
 }
 
+// writable makes repoDir writable when it is a repository the finder
+// mounted read-only (a delete, a note or a prune writes to it), off the
+// UI goroutine.
+func (u *UI) writable(repoDir string) error {
+	found, _ := u.logPlaces(repoDir)
+	if found == nil {
+		return nil
+	}
+	if err := u.makeWritable(found); err != nil {
+		return fmt.Errorf("make %s writable: %w", repoDir, err)
+	}
+	return nil
+}
+
 // makeWritable mounts a repository the finder mounted read-only again
 // read-write.
 func (u *UI) makeWritable(f *repofind.Found) error {

@@ -220,3 +220,66 @@ func squeeze(screen string) string {
 		return r
 	}, screen)
 }
+
+// TestManageFoundRepository: the finder mounts the repositories it finds
+// read-only; a note, a delete and a prune there make it writable first
+// (they failed with "read-only file system" before).
+func TestManageFoundRepository(t *testing.T) {
+	testutil.Root(t)
+	a := gptDisk(t, "laptop.img", 7)
+	usb := testutil.Sparse(t, "usb.img", 256<<20)
+	testutil.Run(t, testutil.Tool(t, "mkfs.ext4"), "-q", "-F", "-L", "STICK", usb)
+	dev := testutil.Loop(t, usb, 0)
+	mnt := t.TempDir()
+	testutil.Run(t, "mount", dev, mnt)
+	for _, n := range []string{"first", "second"} {
+		job, err := ops.PrepareCapture(ops.Env{}, ops.CaptureRequest{Source: a, Repo: filepath.Join(mnt, "lifeboat"), Name: n})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := job.Run(context.Background(), nil); err != nil {
+			t.Fatal(err)
+		}
+		job.Close()
+	}
+	testutil.Run(t, "umount", mnt)
+
+	name := filepath.Base(dev)
+	find := &repofind.Finder{
+		MountRoot: filepath.Join(t.TempDir(), "mnt"),
+		Filter:    func(d inventory.Disk) bool { return d.Name == name },
+	}
+	h := start(t, Config{Env: ops.Env{Inventory: inventory.DefaultSource()}, Files: []string{a}, Find: find})
+	h.waitFor(name, "repo")
+	h.typeText("i")
+	h.waitFor("found on "+dev+" (ext4)", "first", "second", "d delete")
+	h.typeText("n")
+	h.waitFor("Image note", "Note:")
+	h.typeText("kept for the audit")
+	h.key(tcell.KeyEnter)
+	h.waitFor("kept for the audit", "d delete")
+	h.typeText("d")
+	h.waitFor("Delete image", "Type the image's name")
+	s := h.text()
+	img := "first"
+	if strings.Contains(s, "Delete image second") {
+		img = "second"
+	}
+	h.typeText(img)
+	h.key(tcell.KeyEnter)
+	h.waitFor("Image "+img+" deleted", "Reclaimed")
+	h.key(tcell.KeyEnter)
+	h.waitFor("d delete")
+	h.stopUI()
+
+	testutil.Run(t, "mount", "-o", "ro", dev, mnt)
+	defer testutil.Run(t, "umount", mnt)
+	r, err := repo.Open(filepath.Join(mnt, "lifeboat"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	names, _ := r.Images()
+	if len(names) != 1 || names[0] == img {
+		t.Fatalf("images on %s after deleting %s: %v", dev, img, names)
+	}
+}

@@ -264,55 +264,16 @@ func (r *Repo) prune(ctx context.Context, ms []*image.Manifest, names []string, 
 		if !d.IsDir() || len(d.Name()) != prefixDigits {
 			continue
 		}
-		if err := ctx.Err(); err != nil {
+		// Each chunk directory is a unit of the tracker's pause gate: a
+		// paused prune removes nothing more until resumed.
+		if err := o.Progress.Begin(ctx); err != nil {
 			return res, err
 		}
-		dir := filepath.Join(top, d.Name())
-		ents, err := os.ReadDir(dir)
-		if err != nil {
-			return res, fmt.Errorf("prune: list %s: %w", dir, err)
+		if err := r.pruneDir(filepath.Join(top, d.Name()), d.Name(), used, old, remove, &res); err != nil {
+			o.Progress.End()
+			return res, err
 		}
-		for _, e := range ents {
-			n := e.Name()
-			fi, err := e.Info()
-			if errors.Is(err, os.ErrNotExist) {
-				continue
-			} else if err != nil {
-				return res, fmt.Errorf("prune: %s: %w", filepath.Join(dir, n), err)
-			}
-			if !fi.Mode().IsRegular() {
-				continue
-			}
-			switch {
-			case strings.HasPrefix(n, tmpPrefix):
-				if old(fi) {
-					if err := remove(filepath.Join(dir, n)); err != nil {
-						return res, err
-					}
-					res.Temps++
-					res.TempBytes += fi.Size()
-				}
-			case strings.HasSuffix(n, chunkExt):
-				id, err := image.ParseHash(strings.TrimSuffix(n, chunkExt))
-				if err != nil || !strings.HasPrefix(n, d.Name()) {
-					continue // not ours: left alone
-				}
-				switch {
-				case used[id]:
-					res.InUse++
-					res.InUseBytes += fi.Size()
-				case !old(fi):
-					res.Kept++
-					res.KeptBytes += fi.Size()
-				default:
-					if err := remove(filepath.Join(dir, n)); err != nil {
-						return res, err
-					}
-					res.Chunks++
-					res.Bytes += fi.Size()
-				}
-			}
-		}
+		o.Progress.End()
 	}
 
 	// Notes of images that are gone, and temporary files in images/.
@@ -358,4 +319,55 @@ func (r *Repo) prune(ctx context.Context, ms []*image.Manifest, names []string, 
 		}
 	}
 	return res, nil
+}
+
+// pruneDir removes the unused chunks and old temporary files of one chunk
+// directory, counting in res.
+func (r *Repo) pruneDir(dir, prefix string, used map[image.Hash]bool, old func(os.FileInfo) bool, remove func(string) error, res *PruneResult) error {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("prune: list %s: %w", dir, err)
+	}
+	for _, e := range ents {
+		n := e.Name()
+		fi, err := e.Info()
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		} else if err != nil {
+			return fmt.Errorf("prune: %s: %w", filepath.Join(dir, n), err)
+		}
+		if !fi.Mode().IsRegular() {
+			continue
+		}
+		switch {
+		case strings.HasPrefix(n, tmpPrefix):
+			if old(fi) {
+				if err := remove(filepath.Join(dir, n)); err != nil {
+					return err
+				}
+				res.Temps++
+				res.TempBytes += fi.Size()
+			}
+		case strings.HasSuffix(n, chunkExt):
+			id, err := image.ParseHash(strings.TrimSuffix(n, chunkExt))
+			if err != nil || !strings.HasPrefix(n, prefix) {
+				continue // not ours: left alone
+			}
+			switch {
+			case used[id]:
+				res.InUse++
+				res.InUseBytes += fi.Size()
+			case !old(fi):
+				res.Kept++
+				res.KeptBytes += fi.Size()
+			default:
+				if err := remove(filepath.Join(dir, n)); err != nil {
+					return err
+				}
+				res.Chunks++
+				res.Bytes += fi.Size()
+			}
+		}
+	}
+	return nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/lifeboat-dev/lifeboat/pkg/disk"
 	"github.com/lifeboat-dev/lifeboat/pkg/engine"
 	"github.com/lifeboat-dev/lifeboat/pkg/image"
+	"github.com/lifeboat-dev/lifeboat/pkg/progress"
 	"github.com/lifeboat-dev/lifeboat/pkg/repo"
 )
 
@@ -519,4 +520,69 @@ func FuzzParseLock(f *testing.F) {
 		}
 		_ = l.String()
 	})
+}
+
+// TestPausedPruneRemovesNothing: a prune whose tracker is paused (the UI
+// asking whether to cancel it) removes nothing until it is resumed, and
+// one cancelled while paused has removed nothing.
+func TestPausedPruneRemovesNothing(t *testing.T) {
+	r, err := repo.Create(filepath.Join(t.TempDir(), "repo"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	codec, err := repo.NewCodec(repo.LevelFast, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer codec.Close()
+	var paths []string
+	past := time.Now().Add(-time.Hour)
+	for seed := uint64(201); seed < 205; seed++ {
+		data := randomExtent(seed)
+		id := image.Hash(sha256.Sum256(data))
+		if _, err := r.PutChunk(id, codec.Compress(nil, data)); err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(r.Dir(), repo.ChunkPath(id))
+		os.Chtimes(p, past, past)
+		paths = append(paths, p)
+	}
+	left := func() int {
+		n := 0
+		for _, p := range paths {
+			if _, err := os.Stat(p); err == nil {
+				n++
+			}
+		}
+		return n
+	}
+	tr := &progress.Tracker{}
+	tr.Pause()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := r.Prune(ctx, repo.PruneOptions{Progress: tr})
+		done <- err
+	}()
+	for i := 0; i < 3000 && tr.Snapshot().Stage != "removing unused chunks"; i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if s := tr.Snapshot(); s.Stage != "removing unused chunks" || !s.Held {
+		t.Fatalf("the prune did not reach its removals held: %+v", s)
+	}
+	time.Sleep(300 * time.Millisecond) // what an unheld prune needs many times over
+	if n := left(); n != len(paths) {
+		t.Errorf("a paused prune removed %d of %d unused chunks", len(paths)-n, len(paths))
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("prune cancelled while paused: %v", err)
+	}
+	if n := left(); n != len(paths) {
+		t.Errorf("a prune cancelled while paused removed %d chunks", len(paths)-n)
+	}
+	res, err := r.Prune(context.Background(), repo.PruneOptions{})
+	if err != nil || res.Chunks != int64(len(paths)) || left() != 0 {
+		t.Fatalf("prune afterwards: %+v %v, %d left", res, err, left())
+	}
 }
