@@ -64,7 +64,7 @@ lint:
 # The unit, integration and CLI tests. They need root (loop devices) and
 # the tools from make deps.
 unit: deps $(BOOT) $(MEDIA)
-	LIFEBOAT_BOOT_DIR=$(abspath $(BOOT_DIR)) LIFEBOAT_MEDIA_DIR=$(abspath $(MEDIA_DIR)) CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./...
+	LIFEBOAT_BOOT_DIR=$(abspath $(BOOT_DIR)) LIFEBOAT_MEDIA_DIR=$(abspath $(MEDIA_DIR)) CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 30m ./...
 
 # A fuzz run that ends with Go's coordinator timing out on a busy machine
 # ("context deadline exceeded", no failing input) is run again once; a

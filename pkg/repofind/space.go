@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/lifeboat-dev/lifeboat/pkg/fsprobe"
+	"github.com/lifeboat-dev/lifeboat/pkg/inventory"
 	"github.com/lifeboat-dev/lifeboat/pkg/repo"
 	"github.com/lifeboat-dev/lifeboat/pkg/units"
 )
@@ -58,6 +59,7 @@ type Space struct {
 	Unfit error
 
 	major, minor uint32
+	uuid         string // the file system's UUID when it was looked at
 }
 
 // String is what the file system is, for a list of places to keep
@@ -91,7 +93,8 @@ func (f *Finder) space(c candidate, dir, fstype string, ro, devRO bool, mountPoi
 		return nil
 	}
 	s := &Space{Device: c.path, Disk: c.disk, Partition: c.number, Model: c.model, Serial: c.serial,
-		FSType: fsName(fstype), Label: probeLabel(c.path, c.size), MountPoint: mountPoint, major: c.major, minor: c.minor}
+		FSType: fsName(fstype), MountPoint: mountPoint, major: c.major, minor: c.minor}
+	s.Label, s.uuid = probeLabel(c.path, c.size)
 	var st unix.Statfs_t
 	if err := unix.Statfs(dir, &st); err != nil {
 		s.Unfit = fmt.Errorf("statfs %s of %s: %w", dir, c.path, err)
@@ -122,17 +125,17 @@ func (f *Finder) space(c candidate, dir, fstype string, ro, devRO bool, mountPoi
 }
 
 // probeLabel returns the label of the file system on dev, or "".
-func probeLabel(dev string, size int64) string {
+func probeLabel(dev string, size int64) (label, uuid string) {
 	fh, err := os.Open(dev)
 	if err != nil {
-		return ""
+		return "", ""
 	}
 	defer fh.Close()
 	info, err := fsprobe.Probe(fh, size)
 	if err != nil {
-		return ""
+		return "", ""
 	}
-	return info.Label
+	return info.Label, info.UUID
 }
 
 // hiberSize is how much of hiberfil.sys ntfs-3g reads to decide whether
@@ -196,6 +199,9 @@ func (f *Finder) CreateRepo(s Space) (Found, error) {
 		return Found{}, fmt.Errorf("%s: %w", where, ErrClosed)
 	}
 	if s.MountPoint != "" {
+		if err := f.checkSpaceMount(s); err != nil {
+			return Found{}, fmt.Errorf("%s: %w", where, err)
+		}
 		ro, err := mountedReadOnly(s.MountPoint)
 		if err != nil {
 			return Found{}, fmt.Errorf("%s: %w", where, err)
@@ -282,10 +288,42 @@ func (f *Finder) checkSpaceDevice(s Space) error {
 	if err != nil {
 		return fmt.Errorf("read %s: %w", s.Device, err)
 	}
-	if kernelTypes[info.Type] != kernelTypes[s.FSType] || info.Label != s.Label {
-		return fmt.Errorf("%s no longer holds the %s file system %q it held when it was looked at", s.Device, s.FSType, s.Label)
+	if kernelTypes[info.Type] != kernelTypes[s.FSType] || info.Label != s.Label || info.UUID != s.uuid {
+		return fmt.Errorf("%s no longer holds the %s file system %q it held when it was looked at (another drive in its place?)", s.Device, s.FSType, s.Label)
 	}
 	return nil
+}
+
+// checkSpaceMount checks that the file system someone else mounted at
+// s.MountPoint is still the device looked at, mounted from its root: a
+// drive unmounted (or swapped) since would have the repository made in
+// whatever is at that path now (in the rescue environment, memory).
+func (f *Finder) checkSpaceMount(s Space) error {
+	mi, err := readMountInfo(f.source().MountInfo)
+	if err != nil {
+		return err
+	}
+	var top *inventory.MountInfo
+	for i := range mi {
+		if mi[i].MountPoint == s.MountPoint {
+			top = &mi[i] // the last one mounted there is what is seen
+		}
+	}
+	gone := fmt.Errorf("%s is no longer mounted at %s", s.Device, s.MountPoint)
+	if top == nil || top.Root != "/" {
+		return gone
+	}
+	if top.Major == s.major && top.Minor == s.minor {
+		return nil
+	}
+	// FUSE (ntfs-3g) mounts have an anonymous device; their source names
+	// the device.
+	var st unix.Stat_t
+	if top.Major == 0 && unix.Stat(top.Source, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFBLK &&
+		unix.Major(st.Rdev) == s.major && unix.Minor(st.Rdev) == s.minor {
+		return nil
+	}
+	return gone
 }
 
 // syncFS writes out the file system mounted at dir, so that a repository

@@ -280,3 +280,41 @@ func TestSpaceMountedElsewhere(t *testing.T) {
 		}
 	}
 }
+
+// TestCreateRepoChecksTheDrive: between the scan and the user's Enter, a
+// drive someone had mounted was unmounted, or another drive with a file
+// system of the same kind and label took the device's place: the
+// repository is not made, neither in the directory left behind nor on the
+// other drive.
+func TestCreateRepoChecksTheDrive(t *testing.T) {
+	testutil.Root(t)
+	dev := attach(t, ext4File(t, "desk"), false)
+	dir := mountAt(t, dev, "")
+	f := &Finder{MountRoot: mountRoot(t), Filter: only(dev), MinFree: MiB}
+	closeAtEnd(t, f)
+	res, err := f.Scan(context.Background())
+	if err != nil || len(res.Spaces) != 1 || res.Spaces[0].MountPoint != dir {
+		t.Fatalf("spaces %+v, %v: want one, mounted at %s", res.Spaces, err, dir)
+	}
+	testutil.Run(t, "umount", dir)
+	if _, err := f.CreateRepo(res.Spaces[0]); err == nil || !strings.Contains(err.Error(), "no longer mounted at "+dir) {
+		t.Errorf("CreateRepo after the drive was unmounted: %v, want refused", err)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("%s, where the drive was mounted, now holds %v", dir, ents)
+	}
+
+	// Not mounted by anyone: the finder looks and unmounts; then the
+	// device holds a new file system with the same label.
+	res, err = f.Scan(context.Background())
+	if err != nil || len(res.Spaces) != 1 || res.Spaces[0].MountPoint != "" {
+		t.Fatalf("spaces %+v, %v: want one, not mounted", res.Spaces, err)
+	}
+	testutil.Run(t, "mkfs.ext4", "-q", "-F", "-L", "desk", dev)
+	if _, err := f.CreateRepo(res.Spaces[0]); err == nil || !strings.Contains(err.Error(), "no longer holds") {
+		t.Errorf("CreateRepo on another file system with the same label: %v, want refused", err)
+	}
+	if ms := mountsOf(t, dev); len(ms) != 0 {
+		t.Errorf("%s left mounted: %+v", dev, ms)
+	}
+}
