@@ -28,6 +28,11 @@ func oldDisk(t *testing.T, dir, kind string, size int64) string {
 		testutil.Run(t, "sgdisk", "-n1:2048:+50M", "-t1:8300", "-c1:old root", "-n2:0:0", "-t2:8300", p)
 	case "mbr":
 		testutil.Run(t, "sh", "-c", "printf 'label: dos\\nstart=2048, size=50MiB, type=83\\nsize=20MiB, type=83\\n' | sfdisk -q "+p)
+	case "btrfs":
+		// A whole-disk btrfs: its superblock is at 64 KiB, past the MBR
+		// and GPT headers.
+		testutil.Run(t, testutil.Tool(t, "mkfs.btrfs"), "-q", "-f", "-M", "-L", "OLDROOT", p)
+		return p
 	}
 	testutil.Run(t, "mkfs.ext4", "-q", "-F", "-L", "OLDROOT", "-E", "offset=1048576", p, "50M")
 	if tb := tableOf(t, p, 512); tb.Type == ptable.TypeNone || len(tb.Partitions) != 2 {
@@ -73,6 +78,7 @@ func TestInterruptedRestoreLeavesNoTable(t *testing.T) {
 		{"gpt a quarter in", "gpt", size / 4, false},
 		{"mbr a quarter in, skip holes", "mbr", size / 4, true},
 		{"gpt at the last extent", "gpt", size - DefaultExtentSize, false},
+		{"whole-disk btrfs a quarter in", "btrfs", size / 4, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			target := oldDisk(t, t.TempDir(), c.old, size)

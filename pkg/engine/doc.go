@@ -41,8 +41,9 @@
 // gaps zeroed the same way (written as zeros when under 64 KiB).
 // RestoreOptions.SkipHoles leaves all unused space as the target had it.
 // Before any data, the target's old partition table is cleared: the first
-// and last 8 KiB of the disk (MBR entries and signature, both GPT headers
-// at either sector size, a whole-disk file system's boot sector), synced.
+// and last MiB of the disk (MBR entries and signature, both GPT headers
+// at either sector size, a whole-disk file system's boot sector or
+// superblock, RAID superblocks, ZFS labels), synced.
 // While the data is written, whatever lands in those spans (the image's
 // backup GPT header, in its last extent) is held in memory; after the
 // data they are written, then the first extent, which holds the partition

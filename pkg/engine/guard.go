@@ -6,13 +6,17 @@ import (
 )
 
 // tableSpan is how much of each end of a disk holds what makes it look
-// partitioned: at its start the MBR (partition entries and boot
+// partitioned or in use: at its start the MBR (partition entries and boot
 // signature at bytes 446-511) and the primary GPT header (LBA 1: byte 512
 // or 4096), and at its end the backup GPT header (the last LBA). It also
-// covers the boot sector or superblock of a file system over a whole disk
-// (FAT, NTFS at byte 0, ext at byte 1024; NTFS's backup boot sector in the
-// last sector).
-const tableSpan = 8 << 10
+// covers the signatures of what may sit on a whole disk: a file system's
+// boot sector or superblock (FAT, NTFS at byte 0, ext at 1024, ISO 9660
+// at 32 KiB, btrfs at 64 KiB; NTFS's backup boot sector in the last
+// sector), RAID members' superblocks (md 0.90 and 1.0 within the last 128
+// KiB, 1.1 and 1.2 at 0 and 4 KiB, DDF and Intel's in the last sectors)
+// and ZFS's labels (0, 256 KiB, and 512 and 256 KiB before the end). A
+// MiB at each end: held in memory while a restore runs.
+const tableSpan = 1 << 20
 
 // tableSpans are the ranges of dst that tableSpan covers, start first.
 func tableSpans(size int64) [][2]int64 {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/lifeboat-dev/lifeboat/internal/testutil"
 	"github.com/lifeboat-dev/lifeboat/pkg/disk"
+	"github.com/lifeboat-dev/lifeboat/pkg/engine"
 	"github.com/lifeboat-dev/lifeboat/pkg/progress"
 	"github.com/lifeboat-dev/lifeboat/pkg/ptable"
 )
@@ -43,6 +44,8 @@ func TestPartialErrorSays(t *testing.T) {
 			"restore cancelled while shrinking its file systems: " + tgt + " holds all the data of the image but no valid partition table yet; it will not boot. Restore again to finish (the image is unchanged)."},
 		{"failed while growing", PartialError{Target: tgt, Err: failed, Done: 1 << 30, Total: 1 << 30, Cleared: true, DataDone: true, TableWritten: true, Step: "growing its file systems"},
 			failed.Error() + "\nrestore stopped while growing its file systems: " + tgt + " holds all of the image and its partition table, but growing its file systems failed. Fix the cause and restore again."},
+		{"differs when read back", PartialError{Target: tgt, Err: fmt.Errorf("verify of /dev/sdb: %w: 2 extents differ", engine.ErrVerifyFailed), Done: 1 << 30, Total: 1 << 30, Cleared: true, DataDone: true, TableWritten: true, Step: "reading it back"},
+			"verify of /dev/sdb: " + engine.ErrVerifyFailed.Error() + ": 2 extents differ\nrestore wrote all of the image and its partition table to " + tgt + ", but read back the disk differs from it (see above): do not trust it. Check the disk's health (a failing disk or cable), then restore again."},
 		{"clone cancelled part way", PartialError{Op: "clone", Target: tgt, Err: cancelled, Done: 2 << 30, Total: 4 << 30, Cleared: true},
 			"clone cancelled at 2.0 GiB of 4.0 GiB: " + tgt + " is partly written and holds no valid partition table; it will not boot. Clone again to finish (the source disk is unchanged)."},
 	}

@@ -631,6 +631,11 @@ func (e *PartialError) Error() string {
 		state = fmt.Sprintf("while %s: %s holds all the data of %s but no valid partition table yet; it will not boot", e.Step, e.Target, from)
 	case cancelled:
 		state = fmt.Sprintf("while %s: %s holds all of %s and its partition table, but %s did not finish", e.Step, e.Target, from, e.Step)
+	case errors.Is(e.Err, engine.ErrVerifyFailed):
+		// Read back, the disk is not what was written: say so, not that
+		// reading failed.
+		return fmt.Sprintf("%v\n%s wrote all of %s and its partition table to %s, but read back the disk differs from it (see above): do not trust it. Check the disk's health (a failing disk or cable), then %s again.",
+			e.Err, op, from, e.Target, op)
 	default:
 		state = fmt.Sprintf("while %s: %s holds all of %s and its partition table, but %s failed", e.Step, e.Target, from, e.Step)
 	}
