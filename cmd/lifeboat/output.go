@@ -120,6 +120,9 @@ type restoreJSON struct {
 	Changes      []string             `json:"changes"`
 	Boot         *engine.BootReport   `json:"boot,omitempty"`
 	Warnings     []string             `json:"warnings"`
+	// Result is "ok" or "failed" (with Error) for a restore that ran.
+	Result string `json:"result,omitempty"`
+	Error  string `json:"error,omitempty"`
 }
 
 // planJSON is a restore's plan as --json shows it: what writePlan prints.
@@ -185,6 +188,7 @@ func restoreResultJSON(job *ops.RestoreJob, res ops.RestoreResult) restoreJSON {
 	out.Verified, out.Boot = res.Verified, res.Boot
 	out.Changes = append([]string{}, res.Changes...) // the plan's, then what the steps after the data did
 	out.Warnings = append(out.Warnings, res.Warnings...)
+	out.Result = "ok"
 	return out
 }
 

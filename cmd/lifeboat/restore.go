@@ -94,7 +94,11 @@ func (e *env) restore(ctx context.Context, args []string) (err error) {
 	e.finishLog(lg, err)
 	if *asJSON {
 		if err == nil || res.Verified != nil {
-			if jerr := writeJSON(e.stdout, restoreResultJSON(job, res)); jerr != nil && err == nil {
+			out := restoreResultJSON(job, res)
+			if err != nil {
+				out.Result, out.Error = "failed", err.Error()
+			}
+			if jerr := writeJSON(e.stdout, out); jerr != nil && err == nil {
 				err = jerr
 			}
 		}
