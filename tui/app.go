@@ -320,20 +320,43 @@ func (u *UI) power(reboot bool) {
 		}
 		// The repositories' file systems are unmounted first: sync does
 		// not reach into ntfs-3g, an unmount has it write out and close.
-		if u.cfg.Find != nil {
-			u.findMu.Lock()
-			ctx, cancel := context.WithTimeout(u.ctx, 30*time.Second)
-			if err := u.cfg.Find.UnmountAll(ctx); err != nil {
-				u.logf("%s: %v", strings.ToLower(what), err)
+		// Off the UI goroutine: a disk scan stuck on a failing drive must
+		// not freeze the screen.
+		u.message(what, "Unmounting the repositories' drives and writing out what is cached...", nil)
+		go func() {
+			if u.cfg.Find != nil {
+				if u.lockFind(30 * time.Second) {
+					ctx, cancel := context.WithTimeout(u.ctx, 30*time.Second)
+					if err := u.cfg.Find.UnmountAll(ctx); err != nil {
+						u.logf("%s: %v", strings.ToLower(what), err)
+					}
+					cancel()
+					u.findMu.Unlock()
+				} else {
+					u.logf("%s: the search for repositories did not finish in 30 s; the drives it mounted are not unmounted first", strings.ToLower(what))
+				}
 			}
-			cancel()
-			u.findMu.Unlock()
-		}
-		unix.Sync()
-		if err := unix.Reboot(cmd); err != nil {
-			u.message(what, fmt.Sprintf("%s failed: %v", what, err), nil)
-		}
+			unix.Sync()
+			if err := unix.Reboot(cmd); err != nil {
+				u.app.QueueUpdateDraw(func() {
+					u.message(what, fmt.Sprintf("%s failed: %v", what, err), nil)
+				})
+			}
+		}()
 	})
+}
+
+// lockFind takes findMu, waiting at most wait: a look at a failing drive
+// can hang, and what waits for it must be able to give up.
+func (u *UI) lockFind(wait time.Duration) bool {
+	for deadline := time.Now().Add(wait); ; time.Sleep(100 * time.Millisecond) {
+		if u.findMu.TryLock() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
 }
 
 // lockFile takes a flock of the given kind (unix.LOCK_SH, unix.LOCK_EX)

@@ -2,10 +2,12 @@ package tui
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/lifeboat-dev/lifeboat/pkg/joblog"
 	"github.com/lifeboat-dev/lifeboat/pkg/progress"
@@ -37,14 +39,18 @@ func (u *UI) logged(title, repoDir string, start func(dirs []string) (*joblog.Lo
 			return summary, jobErr
 		}
 		where, err := lg.Finish(jobErr)
-		if err != nil {
-			u.logf("%s: the job's log %s is incomplete: %v", title, where, err)
-		}
 		note := "The job's log is in " + where + "."
+		if err != nil {
+			// A drive that filled up, or went away: the file has the
+			// beginning of the log at most.
+			u.logf("%s: the job's log %s is incomplete: %v", title, where, err)
+			note = "The job's log could not be written whole to " + where + ": " + err.Error() + "."
+		} else {
+			u.logf("%s: log saved in %s", title, where)
+		}
 		if lg.NotIn != "" {
 			note += " (Not in the repository: " + lg.NotIn + ".)"
 		}
-		u.logf("%s: log saved in %s", title, where)
 		if jobErr != nil {
 			return summary, &loggedError{err: jobErr, note: note}
 		}
@@ -147,7 +153,9 @@ func (u *UI) makeWritable(f *repofind.Found) error {
 	if f.DeviceReadOnly {
 		return repofind.ErrReadOnlyDevice
 	}
-	u.findMu.Lock()
+	if !u.lockFind(time.Minute) {
+		return errors.New("the search for repositories on the attached disks has not finished in a minute (a failing drive?); try again, or restart the search with F5")
+	}
 	defer u.findMu.Unlock()
 	return u.cfg.Find.MakeWritable(f)
 }
