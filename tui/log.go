@@ -88,6 +88,8 @@ func (l *logView) key(ev *tcell.EventKey) *tcell.EventKey {
 		switch ev.Rune() {
 		case 'k':
 			if !l.kernelOn.Load() {
+				l.follow = false // tview's own k: a line up
+				l.setTitle()
 				return ev
 			}
 			l.showKernel = !l.showKernel
