@@ -84,31 +84,44 @@ func TestJobsKeepLogs(t *testing.T) {
 // TestFoundRepositoryTakesLogs restores an image from a repository the
 // finder found on a disk (mounted read-only to look): the UI makes it
 // writable for the job's log, as for a capture, and the log is on the disk
+
+// foundRepoDisk makes an ext4 USB-disk-like loop device holding a
+// repository in lifeboat/ with src captured as each of names, unmounted,
+// and a finder that looks at it alone; mnt is a directory to mount it on
+// afterwards.
+func foundRepoDisk(t *testing.T, src string, names ...string) (dev, mnt string, find *repofind.Finder) {
+	t.Helper()
+	usb := testutil.Sparse(t, "usb.img", 256<<20)
+	testutil.Run(t, testutil.Tool(t, "mkfs.ext4"), "-q", "-F", "-L", "STICK", usb)
+	dev = testutil.Loop(t, usb, 0)
+	mnt = t.TempDir()
+	testutil.Run(t, "mount", dev, mnt)
+	for _, n := range names {
+		job, err := ops.PrepareCapture(ops.Env{}, ops.CaptureRequest{Source: src, Repo: filepath.Join(mnt, "lifeboat"), Name: n})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := job.Run(context.Background(), nil); err != nil {
+			t.Fatal(err)
+		}
+		job.Close()
+	}
+	testutil.Run(t, "umount", mnt)
+	name := filepath.Base(dev)
+	find = &repofind.Finder{
+		MountRoot: filepath.Join(t.TempDir(), "mnt"),
+		Filter:    func(d inventory.Disk) bool { return d.Name == name },
+	}
+	return dev, mnt, find
+}
+
 // when the UI has stopped and unmounted it.
 func TestFoundRepositoryTakesLogs(t *testing.T) {
 	testutil.Root(t)
 	a := gptDisk(t, "laptop.img", 7)
 	b := testutil.Sparse(t, "spare.img", 64<<20)
-	usb := testutil.Sparse(t, "usb.img", 256<<20)
-	testutil.Run(t, testutil.Tool(t, "mkfs.ext4"), "-q", "-F", "-L", "STICK", usb)
-	dev := testutil.Loop(t, usb, 0)
-	mnt := t.TempDir()
-	testutil.Run(t, "mount", dev, mnt)
-	job, err := ops.PrepareCapture(ops.Env{}, ops.CaptureRequest{Source: a, Repo: filepath.Join(mnt, "lifeboat"), Name: "first"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := job.Run(context.Background(), nil); err != nil {
-		t.Fatal(err)
-	}
-	job.Close()
-	testutil.Run(t, "umount", mnt)
-
+	dev, mnt, find := foundRepoDisk(t, a, "first")
 	name := filepath.Base(dev)
-	find := &repofind.Finder{
-		MountRoot: filepath.Join(t.TempDir(), "mnt"),
-		Filter:    func(d inventory.Disk) bool { return d.Name == name },
-	}
 	h := start(t, Config{Env: ops.Env{Inventory: inventory.DefaultSource()}, Files: []string{a, b}, Find: find})
 	h.waitFor(name, "repo")
 	h.typeText("i")
@@ -227,28 +240,8 @@ func squeeze(screen string) string {
 func TestManageFoundRepository(t *testing.T) {
 	testutil.Root(t)
 	a := gptDisk(t, "laptop.img", 7)
-	usb := testutil.Sparse(t, "usb.img", 256<<20)
-	testutil.Run(t, testutil.Tool(t, "mkfs.ext4"), "-q", "-F", "-L", "STICK", usb)
-	dev := testutil.Loop(t, usb, 0)
-	mnt := t.TempDir()
-	testutil.Run(t, "mount", dev, mnt)
-	for _, n := range []string{"first", "second"} {
-		job, err := ops.PrepareCapture(ops.Env{}, ops.CaptureRequest{Source: a, Repo: filepath.Join(mnt, "lifeboat"), Name: n})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := job.Run(context.Background(), nil); err != nil {
-			t.Fatal(err)
-		}
-		job.Close()
-	}
-	testutil.Run(t, "umount", mnt)
-
+	dev, mnt, find := foundRepoDisk(t, a, "first", "second")
 	name := filepath.Base(dev)
-	find := &repofind.Finder{
-		MountRoot: filepath.Join(t.TempDir(), "mnt"),
-		Filter:    func(d inventory.Disk) bool { return d.Name == name },
-	}
 	h := start(t, Config{Env: ops.Env{Inventory: inventory.DefaultSource()}, Files: []string{a}, Find: find})
 	h.waitFor(name, "repo")
 	h.typeText("i")
