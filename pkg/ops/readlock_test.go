@@ -63,8 +63,15 @@ func TestDeleteWaitsForRestore(t *testing.T) {
 		}()
 		locked := func() bool {
 			if repoDir != ro {
+				// The lock file in place (not the temporary file it is
+				// written as first).
 				ents, _ := os.ReadDir(filepath.Join(repoDir, "locks"))
-				return len(ents) > 0
+				for _, e := range ents {
+					if strings.HasSuffix(e.Name(), ".json") && !strings.HasPrefix(e.Name(), ".") {
+						return true
+					}
+				}
+				return false
 			}
 			// Read-only: the flock alone; a restore holds it once it
 			// reads the image, before its first extent.
