@@ -69,7 +69,7 @@ func TestExFATNewRepository(t *testing.T) {
 	}
 	partition := func() string {
 		dev := loop(t, usb, 1<<20, size-1<<20)
-		t.Cleanup(func() { exec.Command("losetup", "-d", dev).Run() })
+		t.Cleanup(func() { detachOver(usb) })
 		return dev
 	}
 	dev := partition()

@@ -37,7 +37,7 @@ func ntfsDisk(t *testing.T, path, label string, size int64, repoDir string) (par
 	}
 	partition = func() string {
 		dev := loop(t, path, 1<<20, size-1<<20)
-		t.Cleanup(func() { exec.Command("losetup", "-d", dev).Run() })
+		t.Cleanup(func() { detachOver(path) })
 		return dev
 	}
 	dev := partition()

@@ -72,6 +72,16 @@ func (v *vm) waitJob(timeout time.Duration, title string) string {
 		failed = strings.Contains(s, title+": FAILED")
 		return failed || strings.Contains(s, title+": done")
 	})
+	// The title is drawn before the rest of the screen: wait until the
+	// screen is the same twice in a row, so the summary below it is there.
+	for i := 0; i < 40; i++ {
+		time.Sleep(250 * time.Millisecond)
+		next := v.screen()
+		if next == s {
+			break
+		}
+		s = next
+	}
 	if failed {
 		v.t.Fatalf("%s failed:\n%s", title, s)
 	}

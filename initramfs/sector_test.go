@@ -142,3 +142,13 @@ func loop(t *testing.T, path string, off, size int64) string {
 	t.Helper()
 	return strings.TrimSpace(run(t, "losetup", "-f", "--show", "-o", fmt.Sprint(off), "--sizelimit", fmt.Sprint(size), path))
 }
+
+// detachOver detaches the loop devices still attached over file, a
+// test's own: a device the test detached itself may since be another
+// test's, under the same name, and must not be detached by name.
+func detachOver(file string) {
+	out, _ := exec.Command("losetup", "--list", "--noheadings", "--output", "NAME", "--associated", file).Output()
+	for _, dev := range strings.Fields(string(out)) {
+		exec.Command("losetup", "-d", dev).Run()
+	}
+}
