@@ -2,15 +2,12 @@ package initramfs_test
 
 import (
 	"fmt"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/lifeboat-dev/lifeboat/internal/testutil"
-	"github.com/lifeboat-dev/lifeboat/pkg/disk"
-	"github.com/lifeboat-dev/lifeboat/pkg/ptable"
 )
 
 // TestCloneWizardFit clones the 256 MiB demo disk onto a 96 MiB disk
@@ -76,29 +73,9 @@ func TestCloneWizardFit(t *testing.T) {
 	if testutil.HashFile(t, source, -1) != sourceHash {
 		t.Error("the clone changed its source")
 	}
-	d, err := disk.Open(target, disk.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tbl, err := ptable.Read(d, d.Size(), 512)
-	d.Close()
-	if err != nil || len(tbl.Partitions) != 3 {
-		t.Fatalf("the copy's table %+v: %v", tbl, err)
-	}
-	checks := [][]string{{"e2fsck", "-fn"}, {"fsck.vfat", "-n"}, {"ntfsfix", "-n"}}
-	for i, p := range tbl.Partitions {
+	for _, p := range checkDemoPartitions(t, target) {
 		if p.Start+p.Size > size {
 			t.Errorf("partition %d ends at byte %d, past the %d-byte disk", p.Number, p.Start+p.Size, int64(size))
-		}
-		loop, err := exec.Command("losetup", "-f", "--show", "-o", fmt.Sprint(p.Start), "--sizelimit", fmt.Sprint(p.Size), target).Output()
-		if err != nil {
-			t.Fatal(err)
-		}
-		dev := strings.TrimSpace(string(loop))
-		c, err := exec.Command(checks[i][0], append(checks[i][1:], dev)...).CombinedOutput()
-		exec.Command("losetup", "-d", dev).Run()
-		if err != nil {
-			t.Errorf("%s on partition %d: %v\n%s", checks[i][0], p.Number, err, c)
 		}
 	}
 	booted := bootDemoDisk(t, target)

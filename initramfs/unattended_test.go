@@ -2,7 +2,6 @@ package initramfs_test
 
 import (
 	"bytes"
-	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -199,32 +198,11 @@ func TestUnattendedRestoreScaled(t *testing.T) {
 	}
 
 	// Each partition: moved and grown as planned, and clean.
-	d, err := disk.Open(target, disk.Options{})
-	if err != nil {
-		t.Fatal(err)
+	parts := checkDemoPartitions(t, target)
+	if parts[0].Size < 224<<20 {
+		t.Errorf("partition 1 is %d bytes: not scaled from 160 MiB", parts[0].Size)
 	}
-	tbl, err := ptable.Read(d, d.Size(), 512)
-	d.Close()
-	if err != nil || len(tbl.Partitions) != 3 {
-		t.Fatalf("restored table %+v: %v", tbl, err)
-	}
-	checks := [][]string{{"e2fsck", "-fn"}, {"fsck.vfat", "-n"}, {"ntfsfix", "-n"}}
-	for i, p := range tbl.Partitions {
-		if i == 0 && p.Size < 224<<20 {
-			t.Errorf("partition 1 is %d bytes: not scaled from 160 MiB", p.Size)
-		}
-		loop, err := exec.Command("losetup", "-f", "--show", "-o", fmt.Sprint(p.Start), "--sizelimit", fmt.Sprint(p.Size), target).Output()
-		if err != nil {
-			t.Fatal(err)
-		}
-		dev := strings.TrimSpace(string(loop))
-		c, err := exec.Command(checks[i][0], append(checks[i][1:], dev)...).CombinedOutput()
-		exec.Command("losetup", "-d", dev).Run()
-		if err != nil {
-			t.Errorf("%s on partition %d: %v\n%s", checks[i][0], p.Number, err, c)
-		}
-	}
-	newRoot := blkidRange(t, target, tbl.Partitions[0].Start, tbl.Partitions[0].Size)
+	newRoot := blkidRange(t, target, parts[0].Start, parts[0].Size)
 	if newRoot == oldRoot || newRoot == "" || diskSignature(t, target) == oldSig {
 		t.Errorf("root UUID %s (was %s), disk signature %s (was %s): not new", newRoot, oldRoot, diskSignature(t, target), oldSig)
 	}
@@ -293,29 +271,9 @@ func TestUnattendedRestoreFit(t *testing.T) {
 	if st, err := os.Stat(target); err != nil || st.Size() != size {
 		t.Fatalf("target: %v, %v bytes (was %d)", err, st, size)
 	}
-	d, err := disk.Open(target, disk.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tbl, err := ptable.Read(d, d.Size(), 512)
-	d.Close()
-	if err != nil || len(tbl.Partitions) != 3 {
-		t.Fatalf("restored table %+v: %v", tbl, err)
-	}
-	checks := [][]string{{"e2fsck", "-fn"}, {"fsck.vfat", "-n"}, {"ntfsfix", "-n"}}
 	var end int64
-	for i, p := range tbl.Partitions {
+	for _, p := range checkDemoPartitions(t, target) {
 		end = max(end, p.Start+p.Size)
-		loop, err := exec.Command("losetup", "-f", "--show", "-o", fmt.Sprint(p.Start), "--sizelimit", fmt.Sprint(p.Size), target).Output()
-		if err != nil {
-			t.Fatal(err)
-		}
-		dev := strings.TrimSpace(string(loop))
-		c, err := exec.Command(checks[i][0], append(checks[i][1:], dev)...).CombinedOutput()
-		exec.Command("losetup", "-d", dev).Run()
-		if err != nil {
-			t.Errorf("%s on partition %d: %v\n%s", checks[i][0], p.Number, err, c)
-		}
 	}
 	if end > size {
 		t.Errorf("partitions end at byte %d, past the %d-byte disk", end, int64(size))
@@ -324,4 +282,30 @@ func TestUnattendedRestoreFit(t *testing.T) {
 	if i := strings.Index(booted, demoMarker); i < 0 || !strings.Contains(booted[i:], id) {
 		t.Fatalf("the disk restored with the fit layout did not boot to its own marker (id %q):\n%s", id, booted)
 	}
+}
+
+// checkDemoPartitions reads the table of target, a copy of the demo disk
+// (ext4, FAT32, NTFS), and runs each file system's checker on its
+// partition; it returns the partitions.
+func checkDemoPartitions(t *testing.T, target string) []ptable.Partition {
+	t.Helper()
+	d, err := disk.Open(target, disk.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tbl, err := ptable.Read(d, d.Size(), 512)
+	d.Close()
+	if err != nil || len(tbl.Partitions) != 3 {
+		t.Fatalf("the table of %s %+v: %v", target, tbl, err)
+	}
+	checks := [][]string{{"e2fsck", "-fn"}, {"fsck.vfat", "-n"}, {"ntfsfix", "-n"}}
+	for i, p := range tbl.Partitions {
+		dev := loop(t, target, p.Start, p.Size)
+		c, err := exec.Command(checks[i][0], append(checks[i][1:], dev)...).CombinedOutput()
+		exec.Command("losetup", "-d", dev).Run()
+		if err != nil {
+			t.Errorf("%s on partition %d: %v\n%s", checks[i][0], p.Number, err, c)
+		}
+	}
+	return tbl.Partitions
 }
