@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/lifeboat-dev/lifeboat/pkg/boot"
+	"github.com/lifeboat-dev/lifeboat/pkg/claim"
 	"github.com/lifeboat-dev/lifeboat/pkg/disk"
 	"github.com/lifeboat-dev/lifeboat/pkg/engine"
 	"github.com/lifeboat-dev/lifeboat/pkg/image"
@@ -408,7 +409,9 @@ func newFlags(name string) *flag.FlagSet {
 }
 
 func (e *env) opsEnv() ops.Env {
-	return ops.Env{Tool: "lifeboat " + version, Inventory: mediaSource()}
+	// Jobs claim their disks so that a repository finder (the text UI's,
+	// on another console) stays off them.
+	return ops.Env{Tool: "lifeboat " + version, Inventory: mediaSource(), Claims: &claim.Registry{}}
 }
 
 // rescueEnv is opsEnv, for the rescue environment when rescue is set.

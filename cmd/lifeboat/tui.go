@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"strings"
 
 	bootpkg "github.com/lifeboat-dev/lifeboat/pkg/boot"
+	"github.com/lifeboat-dev/lifeboat/pkg/claim"
 	"github.com/lifeboat-dev/lifeboat/pkg/inventory"
 	"github.com/lifeboat-dev/lifeboat/pkg/repofind"
 	"github.com/lifeboat-dev/lifeboat/tui"
@@ -38,8 +40,14 @@ func (e *env) tui(ctx context.Context, args []string) error {
 			repos = append(repos, r)
 		}
 	}
+	// The UI's jobs claim their disks where its finder looks for claims
+	// (see package claim): beside the mount root, which for the default
+	// root is where the command line's jobs claim theirs too.
+	claims := &claim.Registry{Dir: filepath.Join(filepath.Dir(*mountRoot), "claims")}
+	env := e.rescueEnv(*boot)
+	env.Claims = claims
 	cfg := tui.Config{
-		Env: e.rescueEnv(*boot), Repos: repos, Files: files, Boot: *boot, Version: version,
+		Env: env, Repos: repos, Files: files, Boot: *boot, Version: version,
 		NoColor: *noColor || os.Getenv("NO_COLOR") != "",
 	}
 	if *boot {
@@ -51,7 +59,7 @@ func (e *env) tui(ctx context.Context, args []string) error {
 		}
 	}
 	if *find && os.Geteuid() == 0 {
-		cfg.Find = &repofind.Finder{MountRoot: *mountRoot, Source: inventory.DefaultSource()}
+		cfg.Find = &repofind.Finder{MountRoot: *mountRoot, Source: inventory.DefaultSource(), Claims: *claims}
 	}
 	return tui.Run(ctx, cfg)
 }

@@ -66,6 +66,15 @@ func PrepareClone(env Env, req CloneRequest) (_ *CloneJob, err error) {
 	if req.Source == "" || req.Target == "" {
 		return nil, fmt.Errorf("clone: a source and a target are needed")
 	}
+	held, err := env.claim("clone of "+req.Source+" to "+req.Target, req.Source, req.Target)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil || req.PlanOnly {
+			held.Release()
+		}
+	}()
 	from, to, warnings, err := safety.CheckClone(env.inventory(), req.Source, req.Target, req.AllowMounted)
 	if err != nil {
 		return nil, err
@@ -121,6 +130,7 @@ func PrepareClone(env Env, req CloneRequest) (_ *CloneJob, err error) {
 		return nil, err
 	}
 	src.Advise()
+	rj.claim = held
 	return &CloneJob{RestoreJob: rj, Source: from, Warnings: append(warnings, plan.Warnings...), Disk: img, src: src}, nil
 }
 

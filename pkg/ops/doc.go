@@ -10,7 +10,11 @@
 // LogRestored and LogVerified what it did.
 //
 // A prepared job holds its disks open until Close, so the disk that was
-// checked is the disk that is written. A restore that fails removes the
+// checked is the disk that is written. With Env.Claims set it also claims
+// them (package claim) before the checks, waiting up to two minutes for a
+// look at the disks under way to end, and until Close: the repository
+// finder then leaves them, and the loop and device-mapper devices a
+// restore makes, alone. A restore that fails removes the
 // target file it created; on an existing disk it returns a PartialError,
 // made from what the engine reported (how far it got, whether the old
 // table was cleared and the new one written, which step after the data

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lifeboat-dev/lifeboat/pkg/claim"
 	"github.com/lifeboat-dev/lifeboat/pkg/disk"
 	"github.com/lifeboat-dev/lifeboat/pkg/engine"
 	"github.com/lifeboat-dev/lifeboat/pkg/image"
@@ -31,6 +32,29 @@ type Env struct {
 	// Rescue is set in the rescue environment, which may mount efivarfs
 	// to read and write the firmware's boot entries.
 	Rescue bool
+	// Claims, when set, is where jobs claim the disks they work on, before
+	// their checks and until Close, so that the repository finder of the
+	// rescue environment (on any console) stays off them; see package
+	// claim. Nil: no claims, for hosts that run no finder.
+	Claims *claim.Registry
+}
+
+// claimWait bounds how long a job waits for a look at the disks under way
+// to finish before it claims its disks.
+const claimWait = 2 * time.Minute
+
+// claim claims devices for job (nothing when e.Claims is nil).
+func (e Env) claim(job string, devices ...string) (*claim.Held, error) {
+	if e.Claims == nil {
+		return &claim.Held{}, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), claimWait)
+	defer cancel()
+	h, err := e.Claims.Take(ctx, job, devices...)
+	if errors.Is(err, context.DeadlineExceeded) {
+		return nil, fmt.Errorf("the %s cannot start: the disks have been looked at for repositories for over %v and the look has not finished (a failing drive?); try again: %w", job, claimWait, err)
+	}
+	return h, err
 }
 
 func (e Env) inventory() inventory.Source {
@@ -69,14 +93,15 @@ type CaptureJob struct {
 	Size int64
 	Repo *repo.Repo
 
-	env Env
-	req CaptureRequest
-	src *disk.Disk
+	env   Env
+	req   CaptureRequest
+	src   *disk.Disk
+	claim *claim.Held
 }
 
 // PrepareCapture checks the request (name, safety rules), opens the source
 // and the repository, and returns a job ready to run. Close it when done.
-func PrepareCapture(env Env, req CaptureRequest) (*CaptureJob, error) {
+func PrepareCapture(env Env, req CaptureRequest) (_ *CaptureJob, err error) {
 	if err := image.ValidName(req.Name); err != nil {
 		return nil, err
 	}
@@ -86,6 +111,15 @@ func PrepareCapture(env Env, req CaptureRequest) (*CaptureJob, error) {
 	if req.Repo == "" {
 		return nil, errors.New("capture: no repository given")
 	}
+	held, err := env.claim("capture of "+req.Source, req.Source)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			held.Release()
+		}
+	}()
 	dev, warnings, err := safety.CheckCaptureSource(env.inventory(), req.Source, req.Repo, req.AllowMounted)
 	if err != nil {
 		return nil, err
@@ -120,7 +154,7 @@ func PrepareCapture(env Env, req CaptureRequest) (*CaptureJob, error) {
 		return nil, fmt.Errorf("capture %s: %w", req.Source, err)
 	}
 	src.Advise()
-	return &CaptureJob{Source: dev, Warnings: warnings, Plan: plan, Size: src.Size(), Repo: r, env: env, req: req, src: src}, nil
+	return &CaptureJob{Source: dev, Warnings: warnings, Plan: plan, Size: src.Size(), Repo: r, env: env, req: req, src: src, claim: held}, nil
 }
 
 // Identity is what the image records about the source.
@@ -151,8 +185,14 @@ func (j *CaptureJob) firmwareBoot() *image.Boot {
 	return firmwareBoot(j.Plan.Table, j.env.Rescue)
 }
 
-// Close releases the source.
-func (j *CaptureJob) Close() error { return j.src.Close() }
+// Close releases the source and the claim on it.
+func (j *CaptureJob) Close() error {
+	err := j.src.Close()
+	if cerr := j.claim.Release(); err == nil {
+		err = cerr
+	}
+	return err
+}
 
 // RestoreRequest says which image goes onto which target, and how.
 type RestoreRequest struct {
@@ -210,6 +250,7 @@ type RestoreJob struct {
 	dst    *disk.Disk
 	spill  *engine.Spill
 	repo   *repo.Repo // where Image is, for its read lock while Run runs
+	claim  *claim.Held
 	failed bool
 }
 
@@ -249,6 +290,15 @@ func PrepareRestore(env Env, req RestoreRequest) (_ *RestoreJob, err error) {
 		return nil, err
 	}
 	m := im.M
+	held, err := env.claim("restore to "+req.Target, req.Target)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil || req.PlanOnly {
+			held.Release() // a plan writes nothing: its claim covers the checks
+		}
+	}()
 	dev, err := safety.CheckRestoreTarget(env.inventory(), req.Target, req.Repo)
 	if err != nil {
 		return nil, err
@@ -261,7 +311,7 @@ func PrepareRestore(env Env, req RestoreRequest) (_ *RestoreJob, err error) {
 	if err != nil {
 		return nil, err
 	}
-	job.Image, job.codec, job.repo = im, codec, r
+	job.Image, job.codec, job.repo, job.claim = im, codec, r, held
 	return job, nil
 }
 
@@ -570,6 +620,9 @@ func (j *RestoreJob) Close() error {
 	err := j.closeDisk()
 	if j.codec != nil {
 		j.codec.Close()
+	}
+	if cerr := j.claim.Release(); err == nil {
+		err = cerr
 	}
 	return err
 }

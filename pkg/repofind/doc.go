@@ -73,6 +73,17 @@
 // File systems that hold no repository are unmounted right after looking;
 // those that hold one stay mounted, read-only, until MakeWritable or Close.
 //
+// # Jobs' disks
+//
+// Scan holds the lock of the claims registry (package claim) while it
+// looks, and reads the jobs' live claims first. A capture, restore or
+// clone claims its disks before it checks them, waiting for a look under
+// way to end, so that it never finds its disk mounted for a look, nor set
+// read-only under its writes. While any claim is live Scan passes over the
+// claimed disks and their partitions, and every loop, device-mapper and
+// network block device: jobs make such devices over the disks they work on
+// (to shrink a file system in place) and they hold the same data.
+//
 // # Room for a new repository
 //
 // A file system that holds no repository, of a kind Lifeboat writes to
@@ -97,8 +108,8 @@
 //
 // # Failing
 //
-// Scan fails only when the inventory, mountinfo or /proc/filesystems cannot
-// be read, when MountRoot cannot be made, or when its context ends. A device
+// Scan fails only when the inventory, mountinfo, /proc/filesystems or the
+// claims cannot be read, when MountRoot cannot be made, or when its context ends. A device
 // that cannot be opened, made read-only or mounted is a Skipped entry (with
 // Err when the cause is worth showing, such as EIO or EPERM), never an error
 // of the whole scan. Each device is looked at in a goroutine while Scan

@@ -10,10 +10,10 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/lifeboat-dev/lifeboat/pkg/claim"
 	"github.com/lifeboat-dev/lifeboat/pkg/inventory"
 )
 
@@ -95,6 +95,12 @@ type Finder struct {
 	// MinFree is the free space a file system must have to be offered for
 	// a new repository (Space.Unfit); DefaultMinFree when 0.
 	MinFree int64
+	// Claims is where jobs claim the disks they work on (package claim);
+	// while a claim is live, Scan passes over the claimed disks and every
+	// loop, device-mapper and network block device. When its Dir is empty,
+	// the directory "claims" beside MountRoot: claim.DefaultDir for the
+	// default MountRoot. Scans hold its lock while they look.
+	Claims claim.Registry
 
 	pending sync.WaitGroup // goroutines looking at a device, waited for only by tests
 
@@ -129,6 +135,7 @@ var (
 type candidate struct {
 	name, path, disk string
 	major, minor     uint32
+	diskDev          claim.Device // of the whole disk
 	size             int64
 	readOnly         bool
 	noMedium         bool // an empty CD or DVD drive: never opened
@@ -147,6 +154,14 @@ func (f *Finder) mountRoot() string {
 		return abs
 	}
 	return f.MountRoot
+}
+
+// claims returns the registry of jobs' claims.
+func (f *Finder) claims() claim.Registry {
+	if f.Claims.Dir != "" {
+		return f.Claims
+	}
+	return claim.Registry{Dir: filepath.Join(filepath.Dir(f.mountRoot()), "claims")}
 }
 
 func (f *Finder) source() inventory.Source { return f.Source.WithDefaults() }
@@ -170,6 +185,12 @@ func (f *Finder) Scan(ctx context.Context) (Result, error) {
 		return Result{}, fmt.Errorf("look for repositories: %w", err)
 	}
 	defer unlock()
+	// Under the scan lock no claim can start: what Live returns holds
+	// for the whole scan.
+	claims, err := f.claims().Live()
+	if err != nil {
+		return Result{}, fmt.Errorf("look for repositories: %w", err)
+	}
 	src := f.source()
 	disks, err := inventory.Scan(src)
 	if err != nil {
@@ -202,7 +223,7 @@ func (f *Finder) Scan(ctx context.Context) (Result, error) {
 		if err := ctx.Err(); err != nil {
 			return res, fmt.Errorf("look for repositories: stopped before %s: %w", c.path, err)
 		}
-		if reason := c.passOver(); reason != "" {
+		if reason := c.passOver(claims); reason != "" {
 			res.Skipped = append(res.Skipped, Skipped{Device: c.path, Disk: c.disk, Reason: reason})
 			continue
 		}
@@ -283,21 +304,35 @@ func candidates(disks []inventory.Disk, filter func(inventory.Disk) bool) []cand
 		}
 		if len(d.Partitions) == 0 {
 			out = append(out, candidate{name: d.Name, path: d.Path, disk: d.Name, major: d.Major, minor: d.Minor,
-				size: d.Size, readOnly: d.ReadOnly, noMedium: d.NoMedium, holders: d.Holders, uses: uses(d.Name),
+				diskDev: claim.Device{Major: d.Major, Minor: d.Minor},
+				size:    d.Size, readOnly: d.ReadOnly, noMedium: d.NoMedium, holders: d.Holders, uses: uses(d.Name),
 				model: d.Model, serial: d.Serial, boot: d.Boot})
 			continue
 		}
 		for _, p := range d.Partitions {
 			out = append(out, candidate{name: p.Name, path: p.Path, disk: d.Name, major: p.Major, minor: p.Minor,
-				size: p.Size, readOnly: p.ReadOnly || d.ReadOnly, holders: p.Holders, uses: uses(p.Name),
+				diskDev: claim.Device{Major: d.Major, Minor: d.Minor},
+				size:    p.Size, readOnly: p.ReadOnly || d.ReadOnly, holders: p.Holders, uses: uses(p.Name),
 				number: p.Number, model: d.Model, serial: d.Serial, boot: d.Boot})
 		}
 	}
 	return out
 }
 
-// passOver returns why a device is not looked at, or "".
-func (c candidate) passOver() string {
+// passOver returns why a device is not looked at, or "". claims are the
+// jobs' live claims.
+func (c candidate) passOver(claims []claim.Claim) string {
+	for _, cl := range claims {
+		if cl.Holds(claim.Device{Major: c.major, Minor: c.minor}) || cl.Holds(c.diskDev) {
+			return "in use by the " + cl.Job
+		}
+	}
+	if len(claims) > 0 && madeByJobs(c.disk) {
+		// A job makes loop and device-mapper devices over the disks it
+		// works on (to shrink a file system in place); looking at one
+		// would set it read-only under the job's feet.
+		return "a loop, device-mapper or network block device, not looked at while the " + claims[0].Job + " runs"
+	}
 	for _, u := range c.uses {
 		if u.Swap {
 			return "in use as swap"
@@ -313,6 +348,17 @@ func (c candidate) passOver() string {
 		return "too small to hold a file system"
 	}
 	return ""
+}
+
+// madeByJobs reports whether a disk is of a kind jobs make: loop,
+// device-mapper and network block devices.
+func madeByJobs(disk string) bool {
+	for _, p := range []string{"loop", "dm-", "nbd"} {
+		if strings.HasPrefix(disk, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // pickMount finds where the device is mounted already. It prefers a mount
@@ -538,34 +584,12 @@ func (f *Finder) unmount(m *mount) error {
 // lockScan keeps Finders that share a MountRoot (the text UI on each
 // console of the rescue environment) from looking at the same devices at
 // once, where one would find a device held by the other's look and pass
-// it over: it takes an exclusive lock on MountRoot+".lock", waiting while
-// another Finder scans. The second then sees, in mountinfo, what the first
-// left mounted, and looks there.
+// it over, and keeps jobs from claiming disks in the middle of a look: it
+// takes the claims registry's lock, waiting while another Finder scans.
+// The second then sees, in mountinfo, what the first left mounted, and
+// looks there.
 func (f *Finder) lockScan(ctx context.Context) (unlock func(), err error) {
-	p := f.mountRoot() + ".lock"
-	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
-		return nil, err
-	}
-	lf, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	for {
-		err := unix.Flock(int(lf.Fd()), unix.LOCK_EX|unix.LOCK_NB)
-		if err == nil {
-			return func() { lf.Close() }, nil // closing releases the lock
-		}
-		if !errors.Is(err, unix.EWOULDBLOCK) {
-			lf.Close()
-			return nil, fmt.Errorf("lock %s: %w", p, err)
-		}
-		select {
-		case <-ctx.Done():
-			lf.Close()
-			return nil, fmt.Errorf("waiting for another scan to finish: %w", ctx.Err())
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+	return f.claims().Lock(ctx)
 }
 
 // Hold waits until no Finder sharing MountRoot is scanning and keeps them
