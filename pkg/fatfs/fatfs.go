@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"strings"
+	"time"
 	"unicode/utf16"
 )
 
@@ -193,6 +194,9 @@ type Entry struct {
 	Dir     bool
 	Cluster int64
 	Size    int64
+	// ModTime is the last write time as stored (FAT keeps local time
+	// without a zone, to 2 s; read as UTC, as Linux does by default).
+	ModTime time.Time
 }
 
 const maxEntries = 65536
@@ -246,7 +250,11 @@ func (v *Volume) readDir(c int64, what string) ([]Entry, error) {
 			long = nil
 			continue
 		}
-		base, ext := strings.TrimRight(string(e[0:8]), " "), strings.TrimRight(string(e[8:11]), " ")
+		name83 := append([]byte(nil), e[0:11]...)
+		if name83[0] == 0x05 {
+			name83[0] = 0xE5 // a first byte of 0xE5 is stored as 0x05
+		}
+		base, ext := strings.TrimRight(cp437(name83[0:8]), " "), strings.TrimRight(cp437(name83[8:11]), " ")
 		short := base
 		if ext != "" {
 			short += "." + ext
@@ -278,9 +286,38 @@ func (v *Volume) readDir(c int64, what string) ([]Entry, error) {
 		if g.Bits == 32 {
 			cl |= int64(le.Uint16(e[20:22])) << 16
 		}
-		out = append(out, Entry{Name: name, Short: short, Dir: e[11]&0x10 != 0, Cluster: cl, Size: int64(le.Uint32(e[28:32]))})
+		out = append(out, Entry{Name: name, Short: short, Dir: e[11]&0x10 != 0, Cluster: cl, Size: int64(le.Uint32(e[28:32])),
+			ModTime: fatTime(le.Uint16(e[24:26]), le.Uint16(e[22:24]))})
 	}
 	return out, nil
+}
+
+// cp437High is code page 437 from 0x80 up: how Linux (codepage=437, its
+// default) reads the bytes of short names.
+const cp437High = "ÇüéâäàåçêëèïîìÄÅÉæÆôöòûùÿÖÜ¢£¥₧ƒáíóúñÑªº¿⌐¬½¼¡«»░▒▓│┤╡╢╖╕╣║╗╝╜╛┐└┴┬├─┼╞╟╚╔╩╦╠═╬╧╨╤╥╙╘╒╓╫╪┘┌█▄▌▐▀αßΓπΣσµτΦΘΩδ∞φε∩≡±≥≤⌠⌡÷≈°∙·√ⁿ²■\u00a0"
+
+var cp437Runes = []rune(cp437High)
+
+// cp437 decodes the bytes of a short name.
+func cp437(b []byte) string {
+	var sb strings.Builder
+	for _, c := range b {
+		if c < 0x80 {
+			sb.WriteByte(c)
+		} else {
+			sb.WriteRune(cp437Runes[c-0x80])
+		}
+	}
+	return sb.String()
+}
+
+// fatTime decodes a FAT date and time; a date of 0 is the zero time.
+func fatTime(date, tm uint16) time.Time {
+	if date == 0 {
+		return time.Time{}
+	}
+	return time.Date(1980+int(date>>9), time.Month(date>>5&0xF), int(date&0x1F),
+		int(tm>>11), int(tm>>5&0x3F), int(tm&0x1F)*2, 0, time.UTC)
 }
 
 func (v *Volume) clusterOff(c int64) int64 {
