@@ -17,7 +17,21 @@ type LoopDev struct {
 // Loop attaches a loop device over size bytes of path from off. The device
 // goes away when it is closed (and nothing else holds it).
 func Loop(path string, off, size int64) (*LoopDev, error) {
-	back, err := os.OpenFile(path, os.O_RDWR, 0)
+	return attachLoop(path, off, size, false)
+}
+
+// LoopReadOnly is Loop for reading: the device is read-only and path is
+// opened only for reading.
+func LoopReadOnly(path string, off, size int64) (*LoopDev, error) {
+	return attachLoop(path, off, size, true)
+}
+
+func attachLoop(path string, off, size int64, readOnly bool) (*LoopDev, error) {
+	mode := os.O_RDWR
+	if readOnly {
+		mode = os.O_RDONLY
+	}
+	back, err := os.OpenFile(path, mode, 0)
 	if err != nil {
 		return nil, fmt.Errorf("open %s for a loop device: %w", path, err)
 	}
@@ -34,7 +48,7 @@ func Loop(path string, off, size int64) (*LoopDev, error) {
 			return nil, fmt.Errorf("find a free loop device: %w", err)
 		}
 		dev := fmt.Sprintf("/dev/loop%d", n)
-		f, err := openWait(dev)
+		f, err := openWait(dev, mode)
 		if err != nil {
 			return nil, err
 		}
@@ -42,6 +56,9 @@ func Loop(path string, off, size int64) (*LoopDev, error) {
 		cfg.Info.Offset = uint64(off)
 		cfg.Info.Sizelimit = uint64(size)
 		cfg.Info.Flags = unix.LO_FLAGS_AUTOCLEAR
+		if readOnly {
+			cfg.Info.Flags |= unix.LO_FLAGS_READ_ONLY
+		}
 		if err := unix.IoctlLoopConfigure(int(f.Fd()), &cfg); err != nil {
 			f.Close()
 			lastErr = err
@@ -57,11 +74,11 @@ func Loop(path string, off, size int64) (*LoopDev, error) {
 
 // openWait opens a loop device node, which udev (or devtmpfs) may create
 // a moment after the control device hands out its number.
-func openWait(dev string) (*os.File, error) {
+func openWait(dev string, mode int) (*os.File, error) {
 	var err error
 	for i := 0; i < 50; i++ {
 		var f *os.File
-		if f, err = os.OpenFile(dev, os.O_RDWR, 0); err == nil {
+		if f, err = os.OpenFile(dev, mode, 0); err == nil {
 			return f, nil
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -75,6 +92,17 @@ func (l *LoopDev) Close() error {
 		return nil
 	}
 	unix.IoctlSetInt(int(l.f.Fd()), unix.LOOP_CLR_FD, 0)
+	err := l.f.Close()
+	l.f = nil
+	return err
+}
+
+// Release lets go of the device without detaching it: it goes away by
+// itself once nothing holds it any more (a mount of it, a program).
+func (l *LoopDev) Release() error {
+	if l.f == nil {
+		return nil
+	}
 	err := l.f.Close()
 	l.f = nil
 	return err
