@@ -206,6 +206,21 @@ func TestDamagedChunk(t *testing.T) {
 		t.Errorf("read errors %v do not name chunk %s", readErrs, id)
 	}
 	mu.Unlock()
+	// Copy leaves the file out, with no partial copy, and copies the rest.
+	out := filepath.Join(t.TempDir(), "out")
+	sum, err := Copy(context.Background(), os.DirFS(m.Parts[0].Dir(m.Dir)), []string{"."}, out, CopyOptions{Recursive: true})
+	if err == nil || len(sum.Failed) != 1 || sum.Failed[0].Path != victim.Path {
+		t.Errorf("copy over a corrupt chunk: %+v, %v; want %s alone failed", sum, err, victim.Path)
+	}
+	if _, err := os.Lstat(filepath.Join(out, victim.Path)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a copy of the unreadable file is left: %v", err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(out, filepath.Dir(victim.Path), ".lifeboat-partial-*")); len(left) != 0 {
+		t.Errorf("partial copies left: %v", left)
+	}
+	if sum.Files < 40 {
+		t.Errorf("only %d files copied", sum.Files)
+	}
 	for i, p := range parts {
 		var others []testutil.FileInfo
 		for _, f := range p.Files {
