@@ -61,6 +61,10 @@ Usage:
   lifeboat delete  --repo DIR --name NAME [--yes] [--dry-run] [--json]
   lifeboat prune   --repo DIR [--dry-run] [--json]
   lifeboat note    --repo DIR --name NAME [TEXT | --clear] [--json]
+  lifeboat mount   --repo DIR --name NAME [--background] MOUNTDIR
+  lifeboat umount  MOUNTDIR
+  lifeboat files   ls --repo DIR --name NAME [--part N] [PATH]
+  lifeboat files   cp --repo DIR --name NAME [--part N] [-r] PATH... DEST
   lifeboat tui     [--repo DIR]... [--disk FILE]...
   lifeboat version [--json]
   lifeboat help [COMMAND]
@@ -274,6 +278,45 @@ Sets the note of image NAME to TEXT (replacing the note given at capture),
 removes it with --clear, or prints it. A note is at most 4096 bytes of
 UTF-8 text; newlines and tabs are its only control characters. With
 --json, prints {"image", "note", "changed"}.`,
+	"mount": `lifeboat mount --repo DIR --name NAME [--background] [options] MOUNTDIR
+
+Mounts image NAME read-only at MOUNTDIR (made when missing; it must be
+empty), without restoring it: MOUNTDIR/disk.img is the whole disk
+(readable by root only), and each partition's file system is in a folder
+named by number, label and type (1-System-ntfs). ext2/3/4, FAT, exFAT,
+NTFS, XFS and btrfs are browsable, unclean ones too (nothing is replayed
+or written), images of used blocks only as well as of every sector. Only
+the pieces read are decoded: opening takes a moment whatever the image's
+size. A damaged or missing chunk makes the files over it fail with an I/O
+error (logged with the chunk and offset), and nothing else. Runs until
+Ctrl-C, or until lifeboat umount MOUNTDIR; with --background it mounts,
+prints what is where, and goes on in a process of its own. Needs root and
+FUSE; deletes and prunes of the repository wait while it is mounted.
+
+Options:
+  --background   serve the mount from a background process
+  --cache SIZE   memory for decoded pieces of the image (default 256M)
+  --json         print {"dir", "image", "pid", "partitions"} as JSON`,
+	"umount": `lifeboat umount MOUNTDIR
+
+Unmounts an image mounted with lifeboat mount: asks its process to
+unmount, and removes what is left of a mount whose process is gone (was
+killed): the mounts, the loop devices, the process's note. Files still in
+use are detached from MOUNTDIR and let go when their programs close them.`,
+	"files": `lifeboat files ls --repo DIR --name NAME [--part N] [--json] [PATH]
+lifeboat files cp --repo DIR --name NAME [--part N] [-r] [--json] PATH... DEST
+
+Lists or copies files of an image's file systems without restoring it.
+ls without --part lists the partitions; with it, the folder PATH ("/" by
+default) or the file PATH, as mode, size, date and name. cp copies PATH
+(with -r, folders with everything in them) into the folder DEST, or as
+DEST when there is one PATH and DEST does not exist, keeping permissions,
+times, links and (as root) owners; it checks first that DEST has room and
+that nothing is in the way (nothing is overwritten). A file that cannot
+be read (a damaged chunk under it) is left out and listed as NOT COPIED;
+the rest is copied, and the exit code is 1. --part may be left out when
+the image has one partition. As root with FUSE every file system that
+lifeboat mount shows is readable; otherwise FAT ones only.`,
 	"version": `lifeboat version [--json]
 
 Prints Lifeboat's version (with --json, as "version").`,
@@ -331,6 +374,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return e.prune(ctx, rest)
 	case "note":
 		return e.note(ctx, rest)
+	case "mount":
+		return e.mount(ctx, rest)
+	case "umount", "unmount":
+		return e.umount(ctx, rest)
+	case "files":
+		return e.files(ctx, rest)
 	case "tui":
 		return e.tui(ctx, rest)
 	case "boot":

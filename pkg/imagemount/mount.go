@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -74,6 +75,10 @@ type Part struct {
 // Dir is the partition's directory under the mount directory.
 func (p Part) Dir(mountDir string) string { return filepath.Join(mountDir, p.Folder) }
 
+// quiet takes go-fuse's messages: the one it gives, "failed to read from
+// fuse conn" when the kernel ends the connection at an unmount, is no news.
+var quiet = log.New(io.Discard, "", 0)
+
 // Mounted is a mounted image.
 type Mounted struct {
 	Dir    string
@@ -102,7 +107,7 @@ type note struct {
 	// StartTicks is when the process started (/proc/PID/stat), so that a
 	// later process with the same number is not taken for it.
 	StartTicks uint64 `json:"start_ticks"`
-	Parts   []Part    `json:"parts"`
+	Parts      []Part `json:"parts"`
 }
 
 // notePath is where the note of a mount at dir is kept.
@@ -149,6 +154,7 @@ func Mount(ctx context.Context, img Image, dir string, opt Options) (_ *Mounted,
 		MountOptions: fuse.MountOptions{
 			DirectMountStrict: true, AllowOther: true, FsName: "lifeboat:" + m.Name, Name: "lifeboat",
 			Options: []string{"ro", "default_permissions"}, MaxReadAhead: 1 << 20,
+			Logger: quiet,
 		},
 		EntryTimeout: &to, AttrTimeout: &to,
 	})
@@ -318,6 +324,7 @@ func mountPart(img Image, r *Reader, disk string, p Part, dir string, opt Option
 			MountOptions: fuse.MountOptions{
 				DirectMountStrict: true, AllowOther: true, FsName: fmt.Sprintf("lifeboat:%s:%d", img.Manifest().Name, p.Number), Name: "lifeboat-fat",
 				Options: []string{"ro", "default_permissions"}, MaxReadAhead: 1 << 20,
+				Logger: quiet,
 			},
 			EntryTimeout: &to, AttrTimeout: &to,
 		})

@@ -35,3 +35,47 @@ func SetNote(repoDir, name, text string) error {
 	}
 	return r.SetNote(name, text)
 }
+
+// OpenedImage is an image opened to be read in place (mounted, browsed,
+// files copied out): its repository's read lock keeps deletes and prunes
+// from removing its chunks until Close.
+type OpenedImage struct {
+	*repo.Image
+	codec *repo.Codec
+	lock  *repo.Lock
+}
+
+// OpenImage opens image name of the repository at repoDir for reading in
+// place.
+func OpenImage(repoDir, name string) (_ *OpenedImage, err error) {
+	r, err := repo.Open(repoDir)
+	if err != nil {
+		return nil, err
+	}
+	codec, err := repo.NewCodec(repo.LevelDefault, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			codec.Close()
+		}
+	}()
+	lk, err := r.LockRead(repo.OpBrowse, name)
+	if err != nil {
+		return nil, err
+	}
+	im, err := r.OpenImage(name, codec)
+	if err != nil {
+		lk.Unlock()
+		return nil, err
+	}
+	return &OpenedImage{Image: im, codec: codec, lock: lk}, nil
+}
+
+// Close releases the image and its lock.
+func (o *OpenedImage) Close() error {
+	err := o.lock.Unlock()
+	o.codec.Close()
+	return err
+}

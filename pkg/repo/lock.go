@@ -35,6 +35,7 @@ const (
 	OpCapture = "capture"
 	OpRestore = "restore"
 	OpVerify  = "verify"
+	OpBrowse  = "browse" // an image mounted, or files copied out of it
 	OpDelete  = "delete"
 	OpPrune   = "prune"
 )
