@@ -443,9 +443,8 @@ func (f *Finder) lookMounted(c candidate, m inventory.MountInfo) look {
 	if len(found) == 0 {
 		lk := look{skipped: &Skipped{Device: c.path, Disk: c.disk,
 			Reason: fmt.Sprintf("no Lifeboat repository on its %s file system (mounted at %s)", fsType, m.MountPoint)}}
-		if !byUs {
-			lk.space = f.space(c, m.MountPoint, mountType(fsType), ro, devRO, m.MountPoint)
-		}
+		// Ours too: a file system MountSpace mounted to copy files onto.
+		lk.space = f.space(c, m.MountPoint, mountType(fsType), ro, devRO, m.MountPoint)
 		return lk
 	}
 	for i := range found {

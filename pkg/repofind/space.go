@@ -216,21 +216,65 @@ func (f *Finder) CreateRepo(s Space) (Found, error) {
 		syncFS(s.MountPoint)
 		return Found{Dir: dir, Device: s.Device, Disk: s.Disk, FSType: s.FSType, MountPoint: s.MountPoint}, nil
 	}
+	dir, m, err := f.mountSpace(s, where)
+	if err != nil {
+		return Found{}, err
+	}
+	rdir := filepath.Join(dir, NewRepoDir)
+	if _, err := repo.Create(rdir); err != nil {
+		return Found{}, fmt.Errorf("%s: %w", where, errors.Join(err, f.release(m)))
+	}
+	syncFS(dir)
+	return Found{Dir: rdir, Device: s.Device, Disk: s.Disk, FSType: s.FSType, MountPoint: dir, MountedByUs: true}, nil
+}
+
+// MountSpace mounts the file system s (from Scan's Spaces) read-write
+// under MountRoot, as CreateRepo does, to copy files onto it, and returns
+// where; one someone else has mounted read-write is used where it is. It
+// stays mounted until Close or UnmountAll. It refuses what CreateRepo
+// refuses, except for too little room (ErrLowSpace): a few files may fit.
+func (f *Finder) MountSpace(s Space) (string, error) {
+	where := "mount " + s.Device + " to write to it"
+	if s.Unfit != nil && !errors.Is(s.Unfit, ErrLowSpace) {
+		return "", fmt.Errorf("%s: %w", where, s.Unfit)
+	}
+	if s.MountPoint != "" {
+		if err := f.checkSpaceMount(s); err != nil {
+			return "", fmt.Errorf("%s: %w", where, err)
+		}
+		if ro, err := mountedReadOnly(s.MountPoint); err != nil || ro {
+			return "", fmt.Errorf("%s: it is mounted read-only at %s by someone else", where, s.MountPoint)
+		}
+		return s.MountPoint, nil
+	}
+	f.mu.Lock()
+	closed := f.closed
+	f.mu.Unlock()
+	if closed {
+		return "", fmt.Errorf("%s: %w", where, ErrClosed)
+	}
+	dir, _, err := f.mountSpace(s, where)
+	return dir, err
+}
+
+// mountSpace mounts s read-write in a new directory under MountRoot, after
+// checking its device, and registers the mount.
+func (f *Finder) mountSpace(s Space, where string) (string, *mount, error) {
 	// No other Finder sharing MountRoot may be looking at the device.
 	unlock, err := f.lockScan(context.Background())
 	if err != nil {
-		return Found{}, fmt.Errorf("%s: %w", where, err)
+		return "", nil, fmt.Errorf("%s: %w", where, err)
 	}
 	defer unlock()
 	if err := f.checkSpaceDevice(s); err != nil {
-		return Found{}, fmt.Errorf("%s: %w", where, err)
+		return "", nil, fmt.Errorf("%s: %w", where, err)
 	}
 	if err := f.ensureRoot(); err != nil {
-		return Found{}, fmt.Errorf("%s: %w", where, err)
+		return "", nil, fmt.Errorf("%s: %w", where, err)
 	}
 	dir, err := os.MkdirTemp(f.mountRoot(), filepath.Base(s.Device)+"-")
 	if err != nil {
-		return Found{}, fmt.Errorf("%s: make a mount point: %w", where, err)
+		return "", nil, fmt.Errorf("%s: make a mount point: %w", where, err)
 	}
 	if real, err := filepath.EvalSymlinks(dir); err == nil {
 		dir = real
@@ -239,19 +283,14 @@ func (f *Finder) CreateRepo(s Space) (Found, error) {
 	fstype := mountType(s.FSType)
 	if err := mt.mountRW(s.Device, dir, fstype); err != nil {
 		os.Remove(dir)
-		return Found{}, fmt.Errorf("%s: mount it read-write: %w", where, err)
+		return "", nil, fmt.Errorf("%s: mount it read-write: %w", where, err)
 	}
 	m := &mount{device: s.Device, dir: dir, fstype: fstype, mt: mt}
 	if !f.register(m) {
 		f.unmount(m)
-		return Found{}, fmt.Errorf("%s: %w", where, ErrClosed)
+		return "", nil, fmt.Errorf("%s: %w", where, ErrClosed)
 	}
-	rdir := filepath.Join(dir, NewRepoDir)
-	if _, err := repo.Create(rdir); err != nil {
-		return Found{}, fmt.Errorf("%s: %w", where, errors.Join(err, f.release(m)))
-	}
-	syncFS(dir)
-	return Found{Dir: rdir, Device: s.Device, Disk: s.Disk, FSType: s.FSType, MountPoint: dir, MountedByUs: true}, nil
+	return dir, m, nil
 }
 
 // checkSpaceDevice checks that the device of s is still the one looked

@@ -318,3 +318,54 @@ func TestCreateRepoChecksTheDrive(t *testing.T) {
 		t.Errorf("%s left mounted: %+v", dev, ms)
 	}
 }
+
+// TestMountSpace: a file system with no repository is mounted read-write
+// to copy files onto, even with too little room for a repository, files
+// written there are on the disk after UnmountAll, and a second MountSpace
+// after a rescan finds it where it is.
+func TestMountSpace(t *testing.T) {
+	testutil.Root(t)
+	dev := attach(t, ext4File(t, "stick.img"), false)
+	root := mountRoot(t)
+	f := &Finder{MountRoot: root, Filter: only(dev), MinFree: 1 << 40}
+	closeAtEnd(t, f)
+	res, err := f.Scan(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Spaces) != 1 || !errors.Is(res.Spaces[0].Unfit, ErrLowSpace) {
+		t.Fatalf("spaces %+v: want one, too small for a repository", res.Spaces)
+	}
+	if _, err := f.CreateRepo(res.Spaces[0]); !errors.Is(err, ErrLowSpace) {
+		t.Errorf("CreateRepo on a small space: %v", err)
+	}
+	dir, err := f.MountSpace(res.Spaces[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(dir, root+"/") {
+		t.Errorf("mounted at %s, not under %s", dir, root)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "copied.txt"), []byte("kept"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err = f.Scan(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Spaces) != 1 {
+		t.Fatalf("rescan: spaces %+v, skipped %+v", res.Spaces, res.Skipped)
+	}
+	again, err := f.MountSpace(res.Spaces[0])
+	if err != nil || again != dir {
+		t.Errorf("second MountSpace: %s, %v; want %s", again, err, dir)
+	}
+	if err := f.UnmountAll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	withMounted(t, dev, func(d string) {
+		if b, err := os.ReadFile(filepath.Join(d, "copied.txt")); err != nil || string(b) != "kept" {
+			t.Errorf("copied file: %q, %v", b, err)
+		}
+	})
+}
