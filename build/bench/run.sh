@@ -194,6 +194,44 @@ BEFORE=""
 cleanup
 loop=""
 
+# Browsing: how long from lifeboat mount to the first listing of the ext4
+# root, next to what an image explorer that must restore the partition
+# first pays (Rescuezilla: partclone -r of the partition into a file, then
+# a mount); then one large file read out of the mounted image, next to the
+# same file read from the reference disk itself and to the whole restore.
+mnt="$work/mnt" refmnt="$work/refmnt"
+mkdir -p "$refmnt"
+read -r p2_off p2_size _ <<< "${layout[1]}"
+browse_cleanup() {
+	"$lifeboat" umount "$mnt" >/dev/null 2>&1 || true
+	umount "$refmnt" 2>/dev/null || true
+	umount "$work/p2mnt" 2>/dev/null || true
+}
+trap 'browse_cleanup; cleanup' EXIT
+BEFORE="'$lifeboat' umount '$mnt' >/dev/null 2>&1 || true"
+measure "'$lifeboat' mount --background --repo '$work/repo' --name ref '$mnt' >/dev/null && ls -la '$mnt'/2-*/ >/dev/null"
+browse_rows=("lifeboat mount, first listing"$'\t'"$WALL")
+BEFORE="umount '$work/p2mnt' 2>/dev/null || true; rm -f '$work/p2.img'; truncate -s $p2_size '$work/p2.img'; mkdir -p '$work/p2mnt'"
+measure "zstd -dc -q '$work/cz/part2.pc.zst' | partclone.extfs -q -r -s - -o '$work/p2.img' 2>/dev/null && mount -o ro,loop,noload '$work/p2.img' '$work/p2mnt' && ls -la '$work/p2mnt' >/dev/null"
+browse_rows+=("partclone -r of the partition, mount, list"$'\t'"$WALL")
+umount "$work/p2mnt"
+rm -f "$work/p2.img"
+big=$(cd "$mnt"/2-*/ && find . -xdev -type f -printf '%s %P\n' | sort -n | tail -1)
+big_size=${big%% *} big=${big#* }
+big_mib=$(awk -v b="$big_size" 'BEGIN { printf "%.0f", b / 1048576 }')
+BEFORE=""
+measure "cat '$mnt'/2-*/'$big' > /dev/null"
+browse_rows+=("read $big ($big_mib MiB) from lifeboat mount"$'\t'"$WALL")
+"$lifeboat" umount "$mnt" >/dev/null
+p2=$(losetup -r -f --show -o "$p2_off" --sizelimit "$p2_size" "$ref")
+parts+=("$p2")
+mount -o ro,noload "$p2" "$refmnt"
+measure "cat '$refmnt/$big' > /dev/null"
+browse_rows+=("read it from the reference disk"$'\t'"$WALL")
+umount "$refmnt"
+cleanup
+browse_rows+=("lifeboat restore of the whole disk"$'\t'"$(printf '%s\n' "${rows[@]}" | awk -F'\t' '$1 == "lifeboat restore" { print $2 }')")
+
 # Table: each peer line compares with Lifeboat's line of the same kind.
 printf '\n%-34s %9s %6s %9s %6s %12s %6s\n' "command" "wall s" "x" "CPU s" "x" "size MiB" "x"
 json="["
@@ -212,8 +250,24 @@ for r in "${rows[@]}"; do
 	json+=$(printf '\n  {"command": "%s", "wall_s": %s, "cpu_s": %s, "bytes": %s}' "$name" "$wall" "$cpu" "$([ "$bytes" = - ] && echo null || echo "$bytes")")
 done
 json+=$'\n]'
+printf '\n%-46s %9s %6s\n' "browse" "wall s" "x"
+browse_base="" read_base=""
+json=${json%$'\n]'}
+for r in "${browse_rows[@]}"; do
+	IFS=$'\t' read -r name wall <<< "$r"
+	case "$name" in
+	"lifeboat mount, first listing") browse_base=$wall base=$wall ;;
+	"read "*"from lifeboat mount") read_base=$wall base=$wall ;;
+	*) base=${read_base:-$browse_base} ;;
+	esac
+	printf '%-46s %9s %6s\n' "$name" "$wall" "$(awk -v a="$wall" -v b="$base" 'BEGIN { if (b > 0) printf "%.2f", a / b; else printf "-" }')"
+	json+=","
+	json+=$(printf '\n  {"browse": "%s", "wall_s": %s}' "$name" "$wall")
+done
+json+=$'\n]'
 echo "$json" > "$work/bench.json"
 echo
-echo "x: ratio to Lifeboat's line of the same kind (capture or restore); above 1 means Lifeboat is faster or smaller."
+echo "x: ratio to Lifeboat's line of the same kind (capture or restore; in browse, the mount's first listing"
+echo "   or the read of the file out of the mounted image); above 1 means Lifeboat is faster or smaller."
 echo "Results also in $work/bench.json"
 for n in "${notes[@]}"; do echo "note: $n"; done
