@@ -88,6 +88,13 @@ type UI struct {
 	home    *homeScreen
 	images  *imagesScreen
 	jobBusy bool
+
+	// openImages are the images opened for browsing, closed when the UI
+	// stops if they are still open.
+	openImages closers
+	// copyMounts are where file systems without a repository were mounted
+	// to copy files onto, by device; under findMu.
+	copyMounts map[string]string
 }
 
 type repoEntry struct {
@@ -134,6 +141,9 @@ func Run(ctx context.Context, cfg Config) error {
 	}()
 	err := u.app.Run()
 	cancel()
+	// Before the finder unmounts the drives: a browsed image may live on
+	// one of them.
+	u.openImages.closeAll()
 	if cfg.Find != nil {
 		u.findMu.Lock()
 		if cerr := cfg.Find.Close(); cerr != nil && err == nil {

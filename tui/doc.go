@@ -46,4 +46,19 @@
 // edits an image's note and prunes the repository. Deletes and prunes
 // are refused, with the capture named, while a capture writes into the
 // same repository.
+//
+// o on an image opens it for browsing (ops.OpenImage, whose read lock
+// keeps deletes and prunes away, and imagemount.Browse, a private
+// read-only mount), off the UI goroutine: its partitions are listed, each
+// with the reason when it cannot be read; Enter lists one's folders
+// (each folder read off the UI goroutine), Space marks entries, c copies
+// the marked ones (or the highlighted one) onto a chosen drive: a found
+// repository's file system (made writable), a typed repository's folder's
+// file system, or a file system without a repository (mounted read-write
+// by repofind.Finder.MountSpace), into lifeboat-files/<image> <time>
+// there, after a confirmation with the size and the free space, as a job
+// (imagemount.Copy: no overwrite, room checked first, unreadable files
+// left out and listed). Esc from the partitions unmounts and releases the
+// image; an image still open when the UI stops is closed before the
+// finder unmounts the drives.
 package tui

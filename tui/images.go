@@ -17,7 +17,7 @@ import (
 	"github.com/lifeboat-dev/lifeboat/pkg/units"
 )
 
-const imagesHints = "[::b]Enter[::-] info  [::b]r[::-] restore  [::b]v[::-] verify  [::b]d[::-] delete  [::b]n[::-] note  [::b]p[::-] prune  [::b]a[::-] add  [::b]Esc[::-] back"
+const imagesHints = "[::b]Enter[::-] info  [::b]o[::-] open  [::b]r[::-] restore  [::b]v[::-] verify  [::b]d[::-] delete  [::b]n[::-] note  [::b]p[::-] prune  [::b]a[::-] add  [::b]Esc[::-] back"
 
 // imagesScreen lists repositories and the images of the selected one.
 type imagesScreen struct {
@@ -61,6 +61,10 @@ func newImagesScreen(u *UI) *imagesScreen {
 			return ev
 		}
 		switch ev.Rune() {
+		case 'o':
+			if im := s.selected(); im != nil {
+				u.openImage(s.repo, im.Name)
+			}
 		case 'r':
 			if im := s.selected(); im != nil {
 				u.startRestore(im.Manifest, s.repo)
@@ -249,6 +253,9 @@ func (s *imagesScreen) details() {
 		switch {
 		case ev.Key() == tcell.KeyEscape || ev.Key() == tcell.KeyEnter:
 			s.u.back()
+		case ev.Rune() == 'o':
+			s.u.back()
+			s.u.openImage(s.repo, m.Name)
 		case ev.Rune() == 'r':
 			s.u.back()
 			s.u.startRestore(m, s.repo)
@@ -260,7 +267,7 @@ func (s *imagesScreen) details() {
 		}
 		return nil
 	})
-	s.u.addPage(name, view, "[::b]r[::-] restore  [::b]v[::-] verify  [::b]Esc[::-] back")
+	s.u.addPage(name, view, "[::b]o[::-] open  [::b]r[::-] restore  [::b]v[::-] verify  [::b]Esc[::-] back")
 	s.u.show(name)
 }
 

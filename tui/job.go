@@ -217,6 +217,8 @@ func advice(err error) string {
 		// A cancelled capture or restore says what it left and what to
 		// do in its own message.
 		return ""
+	case errors.As(err, new(*copyError)):
+		return copyAdvice(err)
 	case errors.As(err, &tse) && tse.Shrunk:
 		return fmt.Sprintf("Choose a target of at least %s (the partitions with their file systems shrunk as far as they go), or restore another image.", units.Bytes(tse.Need))
 	case errors.As(err, &tse):
