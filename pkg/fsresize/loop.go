@@ -57,7 +57,12 @@ func attachLoop(path string, off, size int64, readOnly bool) (*LoopDev, error) {
 		cfg.Info.Sizelimit = uint64(size)
 		cfg.Info.Flags = unix.LO_FLAGS_AUTOCLEAR
 		if readOnly {
-			cfg.Info.Flags |= unix.LO_FLAGS_READ_ONLY
+			// Direct I/O: reads go to the file in the sizes the file
+			// system asks for, not through the file's page cache in
+			// small pieces (a file served through FUSE reads several
+			// times faster so); the kernel falls back to buffered
+			// reads where the file cannot do direct I/O.
+			cfg.Info.Flags |= unix.LO_FLAGS_READ_ONLY | unix.LO_FLAGS_DIRECT_IO
 		}
 		if err := unix.IoctlLoopConfigure(int(f.Fd()), &cfg); err != nil {
 			f.Close()

@@ -106,6 +106,7 @@ func (b *Browser) FS(n int) (fs.FS, error) {
 // Close unmounts the private mount.
 func (b *Browser) Close() error {
 	if b.Mounted == nil {
+		b.r.Close()
 		return nil
 	}
 	err := b.Mounted.Unmount(true)

@@ -153,12 +153,13 @@ func Mount(ctx context.Context, img Image, dir string, opt Options) (_ *Mounted,
 	server, err := gofs.Mount(dir, root, &gofs.Options{
 		MountOptions: fuse.MountOptions{
 			DirectMountStrict: true, AllowOther: true, FsName: "lifeboat:" + m.Name, Name: "lifeboat",
-			Options: []string{"ro", "default_permissions"}, MaxReadAhead: 1 << 20,
+			Options: []string{"ro", "default_permissions"}, MaxReadAhead: 1 << 20, MaxWrite: 1 << 20,
 			Logger: quiet,
 		},
 		EntryTimeout: &to, AttrTimeout: &to,
 	})
 	if err != nil {
+		r.Close()
 		return nil, fmt.Errorf("mount image %s at %s through FUSE: %w", m.Name, dir, err)
 	}
 	mt := &Mounted{Dir: dir, Reader: r, server: server, state: notePath(opt.StateDir, dir), done: make(chan struct{})}
@@ -323,7 +324,7 @@ func mountPart(img Image, r *Reader, disk string, p Part, dir string, opt Option
 		srv, err := gofs.Mount(dir, &fsNode{fsys: v.FS(), name: ".", onError: opt.OnError}, &gofs.Options{
 			MountOptions: fuse.MountOptions{
 				DirectMountStrict: true, AllowOther: true, FsName: fmt.Sprintf("lifeboat:%s:%d", img.Manifest().Name, p.Number), Name: "lifeboat-fat",
-				Options: []string{"ro", "default_permissions"}, MaxReadAhead: 1 << 20,
+				Options: []string{"ro", "default_permissions"}, MaxReadAhead: 1 << 20, MaxWrite: 1 << 20,
 				Logger: quiet,
 			},
 			EntryTimeout: &to, AttrTimeout: &to,
@@ -415,6 +416,7 @@ func (m *Mounted) Unmount(lazy bool) error {
 		return err
 	}
 	m.server.Wait()
+	m.Reader.Close()
 	os.Remove(m.state)
 	return nil
 }

@@ -50,6 +50,8 @@ type Reader struct {
 	loading map[int]*load
 	last    int // the extent read last
 	ahead   chan struct{}
+	pending sync.WaitGroup // read-ahead under way
+	closed  bool
 
 	hits, misses, failed atomic.Int64
 }
@@ -147,13 +149,27 @@ func (r *Reader) extent(i int, user bool) ([]byte, error) {
 		}
 		return l.data, l.err
 	}
-	l := &load{done: make(chan struct{})}
-	r.loading[i] = l
+	l := r.startLocked(i)
 	r.mu.Unlock()
-
 	if user {
 		r.misses.Add(1)
 	}
+	r.fill(i, l)
+	if l.err != nil && user {
+		r.fail(l.err)
+	}
+	return l.data, l.err
+}
+
+// startLocked records that extent i is being decoded.
+func (r *Reader) startLocked(i int) *load {
+	l := &load{done: make(chan struct{})}
+	r.loading[i] = l
+	return l
+}
+
+// fill decodes extent i for l and caches it.
+func (r *Reader) fill(i int, l *load) {
 	// A new buffer each time: an evicted extent's may still be copied
 	// from by a reader.
 	l.data, l.err = r.src.Extent(i, nil, nil)
@@ -168,10 +184,6 @@ func (r *Reader) extent(i int, user bool) ([]byte, error) {
 	}
 	r.mu.Unlock()
 	close(l.done)
-	if l.err != nil && user {
-		r.fail(l.err)
-	}
-	return l.data, l.err
 }
 
 func (r *Reader) fail(err error) {
@@ -184,6 +196,9 @@ func (r *Reader) fail(err error) {
 // readAheadLocked starts decoding the extents after i that are neither
 // cached nor loading, while a read-ahead worker is free.
 func (r *Reader) readAheadLocked(i int) {
+	if r.closed {
+		return
+	}
 	last := int((r.size - 1) / r.extentSize)
 	for k := i + 1; k <= min(i+readAhead, last); k++ {
 		if _, ok := r.slots[k]; ok {
@@ -197,9 +212,24 @@ func (r *Reader) readAheadLocked(i int) {
 		default:
 			return // every worker busy
 		}
-		go func(k int) {
+		// Recorded now, so that a reader that comes to it next waits
+		// for this decoding rather than starting its own.
+		l := r.startLocked(k)
+		r.pending.Add(1)
+		go func() {
+			defer r.pending.Done()
 			defer func() { <-r.ahead }()
-			r.extent(k, false)
-		}(k)
+			r.fill(k, l)
+		}()
 	}
+}
+
+// Close stops read-ahead and waits for the decoding under way, so that
+// the image's codec may be closed after it. Reads still work, without
+// read-ahead.
+func (r *Reader) Close() {
+	r.mu.Lock()
+	r.closed = true
+	r.mu.Unlock()
+	r.pending.Wait()
 }

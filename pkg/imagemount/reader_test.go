@@ -32,6 +32,7 @@ func TestReader(t *testing.T) {
 	var errMu sync.Mutex
 	var seen []error
 	rd := NewReader(im, extent, 4*extent)
+	defer rd.Close()
 	rd.OnError = func(err error) { errMu.Lock(); seen = append(seen, err); errMu.Unlock() }
 
 	var wg sync.WaitGroup
@@ -55,8 +56,11 @@ func TestReader(t *testing.T) {
 	}
 	wg.Wait()
 
-	// Sequential: most extents are decoded ahead of the reader.
+	// Sequential: extents are decoded ahead of the reader (how many
+	// depends on how fast the reader goes, but the third is always
+	// started at the second's first read).
 	seq := NewReader(im, extent, 16*extent)
+	defer seq.Close()
 	buf := make([]byte, 16<<10)
 	for off := int64(0); off < int64(len(data)); off += int64(len(buf)) {
 		if _, err := seq.ReadAt(buf, off); err != nil {
@@ -64,7 +68,7 @@ func TestReader(t *testing.T) {
 		}
 	}
 	hits, misses, _ := seq.Stats()
-	if misses > int64(len(data)/extent)/2 {
+	if misses >= int64(len(data)/extent) {
 		t.Errorf("sequential read: %d of %d extents decoded on demand (%d hits); read-ahead did not run", misses, len(data)/extent, hits)
 	}
 
@@ -81,6 +85,7 @@ func TestReader(t *testing.T) {
 		t.Fatal(err)
 	}
 	fresh := NewReader(im, extent, 4*extent)
+	defer fresh.Close()
 	fresh.OnError = rd.OnError
 	for try := 0; try < 2; try++ {
 		if _, err := fresh.ReadAt(make([]byte, 10), 5*extent+100); err == nil || !bytes.Contains([]byte(err.Error()), []byte(id.String())) {
