@@ -91,7 +91,7 @@ func (u *UI) openImage(repoDir, name string) {
 	u.logf("browse %s of %s: opening", name, repoDir)
 	go func() {
 		var br *imagemount.Browser
-		img, err := ops.OpenImage(repoDir, name)
+		img, err := ops.OpenImage(u.cfg.Env, repoDir, name)
 		if err == nil {
 			br, err = imagemount.Browse(u.ctx, img, imagemount.Options{
 				Repo:    repoDir,

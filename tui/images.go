@@ -17,7 +17,12 @@ import (
 	"github.com/lifeboat-dev/lifeboat/pkg/units"
 )
 
-const imagesHints = "[::b]Enter[::-] info  [::b]o[::-] open  [::b]r[::-] restore  [::b]v[::-] verify  [::b]d[::-] delete  [::b]n[::-] note  [::b]p[::-] prune  [::b]a[::-] add  [::b]Esc[::-] back"
+// imagesHints fit an 80-column console; the keys for the repository as a
+// whole (note, prune, add) are on the status line below the table.
+const imagesHints = "[::b]Enter[::-] info  [::b]o[::-] open files  [::b]r[::-] restore  [::b]v[::-] verify  [::b]d[::-] delete  [::b]Esc[::-] back"
+
+// repoKeys is the second line of the status: the other keys.
+const repoKeys = "\n [::b]n[::-] note  [::b]p[::-] prune unused chunks  [::b]a[::-] add a repository"
 
 // imagesScreen lists repositories and the images of the selected one.
 type imagesScreen struct {
@@ -167,7 +172,7 @@ func (s *imagesScreen) selectRepo(i int) {
 			s.table.SetCell(row+1, c, cell)
 		}
 	}
-	s.status.SetText(fmt.Sprintf(" %s in %s", plural(len(list), "image"), cleanLine(s.repo)))
+	s.status.SetText(fmt.Sprintf(" %s in %s", plural(len(list), "image"), cleanLine(s.repo)) + repoKeys)
 	if len(list) > 0 {
 		s.table.Select(1, 0)
 	}

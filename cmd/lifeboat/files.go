@@ -48,7 +48,7 @@ func (e *env) files(ctx context.Context, args []string) error {
 	if op == "ls" && len(pos) > 1 {
 		return usageError("files ls takes one path")
 	}
-	im, err := ops.OpenImage(*repoDir, *name)
+	im, err := ops.OpenImage(e.opsEnv(), *repoDir, *name)
 	if err != nil {
 		return err
 	}

@@ -72,7 +72,7 @@ func (e *env) mount(ctx context.Context, args []string) error {
 		}
 		return err
 	}
-	im, err := ops.OpenImage(*repoDir, *name)
+	im, err := ops.OpenImage(e.opsEnv(), *repoDir, *name)
 	if err != nil {
 		return fail(err)
 	}

@@ -3,6 +3,7 @@ package ops
 import (
 	"context"
 
+	"github.com/lifeboat-dev/lifeboat/pkg/claim"
 	"github.com/lifeboat-dev/lifeboat/pkg/progress"
 	"github.com/lifeboat-dev/lifeboat/pkg/repo"
 )
@@ -43,22 +44,32 @@ type OpenedImage struct {
 	*repo.Image
 	codec *repo.Codec
 	lock  *repo.Lock
+	claim *claim.Held
 }
 
 // OpenImage opens image name of the repository at repoDir for reading in
-// place.
-func OpenImage(repoDir, name string) (_ *OpenedImage, err error) {
+// place. With env.Claims set it holds a claim of no disk until Close: the
+// loop devices a mount of the image makes hold the image's file systems,
+// and the repository finder passes over loop devices while a claim is
+// live.
+func OpenImage(env Env, repoDir, name string) (_ *OpenedImage, err error) {
 	r, err := repo.Open(repoDir)
+	if err != nil {
+		return nil, err
+	}
+	held, err := env.claim("browse of image " + name)
 	if err != nil {
 		return nil, err
 	}
 	codec, err := repo.NewCodec(repo.LevelDefault, 0)
 	if err != nil {
+		held.Release()
 		return nil, err
 	}
 	defer func() {
 		if err != nil {
 			codec.Close()
+			held.Release()
 		}
 	}()
 	lk, err := r.LockRead(repo.OpBrowse, name)
@@ -70,12 +81,15 @@ func OpenImage(repoDir, name string) (_ *OpenedImage, err error) {
 		lk.Unlock()
 		return nil, err
 	}
-	return &OpenedImage{Image: im, codec: codec, lock: lk}, nil
+	return &OpenedImage{Image: im, codec: codec, lock: lk, claim: held}, nil
 }
 
-// Close releases the image and its lock.
+// Close releases the image, its lock and its claim.
 func (o *OpenedImage) Close() error {
 	err := o.lock.Unlock()
 	o.codec.Close()
+	if cerr := o.claim.Release(); err == nil {
+		err = cerr
+	}
 	return err
 }
