@@ -92,7 +92,7 @@ func (e *env) files(ctx context.Context, args []string) error {
 			return jerr
 		}
 	} else if sum.Files+sum.Dirs+sum.Links > 0 {
-		fmt.Fprintf(e.stdout, "copied %d files (%s), %d folders, %d links to %s\n", sum.Files, human(sum.Bytes), sum.Dirs, sum.Links, pos[len(pos)-1])
+		fmt.Fprintf(e.stdout, "copied %s (%s), %s, %s to %s\n", count(int64(sum.Files), "file"), human(sum.Bytes), count(int64(sum.Dirs), "folder"), count(int64(sum.Links), "link"), pos[len(pos)-1])
 		for _, f := range sum.Failed {
 			fmt.Fprintf(e.stdout, "NOT COPIED %s: %s\n", f.Path, f.Err)
 		}

@@ -43,6 +43,7 @@ func (n *imageRoot) OnAdd(ctx context.Context) {
 
 func (n *imageRoot) Getattr(ctx context.Context, f gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	out.Mode = syscall.S_IFDIR | 0o555
+	out.Nlink = 2
 	setTime(&out.Attr, n.created)
 	return 0
 }
@@ -56,6 +57,7 @@ type staticDir struct {
 
 func (n *staticDir) Getattr(ctx context.Context, f gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	out.Mode = syscall.S_IFDIR | 0o555
+	out.Nlink = 2
 	setTime(&out.Attr, n.mtime)
 	return 0
 }
@@ -73,6 +75,7 @@ var _ = (gofs.NodeReader)((*diskNode)(nil))
 
 func (n *diskNode) Getattr(ctx context.Context, f gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	out.Mode = syscall.S_IFREG | 0o400
+	out.Nlink = 1
 	out.Size = uint64(n.r.Size())
 	out.Blocks = (out.Size + 511) / 512
 	setTime(&out.Attr, n.mtime)
