@@ -178,7 +178,9 @@ type browseEntry struct {
 func newBrowseScreen(u *UI, repoDir, name string, br *imagemount.Browser, closeImage func()) *browseScreen {
 	s := &browseScreen{u: u, repo: repoDir, name: name, br: br, close: closeImage, marked: map[string]bool{}}
 	s.page = fmt.Sprintf("~browse%d", time.Now().UnixNano())
-	s.parts = tview.NewList().ShowSecondaryText(false).SetHighlightFullLine(true)
+	// One highlight on the screen at a time: the partition's shows only
+	// while the list has the focus (the file table's title names it).
+	s.parts = tview.NewList().ShowSecondaryText(false).SetHighlightFullLine(true).SetSelectedFocusOnly(true)
 	s.parts.SetBorder(true).SetTitle(" Partitions ")
 	for _, p := range br.Parts {
 		s.parts.AddItem(partLine(p, s.unreadable(p)), "", 0, nil)
