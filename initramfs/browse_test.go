@@ -93,7 +93,18 @@ func TestBrowseImageSecureBoot(t *testing.T) {
 	t.Logf("copied %s after QEMU started:\n%s", v.since(), s)
 	v.keys("Enter")
 	v.waitFor(time.Minute, "Space mark")
+	// Esc to the partition list (its border turns double with the
+	// focus), then Esc closes the image; one key at a time, as two Esc
+	// in a row read as one Alt key.
 	v.keys("Escape")
+	v.waitUntil(time.Minute, "the partition list focused", func(s string) bool {
+		for _, l := range strings.Split(s, "\n") {
+			if strings.Contains(l, "╔") && strings.Contains(l, " Partitions ") {
+				return true
+			}
+		}
+		return false
+	})
 	v.keys("Escape")
 	v.waitFor(time.Minute, "o open files")
 	v.keys("Escape")
