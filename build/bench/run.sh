@@ -212,7 +212,7 @@ BEFORE="'$lifeboat' umount '$mnt' >/dev/null 2>&1 || true"
 measure "'$lifeboat' mount --background --repo '$work/repo' --name ref '$mnt' >/dev/null && ls -la '$mnt'/2-*/ >/dev/null"
 browse_rows=("lifeboat mount, first listing"$'\t'"$WALL")
 BEFORE="umount '$work/p2mnt' 2>/dev/null || true; rm -f '$work/p2.img'; truncate -s $p2_size '$work/p2.img'; mkdir -p '$work/p2mnt'"
-measure "zstd -dc -q '$work/cz/part2.pc.zst' | partclone.extfs -q -r -s - -o '$work/p2.img' 2>/dev/null && mount -o ro,loop,noload '$work/p2.img' '$work/p2mnt' && ls -la '$work/p2mnt' >/dev/null"
+measure "zstd -dc -q '$work/cz/part2.pc.zst' | partclone.extfs -q -r -s - -O '$work/p2.img' 2>/dev/null && mount -o ro,loop,noload '$work/p2.img' '$work/p2mnt' && ls -la '$work/p2mnt' >/dev/null"
 browse_rows+=("partclone -r of the partition, mount, list"$'\t'"$WALL")
 umount "$work/p2mnt"
 rm -f "$work/p2.img"
