@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/lifeboat-dev/lifeboat/pkg/imagemount"
+	"github.com/lifeboat-dev/lifeboat/pkg/inventory"
 	"github.com/lifeboat-dev/lifeboat/pkg/ops"
 	"github.com/lifeboat-dev/lifeboat/pkg/progress"
 	"github.com/lifeboat-dev/lifeboat/pkg/repofind"
@@ -760,45 +761,21 @@ func (u *UI) mountForCopy(sp repofind.Space) (string, error) {
 // readOnlyMount says whether dir is a mount point mounted read-only; an
 // error when it is no mount point.
 func readOnlyMount(dir string) (bool, error) {
-	data, err := os.ReadFile("/proc/self/mountinfo")
+	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
 		return false, err
 	}
-	for _, l := range strings.Split(string(data), "\n") {
-		f := strings.Fields(l)
-		if len(f) > 5 && unescapeMount(f[4]) == dir {
-			return strings.HasPrefix(f[5], "ro,") || f[5] == "ro", nil
+	defer f.Close()
+	mi, err := inventory.ParseMountInfo(f)
+	if err != nil {
+		return false, err
+	}
+	for i := len(mi) - 1; i >= 0; i-- { // the last mount there is the one seen
+		if m := mi[i]; m.MountPoint == dir {
+			return strings.HasPrefix(m.Options, "ro,") || m.Options == "ro", nil
 		}
 	}
 	return false, fmt.Errorf("%s is not mounted", dir)
-}
-
-// unescapeMount undoes mountinfo's octal escapes ("\040" for a blank).
-func unescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			var v byte
-			ok := true
-			for _, c := range []byte(s[i+1 : i+4]) {
-				if c < '0' || c > '7' {
-					ok = false
-					break
-				}
-				v = v*8 + c - '0'
-			}
-			if ok {
-				b.WriteByte(v)
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // confirmCopy shows what is copied where, and copies on Enter.

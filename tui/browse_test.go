@@ -13,6 +13,7 @@ import (
 	"github.com/gdamore/tcell/v2"
 
 	"github.com/lifeboat-dev/lifeboat/internal/testutil"
+	"github.com/lifeboat-dev/lifeboat/pkg/imagemount"
 	"github.com/lifeboat-dev/lifeboat/pkg/ops"
 	"github.com/lifeboat-dev/lifeboat/pkg/progress"
 )
@@ -135,17 +136,9 @@ func browseDirs(t *testing.T) map[string]bool {
 // mountedUnder lists the mounts at or under dir.
 func mountedUnder(t *testing.T, dir string) []string {
 	t.Helper()
-	data, err := os.ReadFile("/proc/self/mountinfo")
+	out, err := imagemount.MountsUnder(dir)
 	if err != nil {
 		t.Fatal(err)
-	}
-	var out []string
-	for _, l := range strings.Split(string(data), "\n") {
-		if f := strings.Fields(l); len(f) > 4 {
-			if mp := unescapeMount(f[4]); mp == dir || strings.HasPrefix(mp, dir+"/") {
-				out = append(out, mp)
-			}
-		}
 	}
 	return out
 }

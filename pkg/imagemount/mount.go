@@ -26,6 +26,7 @@ import (
 	"github.com/lifeboat-dev/lifeboat/pkg/fsprobe"
 	"github.com/lifeboat-dev/lifeboat/pkg/fsresize"
 	"github.com/lifeboat-dev/lifeboat/pkg/image"
+	"github.com/lifeboat-dev/lifeboat/pkg/inventory"
 )
 
 // DefaultStateDir is where each mount leaves a note of itself for Unmount
@@ -447,7 +448,7 @@ func UnmountDir(ctx context.Context, dir, stateDir string) error {
 			}
 		}
 	}
-	mounts, err := mountsUnder(dir)
+	mounts, err := MountsUnder(dir)
 	if err != nil {
 		return err
 	}
@@ -500,53 +501,25 @@ func startTicks(pid int) (uint64, error) {
 	return strconv.ParseUint(f[19], 10, 64)
 }
 
-// mountsUnder lists the mount points at or under dir, in mountinfo order
+// MountsUnder lists the mount points at or under dir, in mountinfo order
 // (a mount after the one it is mounted on).
-func mountsUnder(dir string) ([]string, error) {
-	data, err := os.ReadFile("/proc/self/mountinfo")
+func MountsUnder(dir string) ([]string, error) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	mi, err := inventory.ParseMountInfo(f)
 	if err != nil {
 		return nil, err
 	}
 	var out []string
-	for _, line := range strings.Split(string(data), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 5 {
-			continue
-		}
-		p := unescapeMount(f[4])
-		if p == dir || strings.HasPrefix(p, dir+"/") {
-			out = append(out, p)
+	for _, m := range mi {
+		if m.MountPoint == dir || strings.HasPrefix(m.MountPoint, dir+"/") {
+			out = append(out, m.MountPoint)
 		}
 	}
 	return out, nil
-}
-
-// unescapeMount undoes mountinfo's octal escapes (\040 for a space).
-func unescapeMount(s string) string {
-	if !strings.Contains(s, "\\") {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			var v byte
-			ok := true
-			for _, c := range []byte(s[i+1 : i+4]) {
-				if c < '0' || c > '7' {
-					ok = false
-					break
-				}
-				v = v*8 + c - '0'
-			}
-			if ok {
-				b.WriteByte(v)
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // loopsOver lists the loop devices whose backing file is file.

@@ -68,7 +68,7 @@ func mountAt(t *testing.T, im Image, onError func(error)) *Mounted {
 // mount, a loop device over its disk file, a driver program.
 func checkGone(t *testing.T, dir string) {
 	t.Helper()
-	if l, err := mountsUnder(dir); err != nil || len(l) != 0 {
+	if l, err := MountsUnder(dir); err != nil || len(l) != 0 {
 		t.Errorf("left mounted under %s: %v %v", dir, l, err)
 	}
 	if l := loopsOver(filepath.Join(dir, DiskFile)); len(l) != 0 {
