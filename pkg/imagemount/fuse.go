@@ -42,10 +42,16 @@ func (n *imageRoot) OnAdd(ctx context.Context) {
 }
 
 func (n *imageRoot) Getattr(ctx context.Context, f gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	out.Mode = syscall.S_IFDIR | 0o555
-	out.Nlink = 2
-	setTime(&out.Attr, n.created)
+	dirAttr(&out.Attr, n.created)
 	return 0
+}
+
+// dirAttr is the attributes of the mount's own directories: read-only
+// to all.
+func dirAttr(a *fuse.Attr, t time.Time) {
+	a.Mode = syscall.S_IFDIR | 0o555
+	a.Nlink = 2
+	setTime(a, t)
 }
 
 // staticDir is a partition's directory, empty until the partition is
@@ -56,9 +62,7 @@ type staticDir struct {
 }
 
 func (n *staticDir) Getattr(ctx context.Context, f gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	out.Mode = syscall.S_IFDIR | 0o555
-	out.Nlink = 2
-	setTime(&out.Attr, n.mtime)
+	dirAttr(&out.Attr, n.mtime)
 	return 0
 }
 
