@@ -227,8 +227,8 @@ func (s *browseScreen) unreadable(p imagemount.Part) error {
 		return p.Err
 	case p.How != "":
 		return nil
-	case s.br.Mounted == nil && p.FSType == "vfat":
-		return nil // Lifeboat's FAT reader reads it without a mount
+	case s.br.Mounted == nil && (p.FSType == "vfat" || p.FSType == "exfat"):
+		return nil // Lifeboat's own reader reads it without a mount
 	case s.br.Mounted == nil:
 		return imagemount.ErrNoMount
 	}

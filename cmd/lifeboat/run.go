@@ -316,7 +316,7 @@ that nothing is in the way (nothing is overwritten). A file that cannot
 be read (a damaged chunk under it) is left out and listed as NOT COPIED;
 the rest is copied, and the exit code is 1. --part may be left out when
 the image has one partition. As root with FUSE every file system that
-lifeboat mount shows is readable; otherwise FAT ones only.`,
+lifeboat mount shows is readable; otherwise FAT and exFAT ones only.`,
 	"version": `lifeboat version [--json]
 
 Prints Lifeboat's version (with --json, as "version").`,

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -170,6 +171,21 @@ func FuzzVolume(f *testing.F) {
 		if _, err := v.ReadDir("/"); err != nil && v.G.Bits == 0 {
 			t.Fatal(err)
 		}
+		fsys := v.FS()
+		fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return nil
+			}
+			if strings.Count(p, "/") > 4 {
+				return fs.SkipDir // a damaged volume may loop
+			}
+			if fi, err := d.Info(); err == nil && !d.IsDir() && fi.Size() <= 4<<20 {
+				if b, err := fs.ReadFile(fsys, p); err == nil && int64(len(b)) != fi.Size() {
+					t.Fatalf("%s: read %d bytes, its entry says %d", p, len(b), fi.Size())
+				}
+			}
+			return nil
+		})
 	})
 }
 

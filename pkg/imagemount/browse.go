@@ -4,12 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
-
-	"github.com/lifeboat-dev/lifeboat/pkg/fatfs"
 )
 
 // ErrNoMount is wrapped by Browser.FS for a partition that could only be
@@ -32,8 +29,8 @@ type Browser struct {
 
 // Browse opens img for listing and copying. Where this process can mount
 // (root, with /dev/fuse), it mounts img in a private directory under
-// os.TempDir(); otherwise FAT file systems are still read by Lifeboat's
-// reader and the others give ErrNoMount. Close it when done.
+// os.TempDir(); otherwise FAT and exFAT file systems are still read by
+// Lifeboat's own readers and the others give ErrNoMount. Close it when done.
 func Browse(ctx context.Context, img Image, opt Options) (*Browser, error) {
 	why := mountable()
 	if why == nil {
@@ -93,12 +90,10 @@ func (b *Browser) FS(n int) (fs.FS, error) {
 		}
 		return os.DirFS(p.Dir(b.Mounted.Dir)), nil
 	}
-	if p.FSType == "vfat" {
-		v, err := fatfs.Open(io.NewSectionReader(b.r, p.Start, p.Size), p.Size)
-		if err != nil {
-			return nil, fmt.Errorf("partition %d: %w", n, err)
-		}
-		return v.FS(), nil
+	if fsys, _, err := userReader(b.r, p); err == nil {
+		return fsys, nil
+	} else if p.FSType == "vfat" || p.FSType == "exfat" {
+		return nil, err
 	}
 	return nil, fmt.Errorf("partition %d (%s): %w", n, p.Folder, b.noMount)
 }

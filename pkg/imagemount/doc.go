@@ -23,7 +23,8 @@
 // (norecovery), btrfs (rescue=nologreplay), FAT and exFAT; by ntfs-3g
 // (read-only) for NTFS. Where the kernel has no FAT driver, Lifeboat's
 // own FAT reader (package fatfs) is served through a second FUSE mount;
-// where it has no exFAT driver, exfat-fuse mounts the loop device. So
+// where it has no exFAT driver, exfat-fuse mounts the loop device, or,
+// without exfat-fuse, Lifeboat's exFAT reader (package exfat) is served. So
 // nothing is ever written, file systems captured in an unclean state
 // mount all the same, and images that hold only the used blocks mount
 // like any other (the unused blocks read as zeros, and no file system
@@ -40,7 +41,7 @@
 //
 // Browse gives each partition as an io/fs file system, through a private
 // Mount when the process may mount (root with /dev/fuse), otherwise FAT
-// through Lifeboat's reader alone (ErrNoMount for the rest). Copy copies
+// and exFAT through Lifeboat's readers alone (ErrNoMount for the rest). Copy copies
 // files and trees out of one: contents through a temporary name renamed
 // when whole, permissions, times, symbolic links, owners where the
 // destination allows; it checks free space and that nothing is in the way

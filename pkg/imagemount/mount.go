@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log"
 	"os"
 	"os/exec"
@@ -22,6 +23,7 @@ import (
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"golang.org/x/sys/unix"
 
+	"github.com/lifeboat-dev/lifeboat/pkg/exfat"
 	"github.com/lifeboat-dev/lifeboat/pkg/fatfs"
 	"github.com/lifeboat-dev/lifeboat/pkg/fsprobe"
 	"github.com/lifeboat-dev/lifeboat/pkg/fsresize"
@@ -312,30 +314,62 @@ func mountPart(img Image, r *Reader, disk string, p Part, dir string, opt Option
 		}
 		return sub{dir: dir}, "ntfs-3g", nil
 	case "exfat":
-		if err := runDriver(program(opt.ExFATFuse, "mount.exfat-fuse"), loop.Path, dir); err != nil {
-			return sub{}, "", fmt.Errorf("the kernel has no exFAT driver, and exfat-fuse: %w", err)
+		ferr := runDriver(program(opt.ExFATFuse, "mount.exfat-fuse"), loop.Path, dir)
+		if ferr == nil {
+			return sub{dir: dir}, "exfat-fuse", nil
 		}
-		return sub{dir: dir}, "exfat-fuse", nil
+		s, how, err := serveReader(img, r, p, dir, opt)
+		if err != nil {
+			return sub{}, "", fmt.Errorf("the kernel has no exFAT driver, exfat-fuse: %v, and Lifeboat's reader: %w", ferr, err)
+		}
+		return s, how, nil
 	case "vfat":
-		v, err := fatfs.Open(io.NewSectionReader(r, p.Start, p.Size), p.Size)
-		if err != nil {
-			return sub{}, "", fmt.Errorf("partition %d: %w", p.Number, err)
-		}
-		to := attrTimeout
-		srv, err := gofs.Mount(dir, &fsNode{fsys: v.FS(), name: ".", onError: opt.OnError}, &gofs.Options{
-			MountOptions: fuse.MountOptions{
-				DirectMountStrict: true, AllowOther: true, FsName: fmt.Sprintf("lifeboat:%s:%d", img.Manifest().Name, p.Number), Name: "lifeboat-fat",
-				Options: []string{"ro", "default_permissions"}, MaxReadAhead: 1 << 20, MaxWrite: 1 << 20,
-				Logger: quiet,
-			},
-			EntryTimeout: &to, AttrTimeout: &to,
-		})
-		if err != nil {
-			return sub{}, "", fmt.Errorf("serve the FAT file system of partition %d at %s: %w", p.Number, dir, err)
-		}
-		return sub{dir: dir, server: srv}, "Lifeboat's FAT reader", nil
+		return serveReader(img, r, p, dir, opt)
 	}
 	return sub{}, "", fmt.Errorf("the kernel has no %s driver", p.FSType)
+}
+
+// userReader returns Lifeboat's own reader of partition p's file system
+// (FAT, exFAT) and its name, or an error when there is none.
+func userReader(r *Reader, p Part) (fs.FS, string, error) {
+	sec := io.NewSectionReader(r, p.Start, p.Size)
+	switch p.FSType {
+	case "vfat":
+		v, err := fatfs.Open(sec, p.Size)
+		if err != nil {
+			return nil, "", fmt.Errorf("partition %d: %w", p.Number, err)
+		}
+		return v.FS(), "Lifeboat's FAT reader", nil
+	case "exfat":
+		v, err := exfat.Parse(sec, p.Size)
+		if err != nil {
+			return nil, "", fmt.Errorf("partition %d: %w", p.Number, err)
+		}
+		return v.FS(), "Lifeboat's exFAT reader", nil
+	}
+	return nil, "", fmt.Errorf("partition %d: Lifeboat has no reader of its own for %s", p.Number, p.FSType)
+}
+
+// serveReader serves partition p at dir through FUSE with Lifeboat's own
+// reader of its file system.
+func serveReader(img Image, r *Reader, p Part, dir string, opt Options) (sub, string, error) {
+	fsys, how, err := userReader(r, p)
+	if err != nil {
+		return sub{}, "", err
+	}
+	to := attrTimeout
+	srv, err := gofs.Mount(dir, &fsNode{fsys: fsys, name: ".", onError: opt.OnError}, &gofs.Options{
+		MountOptions: fuse.MountOptions{
+			DirectMountStrict: true, AllowOther: true, FsName: fmt.Sprintf("lifeboat:%s:%d", img.Manifest().Name, p.Number), Name: "lifeboat-" + p.FSType,
+			Options: []string{"ro", "default_permissions"}, MaxReadAhead: 1 << 20, MaxWrite: 1 << 20,
+			Logger: quiet,
+		},
+		EntryTimeout: &to, AttrTimeout: &to,
+	})
+	if err != nil {
+		return sub{}, "", fmt.Errorf("serve the %s file system of partition %d at %s: %w", p.FSType, p.Number, dir, err)
+	}
+	return sub{dir: dir, server: srv}, how, nil
 }
 
 func program(set, name string) string {

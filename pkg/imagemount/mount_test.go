@@ -255,3 +255,30 @@ func hexOf(b []byte) string {
 	}
 	return string(out)
 }
+
+// TestExFATWithoutDriver: where neither the kernel nor exfat-fuse reads
+// exFAT, Lifeboat's own exFAT reader serves the partition, and every file
+// reads as it was put there.
+func TestExFATWithoutDriver(t *testing.T) {
+	testutil.Root(t)
+	src, parts := testutil.FilledDisk(t, "filled.img")
+	_, im := capture(t, src, false, 0)
+	dir := filepath.Join(t.TempDir(), "m")
+	m, err := Mount(context.Background(), im, dir, Options{StateDir: t.TempDir(), ExFATFuse: filepath.Join(t.TempDir(), "no-such-program")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Unmount(true)
+	p := m.Parts[2]
+	if p.FSType != "exfat" {
+		t.Fatalf("partition 3: %+v", p)
+	}
+	if p.How != "Lifeboat's exFAT reader" && !strings.HasPrefix(p.How, "kernel") {
+		t.Fatalf("partition 3 served by %q (%v), want Lifeboat's exFAT reader", p.How, p.Err)
+	}
+	testutil.CompareTree(t, parts[2].Files, p.Dir(m.Dir), "exfat")
+	if err := m.Unmount(false); err != nil {
+		t.Fatal(err)
+	}
+	checkGone(t, m.Dir)
+}
