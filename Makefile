@@ -26,7 +26,7 @@ DEB_CMDS := sgdisk sfdisk mkfs.vfat mkfs.ext4 mkfs.xfs mkfs.btrfs mkfs.exfat mco
 # Fuzz targets run briefly by make test: package:target.
 FUZZ := ./pkg/ptable:FuzzRead ./pkg/image:FuzzDecode ./pkg/repo:FuzzDecompress ./pkg/repo:FuzzParseNote ./pkg/repo:FuzzParseLock ./pkg/inventory:FuzzParseMountInfoLine ./pkg/inventory:FuzzParseSwapsLine ./pkg/inventory:FuzzParseVPD \
 	./pkg/fsprobe:FuzzProbe ./pkg/kmod:FuzzParseDep ./pkg/kmod:FuzzParseAlias ./pkg/kmod:FuzzParseBuiltin ./pkg/kmod:FuzzMatch \
-	./pkg/kmod:FuzzUeventModalias ./pkg/unattended:FuzzParse ./pkg/fsmap:FuzzRead ./pkg/layout:FuzzFAT ./pkg/fatfs:FuzzVolume ./pkg/efivars:FuzzLoadOption ./pkg/layout:FuzzExfat ./pkg/exfat:FuzzWalk ./pkg/kmod:FuzzParseSoftdep
+	./pkg/kmod:FuzzUeventModalias ./pkg/unattended:FuzzParse ./pkg/fsmap:FuzzRead ./pkg/layout:FuzzFAT ./pkg/fatfs:FuzzVolume ./pkg/efivars:FuzzLoadOption ./pkg/layout:FuzzExfat ./pkg/exfat:FuzzWalk ./pkg/kmod:FuzzParseSoftdep ./pkg/store:FuzzParseIndex
 FUZZTIME ?= 6s
 
 # The rescue environment's kernel: a Debian signed kernel package, pinned.
