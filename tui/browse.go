@@ -862,6 +862,12 @@ func (s *browseScreen) runCopy(p *preparedCopy) {
 			if sum.Files+sum.Dirs+sum.Links+len(sum.Failed) == 0 {
 				before = ""
 			}
+			// The folder made for the copy goes when nothing is in it,
+			// as when the copy is not confirmed.
+			os.Remove(p.dest)
+			if errors.Is(err, context.Canceled) {
+				return "", &copyCancelled{before: before}
+			}
 			return "", &copyError{err: err, before: before}
 		}
 		u.logf("copy %s from %s to %s: %s", what, from, p.dest, result)
@@ -890,6 +896,18 @@ func (e *copyError) Error() string {
 	return e.err.Error() + "\n\nBefore that: " + e.before
 }
 func (e *copyError) Unwrap() error { return e.err }
+
+// copyCancelled is a copy cancelled from its progress screen, with what
+// it copied before.
+type copyCancelled struct{ before string }
+
+func (e *copyCancelled) Error() string {
+	if e.before == "" {
+		return "the copy was cancelled before a file was whole: nothing was copied"
+	}
+	return "the copy was cancelled; the file under way was removed.\n\nBefore that: " + e.before
+}
+func (e *copyCancelled) Unwrap() error { return context.Canceled }
 
 // copyAdvice says what to do after a copy stopped.
 func copyAdvice(err error) string {

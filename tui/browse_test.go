@@ -3,6 +3,9 @@ package tui
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -11,11 +14,15 @@ import (
 	"time"
 
 	"github.com/gdamore/tcell/v2"
+	"golang.org/x/sys/unix"
 
 	"github.com/lifeboat-dev/lifeboat/internal/testutil"
 	"github.com/lifeboat-dev/lifeboat/pkg/imagemount"
+	"github.com/lifeboat-dev/lifeboat/pkg/inventory"
 	"github.com/lifeboat-dev/lifeboat/pkg/ops"
 	"github.com/lifeboat-dev/lifeboat/pkg/progress"
+	"github.com/lifeboat-dev/lifeboat/pkg/repofind"
+	"github.com/lifeboat-dev/lifeboat/pkg/units"
 )
 
 // browseFile is a file put on the ext4 partition of filledLaptop.
@@ -25,14 +32,11 @@ type browseFile struct {
 	mod  time.Time
 }
 
-// filledLaptop makes gptDisk's disk with files on its ext4 partition
-// (through a loop device at the partition's offset and a kernel mount),
+// filledLaptop makes gptDisk's disk with files on its ext4 partition,
 // captures it into a new repository as "laptop", and returns the
 // repository and the files.
 func filledLaptop(t *testing.T) (string, []browseFile) {
 	t.Helper()
-	testutil.Root(t)
-	img := gptDisk(t, "laptop.img", 9)
 	r := rand.New(rand.NewPCG(9, 9))
 	random := func(n int) []byte {
 		b := make([]byte, n)
@@ -49,23 +53,44 @@ func filledLaptop(t *testing.T) (string, []browseFile) {
 		{"docs/c.txt", []byte("not marked\n"), base.Add(3 * time.Hour)},
 		{"docs/sub/d.txt", []byte("deeper\n"), base.Add(4 * time.Hour)},
 	}
+	repoDir := captureLaptop(t, 9, func(mnt string) {
+		for _, f := range files {
+			p := filepath.Join(mnt, f.path)
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(p, f.data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chtimes(p, f.mod, f.mod); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	return repoDir, files
+}
+
+// captureLaptop makes gptDisk's disk (seed), lets fill write onto its
+// ext4 partition (through a loop device at the partition's offset and a
+// kernel mount, at the directory fill is given), captures the disk into
+// a new repository as "laptop", and returns the repository.
+func captureLaptop(t *testing.T, seed uint64, fill func(mnt string)) string {
+	t.Helper()
+	testutil.Root(t)
+	img := gptDisk(t, "laptop.img", seed)
 	const off, size = 1 << 20, 40 << 20
 	dev := testutil.AttachAt(t, img, off, size)
 	mnt := t.TempDir()
 	testutil.Run(t, "mount", "-t", "ext4", dev, mnt)
-	for _, f := range files {
-		p := filepath.Join(mnt, f.path)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
+	unmounted := false
+	defer func() {
+		if !unmounted { // fill failed the test
+			testutil.Run(t, "umount", mnt)
 		}
-		if err := os.WriteFile(p, f.data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Chtimes(p, f.mod, f.mod); err != nil {
-			t.Fatal(err)
-		}
-	}
+	}()
+	fill(mnt)
 	testutil.Run(t, "umount", mnt)
+	unmounted = true
 	testutil.DetachOver(t, dev, img, off)
 
 	repoDir := filepath.Join(t.TempDir(), "repo")
@@ -78,7 +103,7 @@ func filledLaptop(t *testing.T) (string, []browseFile) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return repoDir, files
+	return repoDir
 }
 
 // tableRow is the text of the highlighted row of the file table (the
@@ -322,4 +347,459 @@ func TestBrowseUnreadablePartition(t *testing.T) {
 	h.key(tcell.KeyEnter)
 	h.key(tcell.KeyEscape)
 	h.waitFor("Repositories")
+}
+
+// treeOf describes every entry under root by its slash path: its kind,
+// permissions, modification time to the nanosecond and, for a file, its
+// size and SHA-256.
+func treeOf(t *testing.T, root string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if p == root {
+			return nil
+		}
+		rel, err := filepath.Rel(root, p)
+		if err != nil {
+			return err
+		}
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		desc := fmt.Sprintf("%v %s", fi.Mode(), fi.ModTime().UTC().Format(time.RFC3339Nano))
+		if fi.Mode().IsRegular() {
+			data, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			desc += fmt.Sprintf(" %d bytes %x", len(data), sha256.Sum256(data))
+		}
+		out[filepath.ToSlash(rel)] = desc
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("walk %s: %v", root, err)
+	}
+	return out
+}
+
+// filesUnder lists the paths of the entries under root that are not
+// directories.
+func filesUnder(t *testing.T, root string) []string {
+	t.Helper()
+	var out []string
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() {
+			out = append(out, p)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("walk %s: %v", root, err)
+	}
+	return out
+}
+
+// copyFolders are the folders made on a drive for copies from the image
+// "laptop": lifeboat-files/laptop <time> under the drive's folder dir.
+func copyFolders(t *testing.T, dir string) []string {
+	t.Helper()
+	got, err := filepath.Glob(filepath.Join(dir, "lifeboat-files", "laptop *"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+// openLaptop opens the image "laptop" from the images screen and lists
+// the root of its ext4 partition.
+func (h *harness) openLaptop() string {
+	h.t.Helper()
+	h.typeText("i")
+	h.waitFor("laptop", "o open")
+	h.typeText("o")
+	h.waitFor("Browse laptop", "Partitions", "1 ext4 data")
+	h.key(tcell.KeyEnter)
+	return h.waitFor("1-data-ext4:/ ", "lost+found/")
+}
+
+// TestBrowseCopyFolder marks a whole folder and copies it onto the drive
+// of a typed repository: the folder arrives with its files and
+// subfolders (an empty one too), each with its content, permissions and
+// modification time to the nanosecond, nothing else is copied, and the
+// confirmation and the summary count the folders.
+func TestBrowseCopyFolder(t *testing.T) {
+	base := time.Date(2023, 11, 2, 8, 30, 15, 123456789, time.UTC)
+	big := make([]byte, 200<<10)
+	rand.NewChaCha8([32]byte{1}).Read(big)
+	files := []struct {
+		path string
+		perm fs.FileMode
+		data []byte
+	}{
+		{"projects/readme.txt", 0o644, []byte("read me\n")},
+		{"projects/run.sh", 0o755, []byte("#!/bin/sh\necho run\n")},
+		{"projects/secret.key", 0o600, []byte("do not share\n")},
+		{"projects/src/main.go", 0o640, big},
+		{"projects/src/deep/note.txt", 0o444, []byte("deep down\n")},
+	}
+	// Deepest first: a folder's time is set after what is in it.
+	dirs := []struct {
+		path string
+		perm fs.FileMode
+	}{
+		{"projects/src/deep", 0o755},
+		{"projects/src", 0o700},
+		{"projects/empty", 0o711},
+		{"projects", 0o750},
+	}
+	var want map[string]string
+	var bytesIn int64
+	repoDir := captureLaptop(t, 11, func(mnt string) {
+		for _, d := range dirs {
+			if err := os.MkdirAll(filepath.Join(mnt, d.path), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := os.WriteFile(filepath.Join(mnt, "top.txt"), []byte("not copied\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for i, f := range files {
+			p := filepath.Join(mnt, f.path)
+			if err := os.WriteFile(p, f.data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(p, f.perm); err != nil {
+				t.Fatal(err)
+			}
+			mod := base.Add(time.Duration(i) * time.Hour)
+			if err := os.Chtimes(p, mod, mod); err != nil {
+				t.Fatal(err)
+			}
+			bytesIn += int64(len(f.data))
+		}
+		for i, d := range dirs {
+			p := filepath.Join(mnt, d.path)
+			if err := os.Chmod(p, d.perm); err != nil {
+				t.Fatal(err)
+			}
+			mod := base.Add(-time.Duration(i+1) * 24 * time.Hour)
+			if err := os.Chtimes(p, mod, mod); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want = treeOf(t, filepath.Join(mnt, "projects"))
+	})
+	if len(want) != len(files)+len(dirs)-1 {
+		t.Fatalf("the source folder holds %d entries, want %d: %v", len(want), len(files)+len(dirs)-1, want)
+	}
+	destRepo := filepath.Join(t.TempDir(), "usb-repo")
+	destDrive := filepath.Dir(destRepo)
+	h := start(t, Config{Repos: []string{repoDir, destRepo}})
+
+	s := h.openLaptop()
+	if !strings.Contains(s, "projects/") {
+		t.Fatalf("the partition's root does not list projects/:\n%s", s)
+	}
+	// lost+found/, projects/, top.txt.
+	h.key(tcell.KeyDown)
+	if !strings.Contains(h.tableRow(), "projects/") {
+		t.Fatalf("projects/ is not highlighted:\n%s", h.text())
+	}
+	h.typeText(" ")
+	h.waitFor("1 marked", "* projects/")
+	h.typeText("c")
+	h.waitFor("Copy to", "Copy 1 entry from partition 1 of laptop onto:", destDrive+" (the drive of repository")
+	h.key(tcell.KeyDown)
+	h.key(tcell.KeyEnter)
+	s = h.waitFor("Enter copies, Esc goes back", "1 entry: projects", fmt.Sprintf("%s in 5 files and 4 folders", units.Bytes(bytesIn)))
+	t.Logf("confirmation:\n%s", s)
+	if strings.Contains(s, "Not enough free space") {
+		t.Errorf("the confirmation warns of free space:\n%s", s)
+	}
+	h.key(tcell.KeyEnter)
+	s = h.waitFor("Copy files: done", fmt.Sprintf("Copied 5 files (%s), 4 folders to", units.Bytes(bytesIn)))
+	t.Logf("summary:\n%s", s)
+
+	got := copyFolders(t, destDrive)
+	if len(got) != 1 {
+		t.Fatalf("copy folders %v, want one", got)
+	}
+	ents, err := os.ReadDir(got[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ents) != 1 || ents[0].Name() != "projects" {
+		t.Fatalf("the copy folder holds %v, want projects alone", ents)
+	}
+	copied := treeOf(t, filepath.Join(got[0], "projects"))
+	for p, w := range want {
+		if g, ok := copied[p]; !ok {
+			t.Errorf("%s was not copied (%s)", p, w)
+		} else if g != w {
+			t.Errorf("%s: copied as %s, want %s", p, g, w)
+		}
+	}
+	for p, g := range copied {
+		if _, ok := want[p]; !ok {
+			t.Errorf("%s (%s) is in the copy, not in the image", p, g)
+		}
+	}
+	st, err := os.Stat(filepath.Join(got[0], "projects"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o750 || !st.ModTime().Equal(base.Add(-4*24*time.Hour)) {
+		t.Errorf("the copied folder projects has mode %v, time %v; want drwxr-x---, %v", st.Mode(), st.ModTime().UTC(), base.Add(-4*24*time.Hour))
+	}
+	h.key(tcell.KeyEnter)
+	h.waitFor("1-data-ext4:/ ", "top.txt")
+}
+
+// TestBrowseCopyToSpace copies two files onto a drive that holds no
+// repository (an ext4 file system the finder offers as a space): the
+// copy mounts it read-write under the finder's mount root, and once the
+// UI has stopped and unmounted it, the files are on it, with their bytes
+// and times, and nothing else was added (no repository).
+func TestBrowseCopyToSpace(t *testing.T) {
+	repoDir, files := filledLaptop(t)
+	usb := testutil.Sparse(t, "space.img", 64<<20)
+	testutil.Run(t, testutil.Tool(t, "mkfs.ext4"), "-q", "-F", "-L", "SPACE", usb)
+	dev := testutil.AttachAt(t, usb, 0, 64<<20)
+	name := filepath.Base(dev)
+	mountRoot := filepath.Join(t.TempDir(), "mnt")
+	find := &repofind.Finder{
+		MountRoot: mountRoot,
+		Filter:    func(d inventory.Disk) bool { return d.Name == name },
+		MinFree:   1 << 20,
+	}
+	h := start(t, Config{Env: ops.Env{Inventory: inventory.DefaultSource()}, Repos: []string{repoDir}, Find: find})
+	offer := name + " (ext4, SPACE, "
+	h.typeText("l")
+	h.waitFor("room for a new repository on " + offer)
+	h.key(tcell.KeyEscape)
+	h.waitFor("Disks")
+	if ms := mountsOf(t, dev); len(ms) != 0 {
+		t.Fatalf("%s is mounted before a copy onto it: %v", dev, ms)
+	}
+
+	h.openLaptop()
+	h.key(tcell.KeyEnter) // docs/
+	h.waitFor("1-data-ext4:/docs ", "a.txt", "b.bin")
+	h.key(tcell.KeyDown)
+	h.key(tcell.KeyDown)
+	if !strings.Contains(h.tableRow(), "a.txt") {
+		t.Fatalf("a.txt is not highlighted:\n%s", h.text())
+	}
+	h.typeText(" ")
+	h.waitFor("1 marked")
+	h.typeText(" ")
+	h.waitFor("2 marked")
+	h.typeText("c")
+	// The typed repository's drive, then the space.
+	s := h.waitFor("Copy to", offer)
+	t.Logf("drives:\n%s", s)
+	h.key(tcell.KeyDown)
+	h.key(tcell.KeyEnter)
+	s = h.waitFor("Enter copies, Esc goes back", "2 entries: a.txt, b.bin", "in 2 files and 0 folders", dev+", ")
+	t.Logf("confirmation:\n%s", s)
+	if !strings.Contains(squeeze(s), squeeze(mountRoot)) {
+		t.Errorf("the confirmation does not copy under the mount root %s:\n%s", mountRoot, s)
+	}
+	ms := mountsOf(t, dev)
+	if len(ms) != 1 || !strings.HasPrefix(ms[0], mountRoot+"/") {
+		t.Fatalf("%s is mounted at %v, want once under %s", dev, ms, mountRoot)
+	}
+	if ro, err := readOnlyMount(ms[0]); err != nil || ro {
+		t.Fatalf("%s at %s: read-only %v (%v), want read-write", dev, ms[0], ro, err)
+	}
+	h.key(tcell.KeyEnter)
+	s = h.waitFor("Copy files: done", "Copied 2 files (300.0 KiB), 0 folders to")
+	t.Logf("summary:\n%s", s)
+	h.key(tcell.KeyEnter)
+	h.waitFor("1-data-ext4:/docs ")
+	h.key(tcell.KeyEscape)
+	h.key(tcell.KeyEscape)
+	h.waitFor("Repositories", "o open")
+	h.stopUI()
+
+	if ms := mountsOf(t, dev); len(ms) != 0 {
+		t.Fatalf("%s is still mounted at %v after the UI stopped", dev, ms)
+	}
+	testutil.Run(t, "e2fsck", "-fn", dev)
+	mnt := t.TempDir()
+	testutil.Run(t, "mount", "-o", "ro", dev, mnt)
+	defer testutil.Run(t, "umount", mnt)
+	ents, err := os.ReadDir(mnt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	if strings.Join(names, " ") != "lifeboat-files lost+found" {
+		t.Errorf("the root of %s holds %q, want lifeboat-files and lost+found", dev, names)
+	}
+	got := copyFolders(t, mnt)
+	if len(got) != 1 {
+		t.Fatalf("copy folders on %s: %v, want one", dev, got)
+	}
+	ents, err = os.ReadDir(got[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	names = nil
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	if strings.Join(names, " ") != "a.txt b.bin" {
+		t.Errorf("the copy folder on %s holds %v, want a.txt and b.bin", dev, names)
+	}
+	for _, f := range files[1:3] {
+		p := filepath.Join(got[0], filepath.Base(f.path))
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(data, f.data) {
+			t.Errorf("%s: the copy's %d bytes differ from the original's %d", p, len(data), len(f.data))
+		}
+		if st, err := os.Stat(p); err != nil || !st.ModTime().Equal(f.mod) {
+			t.Errorf("%s: modified %v (%v), want %v", p, st.ModTime(), err, f.mod)
+		}
+	}
+}
+
+// bigLaptop captures a disk whose ext4 partition holds big.bin, n random
+// bytes, and small.txt, into a new repository as "laptop".
+func bigLaptop(t *testing.T, n int) string {
+	t.Helper()
+	return captureLaptop(t, 12, func(mnt string) {
+		data := make([]byte, n)
+		rand.NewChaCha8([32]byte{2}).Read(data)
+		if err := os.WriteFile(filepath.Join(mnt, "big.bin"), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(mnt, "small.txt"), []byte("small\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// TestBrowseCopyNoRoom copies a file of 4 MiB onto the drive of a typed
+// repository, a tmpfs of 1 MiB: the confirmation warns that the room is
+// short, and confirming fails with the copy's own error (not enough free
+// space), saying what to do, with nothing written on the drive (the
+// folder made for the copy is removed again).
+func TestBrowseCopyNoRoom(t *testing.T) {
+	repoDir := bigLaptop(t, 4<<20)
+	small := t.TempDir()
+	if err := unix.Mount("tmpfs", small, "tmpfs", 0, "size=1m"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := unix.Unmount(small, 0); err != nil {
+			t.Errorf("unmount %s: %v", small, err)
+		}
+	})
+	destRepo := filepath.Join(small, "usb-repo")
+	h := start(t, Config{Repos: []string{repoDir, destRepo}})
+
+	h.openLaptop()
+	h.waitFor("big.bin", "4.0 MiB", "small.txt")
+	// lost+found/, big.bin, small.txt.
+	h.key(tcell.KeyDown)
+	if !strings.Contains(h.tableRow(), "big.bin") {
+		t.Fatalf("big.bin is not highlighted:\n%s", h.text())
+	}
+	h.typeText(" ")
+	h.waitFor("1 marked")
+	h.typeText("c")
+	h.waitFor("Copy to", small+" (the drive of repository")
+	h.key(tcell.KeyDown)
+	h.key(tcell.KeyEnter)
+	s := h.waitFor("Enter copies, Esc goes back", "1 entry: big.bin", "Not enough free space:", "more are needed")
+	t.Logf("confirmation:\n%s", s)
+	if !strings.Contains(squeeze(s), squeeze(small)) {
+		t.Errorf("the confirmation does not copy onto %s:\n%s", small, s)
+	}
+	h.key(tcell.KeyEnter)
+	s = h.waitFor("Copy files: FAILED", "not enough free space", "it needs 4194304 bytes", "The drive copied onto is too full")
+	t.Logf("failed:\n%s", s)
+	if strings.Contains(s, "Before that") {
+		t.Errorf("the failure says something was copied before it:\n%s", s)
+	}
+	if f := filesUnder(t, small); len(f) != 0 {
+		t.Errorf("the failed copy wrote %v", f)
+	}
+	if got := copyFolders(t, small); len(got) != 0 {
+		t.Errorf("the failed copy left the folders %v", got)
+	}
+	h.key(tcell.KeyEnter)
+	h.waitFor("1-data-ext4:/ ", "big.bin")
+}
+
+// TestBrowseCopyCancel pauses the copy of a file of 24 MiB with Esc while
+// the file is under way and cancels it: the partial file is removed,
+// nothing of the copy is left on the drive (not even the folder made for
+// it), and the screen says the copy was cancelled and nothing copied.
+func TestBrowseCopyCancel(t *testing.T) {
+	repoDir := bigLaptop(t, 24<<20)
+	destRepo := filepath.Join(t.TempDir(), "usb-repo")
+	destDrive := filepath.Dir(destRepo)
+	h := start(t, Config{Repos: []string{repoDir, destRepo}})
+
+	h.openLaptop()
+	h.waitFor("big.bin", "24.0 MiB")
+	h.key(tcell.KeyDown)
+	if !strings.Contains(h.tableRow(), "big.bin") {
+		t.Fatalf("big.bin is not highlighted:\n%s", h.text())
+	}
+	// Nothing marked: c copies the highlighted file.
+	h.typeText("c")
+	h.waitFor("Copy to", "Copy 1 entry from partition 1", destDrive+" (the drive of repository")
+	h.key(tcell.KeyDown)
+	h.key(tcell.KeyEnter)
+	h.waitFor("Enter copies, Esc goes back", "1 entry: big.bin", "24.0 MiB in 1 file and 0 folders")
+	// Enter and Esc at once: the copy pauses at its first piece.
+	h.scr.InjectKey(tcell.KeyEnter, 0, tcell.ModNone)
+	h.scr.InjectKey(tcell.KeyEscape, 0, tcell.ModNone)
+	s := h.waitFor("Cancel copy files?", "Paused at")
+	t.Logf("paused:\n%s", s)
+	var partial []string
+	for deadline := time.Now().Add(30 * time.Second); len(partial) == 0; time.Sleep(20 * time.Millisecond) {
+		var err error
+		partial, err = filepath.Glob(filepath.Join(destDrive, "lifeboat-files", "laptop *", ".lifeboat-partial-big.bin"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(partial) == 0 && time.Now().After(deadline) {
+			t.Fatalf("no partial file while the copy is paused: %v\n%s", filesUnder(t, destDrive), h.text())
+		}
+	}
+	if whole, _ := filepath.Glob(filepath.Join(destDrive, "lifeboat-files", "laptop *", "big.bin")); len(whole) != 0 {
+		t.Fatalf("the copy finished before it was paused: %v", whole)
+	}
+	h.typeText("y")
+	s = h.waitFor("Copy files: cancelled", "Cancelled after", "The copy was cancelled before a file was whole: nothing was copied")
+	t.Logf("cancelled:\n%s", s)
+	if strings.Contains(s, "context") {
+		t.Errorf("the cancelled copy speaks of the context:\n%s", s)
+	}
+	if f := filesUnder(t, destDrive); len(f) != 0 {
+		t.Errorf("the cancelled copy left %v", f)
+	}
+	if got := copyFolders(t, destDrive); len(got) != 0 {
+		t.Errorf("the cancelled copy left the folders %v", got)
+	}
+	h.key(tcell.KeyEnter)
+	h.waitFor("1-data-ext4:/ ", "big.bin")
 }
