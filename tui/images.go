@@ -14,6 +14,7 @@ import (
 	"github.com/lifeboat-dev/lifeboat/pkg/joblog"
 	"github.com/lifeboat-dev/lifeboat/pkg/ops"
 	"github.com/lifeboat-dev/lifeboat/pkg/progress"
+	"github.com/lifeboat-dev/lifeboat/pkg/repo"
 	"github.com/lifeboat-dev/lifeboat/pkg/units"
 )
 
@@ -322,7 +323,7 @@ func (u *UI) askRepoPath(added func(dir string)) {
 		if dir == "" {
 			return
 		}
-		if abs, err := filepath.Abs(dir); err == nil {
+		if abs, err := filepath.Abs(dir); err == nil && !repo.IsRemote(dir) {
 			dir = abs
 		}
 		u.back()

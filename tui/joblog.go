@@ -11,6 +11,7 @@ import (
 
 	"github.com/lifeboat-dev/lifeboat/pkg/joblog"
 	"github.com/lifeboat-dev/lifeboat/pkg/progress"
+	"github.com/lifeboat-dev/lifeboat/pkg/repo"
 	"github.com/lifeboat-dev/lifeboat/pkg/repofind"
 )
 
@@ -79,11 +80,17 @@ func (u *UI) jobLog(repoDir string, start func(dirs []string) (*joblog.Log, erro
 			u.logf("the log cannot go to %s: %v", repoDir, err)
 		}
 	}
-	lg, err := start([]string{joblog.Dir(repoDir)})
-	if err == nil {
-		return lg, nil
+	var lg *joblog.Log
+	var why string
+	if repo.IsRemote(repoDir) {
+		why = "the repository is on a web server, read-only"
+	} else {
+		var err error
+		if lg, err = start([]string{joblog.Dir(repoDir)}); err == nil {
+			return lg, nil
+		}
+		why = strings.TrimPrefix(err.Error(), joblog.ErrNoPlace.Error()+": ")
 	}
-	why := strings.TrimPrefix(err.Error(), joblog.ErrNoPlace.Error()+": ")
 	for i := range stick {
 		if u.makeWritable(&stick[i]) != nil {
 			continue
@@ -97,7 +104,7 @@ func (u *UI) jobLog(repoDir string, start func(dirs []string) (*joblog.Log, erro
 	if u.cfg.Boot {
 		dir = bootLogDir
 	}
-	lg, err = start([]string{dir})
+	lg, err := start([]string{dir})
 	if err != nil {
 		return nil, fmt.Errorf("%s; %w", why, err)
 	}

@@ -15,6 +15,9 @@ import (
 // repository's logs directory, then the fallbacks in order (for a
 // repository that cannot be written).
 func LogDirs(repoDir string, fallback ...string) []string {
+	if repo.IsRemote(repoDir) {
+		return fallback // a web server's repository is read-only
+	}
 	return append([]string{joblog.Dir(repoDir)}, fallback...)
 }
 

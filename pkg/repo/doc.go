@@ -41,4 +41,12 @@
 // directory without lifeboat-repo.json is not a repository
 // (ErrNotRepository); an image name that is not there (ErrNoImage) is
 // answered with the names that are.
+//
+// A repository at an http:// or https:// URL (IsRemote) is read through
+// package store: a web server serving the directory as it is. Its
+// objects are read with retries (a server that restarts costs time, not
+// the job), its images listed from the server's index pages; everything
+// that writes (chunks, manifests, notes, locks, deletes, prunes) fails
+// with ErrReadOnly, and LockRead takes no lock (nothing can be deleted
+// through a web server).
 package repo

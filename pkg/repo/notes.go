@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -49,6 +50,19 @@ func (r *Repo) ReadNote(name string) (n Note, ok bool, err error) {
 		return n, false, err
 	}
 	p := filepath.Join(r.dir, NotePath(name))
+	if r.remote != nil {
+		b, err := r.remoteGet(NotePath(name), nil, maxNote)
+		if errors.Is(err, fs.ErrNotExist) {
+			return n, false, nil
+		}
+		if err != nil {
+			return n, false, fmt.Errorf("read note of %s: %w", name, err)
+		}
+		if n, err = ParseNote(b); err != nil {
+			return n, false, fmt.Errorf("note of %s (%s/%s): %w", name, r.dir, NotePath(name), err)
+		}
+		return n, true, nil
+	}
 	f, err := os.Open(p)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -81,6 +95,9 @@ func (r *Repo) NoteOf(m *image.Manifest) (string, error) {
 // SetNote sets an image's note, replacing the note object atomically
 // (written beside it, synced, renamed over it). The image must exist.
 func (r *Repo) SetNote(name, text string) error {
+	if r.remote != nil {
+		return r.readOnly("set the note of " + name)
+	}
 	if err := image.ValidName(name); err != nil {
 		return err
 	}

@@ -128,6 +128,9 @@ func (e *UnreadableError) Unwrap() error { return e.Err }
 // repository's exclusive lock (refused with a *LockedError while a
 // capture runs) and never removes an object newer than the lock.
 func (r *Repo) Prune(ctx context.Context, o PruneOptions) (PruneResult, error) {
+	if r.remote != nil {
+		return PruneResult{}, r.readOnly("prune")
+	}
 	since := time.Now()
 	if !o.DryRun {
 		lk, err := r.LockExclusive(OpPrune)
@@ -152,6 +155,9 @@ func (r *Repo) Delete(ctx context.Context, name string, o PruneOptions) (DeleteR
 	res := DeleteResult{Image: name}
 	if err := image.ValidName(name); err != nil {
 		return res, err
+	}
+	if r.remote != nil {
+		return res, r.readOnly("delete " + name)
 	}
 	since := time.Now()
 	if !o.DryRun {

@@ -1,12 +1,14 @@
 package repo
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -17,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/lifeboat-dev/lifeboat/pkg/image"
+	"github.com/lifeboat-dev/lifeboat/pkg/store"
 )
 
 // FormatVersion is the repository layout version.
@@ -44,7 +47,8 @@ type Config struct {
 
 // Repo is an open repository.
 type Repo struct {
-	dir string
+	dir    string      // the directory, or the URL of a remote repository
+	remote store.Store // nil for a directory
 
 	mu      sync.Mutex
 	newDirs map[string]bool // chunk directories made by this process
@@ -66,6 +70,9 @@ func (noDirError) Is(target error) bool {
 // "no such directory" (an os.ErrNotExist, and an ErrNotRepository like one
 // without a repository configuration).
 func Open(dir string) (*Repo, error) {
+	if IsRemote(dir) {
+		return openRemote(dir)
+	}
 	b, err := os.ReadFile(filepath.Join(dir, configName))
 	if err != nil {
 		if _, serr := os.Stat(dir); errors.Is(serr, os.ErrNotExist) {
@@ -89,6 +96,9 @@ func Open(dir string) (*Repo, error) {
 // Create opens the repository in dir, creating it (and dir) when there is
 // none. It refuses a non-empty directory that is not a repository.
 func Create(dir string) (*Repo, error) {
+	if IsRemote(dir) {
+		return nil, fmt.Errorf("create repository %s: %w (repositories on web servers are read-only)", dir, ErrReadOnly)
+	}
 	r, err := Open(dir)
 	if err == nil || !errors.Is(err, ErrNotRepository) {
 		return r, err
@@ -119,7 +129,7 @@ func Create(dir string) (*Repo, error) {
 	return &Repo{dir: dir, newDirs: map[string]bool{}}, nil
 }
 
-// Dir is the repository's directory.
+// Dir is the repository's directory, or its URL.
 func (r *Repo) Dir() string { return r.dir }
 
 // ChunkPath is the path of a chunk object, relative to the repository.
@@ -133,6 +143,16 @@ func ManifestPath(name string) string { return imagesDir + "/" + name + manifest
 
 // ChunkSize reports a chunk's stored size, and whether it is present.
 func (r *Repo) ChunkSize(id image.Hash) (int64, bool, error) {
+	if r.remote != nil {
+		n, err := r.remote.Stat(context.Background(), ChunkPath(id))
+		if errors.Is(err, fs.ErrNotExist) || (err == nil && n == 0) {
+			return 0, false, nil
+		}
+		if err != nil {
+			return 0, false, fmt.Errorf("look up chunk %s: %w", id, err)
+		}
+		return n, true, nil
+	}
 	st, err := os.Stat(filepath.Join(r.dir, ChunkPath(id)))
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -152,6 +172,9 @@ func (r *Repo) ChunkSize(id image.Hash) (int64, bool, error) {
 // there. It reports whether it wrote it. The chunk is durable only after
 // Sync.
 func (r *Repo) PutChunk(id image.Hash, compressed []byte) (bool, error) {
+	if r.remote != nil {
+		return false, r.readOnly("store chunk " + id.String())
+	}
 	rel := ChunkPath(id)
 	p := filepath.Join(r.dir, rel)
 	if _, ok, err := r.ChunkSize(id); err != nil || ok {
@@ -190,6 +213,18 @@ var ErrMissingChunk = errors.New("chunk missing from repository")
 // ReadChunk reads a chunk's compressed bytes into buf (grown as needed).
 // maxStored bounds the size accepted.
 func (r *Repo) ReadChunk(id image.Hash, buf []byte, maxStored int64) ([]byte, error) {
+	if r.remote != nil {
+		b, err := r.remoteGet(ChunkPath(id), buf, maxStored)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return nil, fmt.Errorf("chunk %s: %w (%s)", id, ErrMissingChunk, ChunkPath(id))
+		case errors.Is(err, store.ErrTooLarge):
+			return nil, &ChunkError{ID: id, Problem: fmt.Sprintf("stored size exceeds the largest possible %d", maxStored)}
+		case err != nil:
+			return nil, fmt.Errorf("read chunk %s: %w", id, err)
+		}
+		return b, nil
+	}
 	f, err := os.Open(filepath.Join(r.dir, ChunkPath(id)))
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -220,6 +255,9 @@ func (r *Repo) ReadChunk(id image.Hash, buf []byte, maxStored int64) ([]byte, er
 // system holding the repository and the chunk directories this process
 // created.
 func (r *Repo) Sync() error {
+	if r.remote != nil {
+		return r.readOnly("sync")
+	}
 	r.mu.Lock()
 	dirs := make([]string, 0, len(r.newDirs))
 	for d := range r.newDirs {
@@ -250,6 +288,16 @@ var ErrNoImage = errors.New("no such image")
 
 // HasImage reports whether an image of that name exists.
 func (r *Repo) HasImage(name string) (bool, error) {
+	if r.remote != nil {
+		_, err := r.remote.Stat(context.Background(), ManifestPath(name))
+		if errors.Is(err, fs.ErrNotExist) {
+			return false, nil
+		}
+		if err != nil {
+			return false, fmt.Errorf("look up image %s: %w", name, err)
+		}
+		return true, nil
+	}
 	_, err := os.Stat(filepath.Join(r.dir, ManifestPath(name)))
 	if err == nil {
 		return true, nil
@@ -263,6 +311,9 @@ func (r *Repo) HasImage(name string) (bool, error) {
 // PutManifest writes an encoded manifest durably under name. Call Sync
 // first so the chunks it names are durable. It never replaces an image.
 func (r *Repo) PutManifest(name string, data []byte) error {
+	if r.remote != nil {
+		return r.readOnly("write image " + name)
+	}
 	if err := image.ValidName(name); err != nil {
 		return err
 	}
@@ -285,20 +336,35 @@ func (r *Repo) ReadManifest(name string) (*image.Manifest, error) {
 		return nil, err
 	}
 	p := filepath.Join(r.dir, ManifestPath(name))
-	f, err := os.Open(p)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
+	var b []byte
+	if r.remote != nil {
+		p = r.dir + "/" + ManifestPath(name)
+		var err error
+		b, err = r.remoteGet(ManifestPath(name), nil, maxManifest)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
 			return nil, r.noImage(name)
+		case errors.Is(err, store.ErrTooLarge):
+			return nil, fmt.Errorf("image %s: manifest larger than %d bytes", name, maxManifest)
+		case err != nil:
+			return nil, fmt.Errorf("read image %s: %w", name, err)
 		}
-		return nil, fmt.Errorf("read image %s: %w", name, err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxManifest+1))
-	if err != nil {
-		return nil, fmt.Errorf("read image %s: %w", name, err)
-	}
-	if len(b) > maxManifest {
-		return nil, fmt.Errorf("image %s: manifest larger than %d bytes", name, maxManifest)
+	} else {
+		f, err := os.Open(p)
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				return nil, r.noImage(name)
+			}
+			return nil, fmt.Errorf("read image %s: %w", name, err)
+		}
+		defer f.Close()
+		b, err = io.ReadAll(io.LimitReader(f, maxManifest+1))
+		if err != nil {
+			return nil, fmt.Errorf("read image %s: %w", name, err)
+		}
+		if len(b) > maxManifest {
+			return nil, fmt.Errorf("image %s: manifest larger than %d bytes", name, maxManifest)
+		}
 	}
 	m, err := image.Decode(b)
 	if err != nil {
@@ -327,13 +393,23 @@ func (r *Repo) noImage(name string) error {
 
 // Images lists the image names in the repository, sorted.
 func (r *Repo) Images() ([]string, error) {
-	ents, err := os.ReadDir(filepath.Join(r.dir, imagesDir))
-	if err != nil {
-		return nil, fmt.Errorf("list images in %s: %w", r.dir, err)
+	var all []string
+	if r.remote != nil {
+		var err error
+		if all, err = r.remote.List(context.Background(), imagesDir+"/"); err != nil {
+			return nil, fmt.Errorf("list images in %s: %w", r.dir, err)
+		}
+	} else {
+		ents, err := os.ReadDir(filepath.Join(r.dir, imagesDir))
+		if err != nil {
+			return nil, fmt.Errorf("list images in %s: %w", r.dir, err)
+		}
+		for _, e := range ents {
+			all = append(all, e.Name())
+		}
 	}
 	var names []string
-	for _, e := range ents {
-		n := e.Name()
+	for _, n := range all {
 		if strings.HasPrefix(n, ".") || !strings.HasSuffix(n, manifestExt) {
 			continue
 		}

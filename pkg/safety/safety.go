@@ -106,8 +106,8 @@ func isPartition(path string, d *inventory.Disk) (string, bool) {
 // that does not exist yet is judged by its nearest existing parent, where
 // it would be created.
 func onDisk(src inventory.Source, dir string, d *inventory.Disk) (bool, error) {
-	if dir == "" {
-		return false, nil // no repository
+	if dir == "" || remote(dir) {
+		return false, nil // no repository, or one on another machine
 	}
 	dir, err := filepath.Abs(dir)
 	if err != nil {
@@ -195,11 +195,15 @@ func CheckCaptureSource(src inventory.Source, source, repoDir string, allowMount
 	return dev, warnings, nil
 }
 
+// remote reports whether a repository location is a URL: it lives on no
+// disk of this machine.
+func remote(loc string) bool { return strings.Contains(loc, "://") }
+
 // inside reports whether path is dir or below it: as named (its directory
 // resolved), or, when it exists, where its links lead, so that a link to a
 // file in the repository counts as inside it.
 func inside(path, dir string) bool {
-	if dir == "" {
+	if dir == "" || remote(dir) {
 		return false
 	}
 	a, err1 := filepath.Abs(path)
