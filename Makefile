@@ -14,14 +14,15 @@ BIN := bin/lifeboat
 # file-system recognition with), zstd and time for the side-by-side
 # benchmark, tmux to run the text UI in a real terminal; QEMU, its UEFI
 # firmware (OVMF) and network boot ROMs (iPXE) to boot the rescue media;
-# GRUB's tools and BIOS modules to make them.
+# GRUB's tools and BIOS modules to make them; nginx to serve repositories
+# over HTTP in the tests.
 DEB_PKGS := gdisk fdisk dosfstools e2fsprogs xfsprogs btrfs-progs exfatprogs mtools ntfs-3g \
 	cryptsetup-bin lvm2 xorriso zstd lz4 time util-linux openssl tmux kmod qemu-system-x86 ovmf ipxe-qemu \
-	grub-common grub-pc-bin partclone exfat-fuse squashfs-tools
+	grub-common grub-pc-bin partclone exfat-fuse squashfs-tools nginx-light
 DEB_CMDS := sgdisk sfdisk mkfs.vfat mkfs.ext4 mkfs.xfs mkfs.btrfs mkfs.exfat mcopy mkfs.ntfs \
 	cryptsetup pvcreate xorriso blkid zstd lz4 /usr/bin/time losetup openssl tmux depmod qemu-system-x86_64 \
 	/usr/share/OVMF/OVMF_CODE_4M.secboot.fd /usr/lib/ipxe/qemu/efi-e1000.rom grub-mkimage /usr/lib/grub/i386-pc/boot.img \
-	partclone.extfs mount.exfat-fuse mksquashfs
+	partclone.extfs mount.exfat-fuse mksquashfs /usr/sbin/nginx
 
 # Fuzz targets run briefly by make test: package:target.
 FUZZ := ./pkg/ptable:FuzzRead ./pkg/image:FuzzDecode ./pkg/repo:FuzzDecompress ./pkg/repo:FuzzParseNote ./pkg/repo:FuzzParseLock ./pkg/inventory:FuzzParseMountInfoLine ./pkg/inventory:FuzzParseSwapsLine ./pkg/inventory:FuzzParseVPD \
