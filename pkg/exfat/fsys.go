@@ -4,13 +4,14 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"path"
 	"slices"
 	"strings"
 	"time"
 	"unicode/utf16"
+
+	"github.com/lifeboat-dev/lifeboat/pkg/clusterfs"
 )
 
 // FS returns the volume as a read-only io/fs file system: directories
@@ -188,7 +189,7 @@ func (f volFS) Stat(name string) (fs.FileInfo, error) {
 	if err != nil {
 		return nil, &fs.PathError{Op: "stat", Path: name, Err: err}
 	}
-	return info{e, path.Base(name)}, nil
+	return info(e, path.Base(name)), nil
 }
 
 func (f volFS) ReadDir(name string) ([]fs.DirEntry, error) {
@@ -219,140 +220,30 @@ func (f volFS) Open(name string) (fs.File, error) {
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
 	}
-	fi := info{e, path.Base(name)}
+	fi := info(e, path.Base(name))
 	if e.dir {
 		es, err := f.v.readDir(cl, "/"+p)
 		if err != nil {
 			return nil, &fs.PathError{Op: "open", Path: name, Err: err}
 		}
-		return &dirFile{fi: fi, entries: dirEntries(es)}, nil
+		return &clusterfs.Dir{Info: fi, Entries: dirEntries(es)}, nil
 	}
-	if int64(len(cl))*f.v.ClusterBytes() < e.valid {
-		return nil, &fs.PathError{Op: "open", Path: name, Err: fmt.Errorf("%d bytes of data in %d clusters", e.valid, len(cl))}
+	file := &clusterfs.File{R: f.v.R, Info: fi, Path: "/" + p, Clusters: cl, ClusterBytes: f.v.ClusterBytes(),
+		Offset: f.v.ClusterOff, Valid: e.valid}
+	if err := file.Check(); err != nil {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
 	}
-	return &file{v: f.v, fi: fi, clusters: cl, name: "/" + p}, nil
+	return file, nil
+}
+
+func info(e entry, name string) clusterfs.Info {
+	return clusterfs.Info{Base: name, Bytes: e.size, IsFolder: e.dir, Modified: e.modified}
 }
 
 func dirEntries(es []entry) []fs.DirEntry {
-	out := make([]fs.DirEntry, 0, len(es))
+	infos := make([]clusterfs.Info, 0, len(es))
 	for _, e := range es {
-		out = append(out, fs.FileInfoToDirEntry(info{e, e.name}))
+		infos = append(infos, info(e, e.name))
 	}
-	slices.SortFunc(out, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
-	return out
-}
-
-// info is an entry as an fs.FileInfo.
-type info struct {
-	e    entry
-	name string
-}
-
-func (i info) Name() string { return i.name }
-func (i info) Size() int64 {
-	if i.e.dir {
-		return 0
-	}
-	return i.e.size
-}
-func (i info) Mode() fs.FileMode {
-	if i.e.dir {
-		return fs.ModeDir | 0o555
-	}
-	return 0o444
-}
-func (i info) ModTime() time.Time { return i.e.modified }
-func (i info) IsDir() bool        { return i.e.dir }
-func (i info) Sys() any           { return nil }
-
-// dirFile is an open directory.
-type dirFile struct {
-	fi      info
-	entries []fs.DirEntry
-	at      int
-}
-
-func (d *dirFile) Stat() (fs.FileInfo, error) { return d.fi, nil }
-func (d *dirFile) Read([]byte) (int, error) {
-	return 0, &fs.PathError{Op: "read", Path: d.fi.name, Err: errors.New("is a directory")}
-}
-func (d *dirFile) Close() error { return nil }
-func (d *dirFile) ReadDir(n int) ([]fs.DirEntry, error) {
-	rest := d.entries[d.at:]
-	if n <= 0 {
-		d.at = len(d.entries)
-		return rest, nil
-	}
-	if len(rest) == 0 {
-		return nil, io.EOF
-	}
-	rest = rest[:min(n, len(rest))]
-	d.at += len(rest)
-	return rest, nil
-}
-
-// file is an open file.
-type file struct {
-	v        *Volume
-	fi       info
-	name     string
-	clusters []int64
-	off      int64
-}
-
-func (f *file) Stat() (fs.FileInfo, error) { return f.fi, nil }
-func (f *file) Close() error               { return nil }
-
-func (f *file) Read(p []byte) (int, error) {
-	n, err := f.ReadAt(p, f.off)
-	f.off += int64(n)
-	return n, err
-}
-
-func (f *file) Seek(offset int64, whence int) (int64, error) {
-	switch whence {
-	case io.SeekCurrent:
-		offset += f.off
-	case io.SeekEnd:
-		offset += f.fi.e.size
-	}
-	if offset < 0 {
-		return f.off, fmt.Errorf("seek %s to %d: %w", f.name, offset, fs.ErrInvalid)
-	}
-	f.off = offset
-	return offset, nil
-}
-
-// ReadAt reads the file's bytes at off: runs of clusters that follow each
-// other at once, zeros past the valid data length.
-func (f *file) ReadAt(p []byte, off int64) (int, error) {
-	size, valid := f.fi.e.size, f.fi.e.valid
-	cb := f.v.ClusterBytes()
-	done := 0
-	for done < len(p) {
-		pos := off + int64(done)
-		if pos >= size {
-			return done, io.EOF
-		}
-		want := min(int64(len(p)-done), size-pos)
-		if pos >= valid {
-			clear(p[done : done+int(want)])
-			done += int(want)
-			continue
-		}
-		want = min(want, valid-pos)
-		k := pos / cb
-		in := pos - k*cb
-		end := k
-		for (end+1-k)*cb-in < want && f.clusters[end+1] == f.clusters[end]+1 {
-			end++
-		}
-		n := min(want, (end+1-k)*cb-in)
-		c := f.clusters[k]
-		if _, err := f.v.R.ReadAt(p[done:done+int(n)], f.v.ClusterOff(c)+in); err != nil {
-			return done, fmt.Errorf("read %s at cluster %d: %w", f.name, c, err)
-		}
-		done += int(n)
-	}
-	return done, nil
+	return clusterfs.Entries(infos)
 }
