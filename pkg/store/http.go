@@ -56,7 +56,10 @@ func NewHTTP(rawURL string) (*HTTP, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 32
 	tr.ResponseHeaderTimeout = 30 * time.Second
-	return &HTTP{base: u, Client: &http.Client{Transport: tr}}, nil
+	// A request that stalls (a server that stops sending in the middle
+	// of a body) ends and is tried again: no object takes minutes at a
+	// usable rate (a chunk is at most a few MiB).
+	return &HTTP{base: u, Client: &http.Client{Transport: tr, Timeout: 5 * time.Minute}}, nil
 }
 
 // Location is the repository's URL.
