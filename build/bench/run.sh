@@ -181,6 +181,40 @@ attach_parts "$work/target.img"
 check_fs "lifeboat restore"
 row "lifeboat restore" "$WALL" "$CPU" "-"
 
+# The same restore from the repository served by nginx on loopback
+# (read-only, over http://): what the network path costs beside the disk.
+ngx="$work/nginx"
+rm -rf "$ngx" && mkdir -p "$ngx"
+port=$(( 20000 + RANDOM % 20000 ))
+cat > "$ngx/nginx.conf" <<CONF
+daemon off;
+master_process off;
+pid $ngx/nginx.pid;
+error_log $ngx/error.log;
+events {}
+http {
+	access_log off;
+	client_body_temp_path $ngx/body;
+	proxy_temp_path $ngx/proxy;
+	fastcgi_temp_path $ngx/fastcgi;
+	uwsgi_temp_path $ngx/uwsgi;
+	scgi_temp_path $ngx/scgi;
+	server { listen 127.0.0.1:$port; root $work/repo; autoindex on; }
+}
+CONF
+/usr/sbin/nginx -c "$ngx/nginx.conf" -p "$ngx" -e "$ngx/error.log" &
+ngx_pid=$!
+trap 'kill $ngx_pid 2>/dev/null; cleanup' EXIT
+for _ in $(seq 50); do (echo > "/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+BEFORE="new_target"
+measure "'$lifeboat' restore --quiet --yes --repo 'http://127.0.0.1:$port/' --name ref \"\$LOOP\" && sync"
+"$lifeboat" verify --repo "$work/repo" --name ref --target "$loop" >/dev/null ||
+	{ echo "bench: lifeboat restore from http:// wrote a disk that differs from its image" >&2; kill "$ngx_pid"; exit 1; }
+kill "$ngx_pid"
+wait "$ngx_pid" 2>/dev/null || true
+trap cleanup EXIT
+row "lifeboat restore from http://" "$WALL" "$CPU" "-"
+
 BEFORE="new_target && attach_parts '$work/target.img'"
 measure "$cz_restore"
 check_fs "partclone -r" note
