@@ -92,9 +92,6 @@ type UI struct {
 	// openImages are the images opened for browsing, closed when the UI
 	// stops if they are still open.
 	openImages closers
-	// copyMounts are where file systems without a repository were mounted
-	// to copy files onto, by device; under findMu.
-	copyMounts map[string]string
 }
 
 type repoEntry struct {

@@ -18,7 +18,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/lifeboat-dev/lifeboat/pkg/imagemount"
-	"github.com/lifeboat-dev/lifeboat/pkg/inventory"
 	"github.com/lifeboat-dev/lifeboat/pkg/ops"
 	"github.com/lifeboat-dev/lifeboat/pkg/progress"
 	"github.com/lifeboat-dev/lifeboat/pkg/repofind"
@@ -694,10 +693,23 @@ func (s *browseScreen) prepareCopy(w copyWhat, d copyDest) (*preparedCopy, error
 	default:
 		mp = filepath.Dir(d.dir)
 	}
+	// A folder of its own for each copy: a second copy in the same
+	// minute gets " (2)", and so on.
 	folder := strings.ReplaceAll(s.name, "/", "_") + " " + time.Now().Format("2006-01-02 1504")
-	dest := filepath.Join(mp, "lifeboat-files", folder)
-	if err := os.MkdirAll(dest, 0o755); err != nil {
+	parent := filepath.Join(mp, "lifeboat-files")
+	if err := os.MkdirAll(parent, 0o755); err != nil {
 		return nil, fmt.Errorf("make the folder to copy into on %s: %w", d.drive, err)
+	}
+	dest := filepath.Join(parent, folder)
+	for n := 2; ; n++ {
+		err := os.Mkdir(dest, 0o755)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, fs.ErrExist) || n > 1000 {
+			return nil, fmt.Errorf("make the folder to copy into on %s: %w", d.drive, err)
+		}
+		dest = filepath.Join(parent, fmt.Sprintf("%s (%d)", folder, n))
 	}
 	p := &preparedCopy{copyWhat: w, to: d, dest: dest}
 	var st unix.Statfs_t
@@ -740,42 +752,12 @@ func (u *UI) mountForCopy(sp repofind.Space) (string, error) {
 		return "", errors.New("the search for repositories on the attached disks has not finished in a minute (a failing drive?); try again")
 	}
 	defer u.findMu.Unlock()
-	if dir, ok := u.copyMounts[sp.Device]; ok {
-		if ro, err := readOnlyMount(dir); err == nil && !ro {
-			return dir, nil
-		}
-		delete(u.copyMounts, sp.Device)
-	}
 	dir, err := u.cfg.Find.MountSpace(sp)
 	if err != nil {
 		return "", err
 	}
-	if u.copyMounts == nil {
-		u.copyMounts = map[string]string{}
-	}
-	u.copyMounts[sp.Device] = dir
 	u.logf("%s mounted read-write at %s to copy files onto", sp.Device, dir)
 	return dir, nil
-}
-
-// readOnlyMount says whether dir is a mount point mounted read-only; an
-// error when it is no mount point.
-func readOnlyMount(dir string) (bool, error) {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return false, err
-	}
-	defer f.Close()
-	mi, err := inventory.ParseMountInfo(f)
-	if err != nil {
-		return false, err
-	}
-	for i := len(mi) - 1; i >= 0; i-- { // the last mount there is the one seen
-		if m := mi[i]; m.MountPoint == dir {
-			return strings.HasPrefix(m.Options, "ro,") || m.Options == "ro", nil
-		}
-	}
-	return false, fmt.Errorf("%s is not mounted", dir)
 }
 
 // confirmCopy shows what is copied where, and copies on Enter.

@@ -617,14 +617,29 @@ func TestBrowseCopyToSpace(t *testing.T) {
 	if len(ms) != 1 || !strings.HasPrefix(ms[0], mountRoot+"/") {
 		t.Fatalf("%s is mounted at %v, want once under %s", dev, ms, mountRoot)
 	}
-	if ro, err := readOnlyMount(ms[0]); err != nil || ro {
-		t.Fatalf("%s at %s: read-only %v (%v), want read-write", dev, ms[0], ro, err)
+	var st unix.Statfs_t
+	if err := unix.Statfs(ms[0], &st); err != nil || st.Flags&unix.ST_RDONLY != 0 {
+		t.Fatalf("%s at %s: flags %#x (%v), want read-write", dev, ms[0], st.Flags, err)
 	}
 	h.key(tcell.KeyEnter)
 	s = h.waitFor("Copy files: done", "Copied 2 files (300.0 KiB), 0 folders to")
 	t.Logf("summary:\n%s", s)
 	h.key(tcell.KeyEnter)
 	h.waitFor("1-data-ext4:/docs ")
+	// A second copy onto the same drive, chosen from the list made before
+	// it was mounted, goes where the first one went: no second mount.
+	h.typeText("c")
+	h.waitFor("Copy to", offer)
+	h.key(tcell.KeyDown)
+	h.key(tcell.KeyEnter)
+	h.waitFor("Enter copies, Esc goes back")
+	h.key(tcell.KeyEnter)
+	h.waitFor("Copy files: done", "Copied 2 files") // the marks stay; a folder of its own
+	h.key(tcell.KeyEnter)
+	h.waitFor("1-data-ext4:/docs ")
+	if again := mountsOf(t, dev); len(again) != 1 || again[0] != ms[0] {
+		t.Fatalf("after a second copy %s is mounted at %v, want only %s", dev, again, ms[0])
+	}
 	h.key(tcell.KeyEscape)
 	h.key(tcell.KeyEscape)
 	h.waitFor("Repositories", "o open")
@@ -649,8 +664,11 @@ func TestBrowseCopyToSpace(t *testing.T) {
 		t.Errorf("the root of %s holds %q, want lifeboat-files and lost+found", dev, names)
 	}
 	got := copyFolders(t, mnt)
-	if len(got) != 1 {
-		t.Fatalf("copy folders on %s: %v, want one", dev, got)
+	if len(got) != 2 {
+		t.Fatalf("copy folders on %s: %v, want two, one a copy", dev, got)
+	}
+	if second, err := os.ReadDir(got[1]); err != nil || len(second) != 2 {
+		t.Errorf("the second copy's folder %s holds %v (%v), want a.txt and b.bin", got[1], second, err)
 	}
 	ents, err = os.ReadDir(got[0])
 	if err != nil {

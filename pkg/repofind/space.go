@@ -230,7 +230,9 @@ func (f *Finder) CreateRepo(s Space) (Found, error) {
 
 // MountSpace mounts the file system s (from Scan's Spaces) read-write
 // under MountRoot, as CreateRepo does, to copy files onto it, and returns
-// where; one someone else has mounted read-write is used where it is. It
+// where; one someone else has mounted read-write is used where it is, and
+// one this Finder mounted read-write already (s from a scan before that)
+// where the Finder has it. It
 // stays mounted until Close or UnmountAll. It refuses what CreateRepo
 // refuses, except for too little room (ErrLowSpace): a few files may fit.
 func (f *Finder) MountSpace(s Space) (string, error) {
@@ -249,9 +251,18 @@ func (f *Finder) MountSpace(s Space) (string, error) {
 	}
 	f.mu.Lock()
 	closed := f.closed
+	var ours string // a read-write mount of the device this Finder made already
+	for _, m := range f.mounts {
+		if m.device == s.Device && !m.ro {
+			ours = m.dir
+		}
+	}
 	f.mu.Unlock()
 	if closed {
 		return "", fmt.Errorf("%s: %w", where, ErrClosed)
+	}
+	if ours != "" {
+		return ours, nil // s was listed before this Finder mounted it
 	}
 	dir, _, err := f.mountSpace(s, where)
 	return dir, err
