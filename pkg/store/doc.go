@@ -1,6 +1,6 @@
-// Package store holds a repository's objects wherever they live: a
-// directory on a disk (Dir) or a web server, read-only (HTTP); S3 is to
-// come. Objects are named by slash-separated keys relative to the
+// Package store reads a repository's objects where they live away from
+// this machine: on a web server, read-only (HTTP); S3 is to come (a
+// repository in a directory is read by package repo itself). Objects are named by slash-separated keys relative to the
 // repository ("lifeboat-repo.json", "images/laptop.lbi",
 // "chunks/3fa/3fa9...zst"), and are written once and never changed, so a
 // static web server or an object store can hold a repository with no
@@ -19,7 +19,4 @@
 // fails at once, with an error that names the URL and says what failed;
 // a missing object is fs.ErrNotExist. An object larger than the caller's
 // bound is refused before it is read.
-//
-// Dir keeps objects as files under a directory, written through a
-// temporary name and renamed into place, never over an existing object.
 package store

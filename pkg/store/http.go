@@ -70,11 +70,6 @@ func (h *HTTP) url(key string) string {
 	return h.base.ResolveReference(ref).String()
 }
 
-// Put refuses: a web server is read here.
-func (h *HTTP) Put(ctx context.Context, key string, data []byte) (bool, error) {
-	return false, fmt.Errorf("store %s in %s: %w (http:// and https:// repositories are read-only)", key, h.Location(), ErrReadOnly)
-}
-
 // Get reads object key.
 func (h *HTTP) Get(ctx context.Context, key string, buf []byte, max int64) ([]byte, error) {
 	var out []byte

@@ -84,12 +84,12 @@ http {
 // one on its file server: objects, sizes and listings from nginx's HTML
 // autoindex and from its JSON autoindex.
 func TestHTTPNginx(t *testing.T) {
-	d := Dir{Path: t.TempDir()}
-	if err := os.Chmod(d.Path, 0o755); err != nil {
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	objs := fill(t, d)
-	base := startNginx(t, d.Path)
+	objs := fill(t, dir)
+	base := startNginx(t, dir)
 	for _, u := range []string{base, base + "/json/"} {
 		h, err := NewHTTP(u)
 		if err != nil {

@@ -17,15 +17,12 @@ type Store interface {
 	// objects and "directories" alike, without the prefix; directories
 	// end in "/". A missing prefix lists nothing.
 	List(ctx context.Context, prefix string) ([]string, error)
-	// Put stores data as object key unless an object with that key is
-	// there already, and reports whether it wrote it. A store that
-	// cannot be written returns ErrReadOnly.
-	Put(ctx context.Context, key string, data []byte) (bool, error)
 	// Location is the store as the user gave it: a directory or a URL.
 	Location() string
 }
 
-// ErrReadOnly is returned by Put on a store that cannot be written.
+// ErrReadOnly is wrapped by the errors of writes to a repository that is
+// read-only where it is (a web server's).
 var ErrReadOnly = errors.New("the repository is read-only here")
 
 // ErrTooLarge is returned by Get for an object larger than allowed.

@@ -19,8 +19,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// fill puts a small repository's worth of objects in a Dir.
-func fill(t *testing.T, d Dir) map[string][]byte {
+// fill writes a small repository's worth of objects under dir.
+func fill(t *testing.T, dir string) map[string][]byte {
 	t.Helper()
 	objs := map[string][]byte{
 		"lifeboat-repo.json":                 []byte(`{"format":"lifeboat-repository"}`),
@@ -31,9 +31,12 @@ func fill(t *testing.T, d Dir) map[string][]byte {
 		"notes/laptop 2026 & café.note.json": []byte("{}"),
 	}
 	for k, v := range objs {
-		wrote, err := d.Put(context.Background(), k, v)
-		if err != nil || !wrote {
-			t.Fatalf("put %s: %v, %v", k, wrote, err)
+		p := filepath.Join(dir, filepath.FromSlash(k))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, v, 0o644); err != nil {
+			t.Fatal(err)
 		}
 	}
 	return objs
@@ -83,51 +86,24 @@ func checkStore(t *testing.T, s Store, objs map[string][]byte) {
 	}
 }
 
-// TestDir: objects are written once (a second Put of a key leaves the
-// first), read back, listed without temporary files; bad keys are
-// refused.
-func TestDir(t *testing.T) {
-	d := Dir{Path: t.TempDir()}
-	objs := fill(t, d)
-	checkStore(t, d, objs)
-	if wrote, err := d.Put(context.Background(), "images/server.lbi", []byte("other")); err != nil || wrote {
-		t.Errorf("second put: %v, %v", wrote, err)
-	}
-	if b, _ := d.Get(context.Background(), "images/server.lbi", nil, 100); string(b) != "manifest" {
-		t.Errorf("object replaced: %q", b)
-	}
-	os.WriteFile(filepath.Join(d.Path, "images", tmpPrefix+"x"), nil, 0o644)
-	if got, _ := d.List(context.Background(), "images/"); len(got) != 2 {
-		t.Errorf("list shows temporary files: %v", got)
-	}
-	for _, bad := range []string{"../x", "/etc/passwd", "a//b", ""} {
-		if _, err := d.Put(context.Background(), bad, nil); !errors.Is(err, fs.ErrInvalid) {
-			t.Errorf("put %q: %v", bad, err)
-		}
-	}
-}
-
-// TestHTTP serves a Dir with Go's file server on loopback and reads it
-// through HTTP as through the Dir: objects, sizes, listings (from the
-// server's index pages), missing objects; Put is refused.
+// TestHTTP serves a directory with Go's file server on loopback and reads
+// it through HTTP: objects, sizes, listings (from the server's index
+// pages), missing objects.
 func TestHTTP(t *testing.T) {
-	d := Dir{Path: t.TempDir()}
-	objs := fill(t, d)
-	srv := httptest.NewServer(http.FileServer(http.Dir(d.Path)))
+	dir := t.TempDir()
+	objs := fill(t, dir)
+	srv := httptest.NewServer(http.FileServer(http.Dir(dir)))
 	defer srv.Close()
 	h, err := NewHTTP(srv.URL + "/")
 	if err != nil {
 		t.Fatal(err)
 	}
 	checkStore(t, h, objs)
-	if _, err := h.Put(context.Background(), "images/x.lbi", nil); !errors.Is(err, ErrReadOnly) {
-		t.Errorf("put: %v", err)
-	}
 	if h.Location() != srv.URL {
 		t.Errorf("location %q", h.Location())
 	}
 	// A repository below the server's root.
-	sub := httptest.NewServer(http.StripPrefix("/repos/lab", http.FileServer(http.Dir(d.Path))))
+	sub := httptest.NewServer(http.StripPrefix("/repos/lab", http.FileServer(http.Dir(dir))))
 	defer sub.Close()
 	hs, err := NewHTTP(sub.URL + "/repos/lab")
 	if err != nil {
@@ -146,9 +122,9 @@ func TestHTTP(t *testing.T) {
 // 403) fail at once and say what failed; a server that stays down fails
 // after RetryFor with "connection refused".
 func TestHTTPRetries(t *testing.T) {
-	d := Dir{Path: t.TempDir()}
-	objs := fill(t, d)
-	files := http.FileServer(http.Dir(d.Path))
+	dir := t.TempDir()
+	fill(t, dir)
+	files := http.FileServer(http.Dir(dir))
 	var mu sync.Mutex
 	fail := map[string]int{} // path -> answers of 503 left
 	var requests atomic.Int64
@@ -227,7 +203,6 @@ func TestHTTPRetries(t *testing.T) {
 	if err := <-got; err != nil {
 		t.Errorf("get across a server restart: %v", err)
 	}
-	_ = objs
 
 	// Down for good.
 	l2, _ := net.Listen("tcp", "127.0.0.1:0")
