@@ -10,6 +10,18 @@ import (
 	"time"
 )
 
+// Path checks an io/fs name for op and returns it as the readers' path:
+// "" for the root (".").
+func Path(op, name string) (string, error) {
+	if !fs.ValidPath(name) {
+		return "", &fs.PathError{Op: op, Path: name, Err: fs.ErrInvalid}
+	}
+	if name == "." {
+		return "", nil
+	}
+	return name, nil
+}
+
 // Info describes a file or directory, as an fs.FileInfo: directories are
 // 0555 and files 0444 (FAT and exFAT have no permissions).
 type Info struct {

@@ -170,18 +170,8 @@ func (v *Volume) lookup(p string) (e entry, cl []int64, root bool, err error) {
 	return e, cl, false, nil
 }
 
-func (f volFS) path(op, name string) (string, error) {
-	if !fs.ValidPath(name) {
-		return "", &fs.PathError{Op: op, Path: name, Err: fs.ErrInvalid}
-	}
-	if name == "." {
-		return "", nil
-	}
-	return name, nil
-}
-
 func (f volFS) Stat(name string) (fs.FileInfo, error) {
-	p, err := f.path("stat", name)
+	p, err := clusterfs.Path("stat", name)
 	if err != nil {
 		return nil, err
 	}
@@ -193,7 +183,7 @@ func (f volFS) Stat(name string) (fs.FileInfo, error) {
 }
 
 func (f volFS) ReadDir(name string) ([]fs.DirEntry, error) {
-	p, err := f.path("readdir", name)
+	p, err := clusterfs.Path("readdir", name)
 	if err != nil {
 		return nil, err
 	}
@@ -212,7 +202,7 @@ func (f volFS) ReadDir(name string) ([]fs.DirEntry, error) {
 }
 
 func (f volFS) Open(name string) (fs.File, error) {
-	p, err := f.path("open", name)
+	p, err := clusterfs.Path("open", name)
 	if err != nil {
 		return nil, err
 	}

@@ -22,18 +22,8 @@ var (
 	_ fs.StatFS    = volFS{}
 )
 
-func (f volFS) path(op, name string) (string, error) {
-	if !fs.ValidPath(name) {
-		return "", &fs.PathError{Op: op, Path: name, Err: fs.ErrInvalid}
-	}
-	if name == "." {
-		return "", nil
-	}
-	return name, nil
-}
-
 func (f volFS) Stat(name string) (fs.FileInfo, error) {
-	p, err := f.path("stat", name)
+	p, err := clusterfs.Path("stat", name)
 	if err != nil {
 		return nil, err
 	}
@@ -45,7 +35,7 @@ func (f volFS) Stat(name string) (fs.FileInfo, error) {
 }
 
 func (f volFS) ReadDir(name string) ([]fs.DirEntry, error) {
-	p, err := f.path("readdir", name)
+	p, err := clusterfs.Path("readdir", name)
 	if err != nil {
 		return nil, err
 	}
@@ -57,7 +47,7 @@ func (f volFS) ReadDir(name string) ([]fs.DirEntry, error) {
 }
 
 func (f volFS) Open(name string) (fs.File, error) {
-	p, err := f.path("open", name)
+	p, err := clusterfs.Path("open", name)
 	if err != nil {
 		return nil, err
 	}
