@@ -630,6 +630,15 @@ func (f *Finder) MakeWritable(fd *Found) error {
 	if closed {
 		return fmt.Errorf("make %s writable: %w", fd.Dir, ErrClosed)
 	}
+	// No Finder sharing MountRoot (the UI on another console) may be
+	// looking into the file system while it is unmounted and mounted
+	// again: its look holds the directory open, and the unmount fails
+	// as busy.
+	unlock, err := f.lockScan(context.Background())
+	if err != nil {
+		return fmt.Errorf("make %s writable: %w", fd.Dir, err)
+	}
+	defer unlock()
 	if m == nil {
 		ro, err := mountedReadOnly(fd.MountPoint)
 		if err != nil {
@@ -644,12 +653,7 @@ func (f *Finder) MakeWritable(fd *Found) error {
 		}
 		// Another Finder with this MountRoot (the UI on another console)
 		// mounted it read-only to look, and made the device read-only:
-		// take the mount over, while no Finder scans.
-		unlock, err := f.lockScan(context.Background())
-		if err != nil {
-			return fmt.Errorf("make %s writable: %w", fd.Dir, err)
-		}
-		defer unlock()
+		// take the mount over (no Finder scans meanwhile).
 		m = &mount{device: fd.Device, dir: fd.MountPoint, fstype: mountType(fd.FSType), ro: true, setRO: true,
 			mt: mounter{ntfs3g: ntfs3gProgram(f.NTFS3G), devRoot: f.source().DevRoot}}
 		if !f.register(m) {
